@@ -1,0 +1,108 @@
+//! Everything in svc that differs by operating system, behind one small API.
+//!
+//! The rest of svc never writes `#[cfg(target_os = ...)]`: it calls the functions here. Each supported OS
+//! (Linux, FreeBSD, macOS, illumos) has its own module implementing the same private `os` API; a
+//! capability an OS lacks is reported as [`Error::Unsupported`], never silently skipped.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+#[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(target_os = "freebsd", path = "freebsd.rs")]
+#[cfg_attr(target_os = "macos", path = "macos.rs")]
+#[cfg_attr(any(target_os = "illumos", target_os = "solaris"), path = "illumos.rs")]
+mod os;
+
+mod signals;
+mod unix;
+mod unix_common;
+
+pub use signals::{signal_from_name, signal_name};
+pub use unix::{ensure_private_dir, PrivateDirError};
+
+/// The name of the OS svc was built for, as users know it.
+pub const OS_NAME: &str = os::OS_NAME;
+
+/// Longest usable socket path in bytes (sun_path size minus the trailing NUL).
+pub const SOCKET_PATH_MAX: usize = os::SUN_PATH_LEN - 1;
+
+/// Errors from the platform layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The OS has no such facility; callers decide whether that matters.
+    #[error("{what} is not supported on {os}", os = OS_NAME)]
+    Unsupported {
+        /// The capability that is missing.
+        what: &'static str,
+    },
+    /// The facility exists but the call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being attempted.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Credentials of the process at the other end of a Unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCred {
+    /// Effective uid of the peer.
+    pub uid: u32,
+    /// Effective gid of the peer.
+    pub gid: u32,
+    /// Pid of the peer, where the OS reports it.
+    pub pid: Option<i32>,
+}
+
+/// Credentials of the peer of a connected Unix stream socket.
+pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
+    os::peer_credentials(fd)
+}
+
+/// Makes this process the reaper of its orphaned descendants, so that a program's
+/// double-forked children are re-parented to svc instead of init.
+pub fn become_subreaper() -> Result<(), Error> {
+    os::become_subreaper()
+}
+
+/// True when [`child_set_parent_death_signal`] does something on this OS.
+pub const HAS_PARENT_DEATH_SIGNAL: bool = os::HAS_PARENT_DEATH_SIGNAL;
+
+/// Asks the kernel to send `signal` to the calling process when its parent dies.
+///
+/// Meant for `pre_exec`: it only makes async-signal-safe system calls. On Linux the signal fires
+/// when the *thread* that forked exits, so spawn from a long-lived thread. Returns
+/// `ErrorKind::Unsupported` where the OS has no such facility (check [`HAS_PARENT_DEATH_SIGNAL`]).
+pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
+    os::child_set_parent_death_signal(signal)
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, returning `(old_soft, new_soft)`.
+///
+/// A daemon supervising 1000 programs holds two pipes each; the default soft limit (often 1024)
+/// is far too low. macOS caps the soft limit at `kern.maxfilesperproc` even when the hard limit is
+/// "unlimited", which its module handles.
+pub fn raise_nofile_limit() -> Result<(u64, u64), Error> {
+    os::raise_nofile_limit()
+}
+
+/// The per-user private temporary directory used for the socket when no runtime dir is usable:
+/// `/tmp/svc-UID` on Linux, FreeBSD and illumos; the per-user `confstr` temp dir on macOS.
+pub fn private_temp_dir() -> PathBuf {
+    os::private_temp_dir()
+}
+
+/// Where svc keeps its state (lock, daemon.json) when the user set nothing.
+///
+/// `xdg_state` is what the `directories` crate found (None on macOS, which has no state dir).
+pub fn default_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
+    os::default_state_dir(home, xdg_state)
+}
+
+/// Where svc writes program logs when the user set nothing.
+pub fn default_log_dir(home: &Path, state_dir: &Path) -> PathBuf {
+    os::default_log_dir(home, state_dir)
+}

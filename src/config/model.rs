@@ -1,0 +1,204 @@
+//! The validated configuration: plain data, which is all the rest of svc sees of the KDL files.
+//!
+//! Every value here is final: defaults applied, `defaults { }` merged, variables expanded,
+//! `numprocs` instances expanded into one [`ProgramSpec`] each. Two specs compare equal exactly
+//! when running them would be the same, which is what `reload` relies on to leave programs alone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole configuration: the main file plus everything it includes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// Every supervised process, one per `numprocs` instance, in file order.
+    pub programs: Vec<ProgramSpec>,
+    /// Explicit `group` blocks. Programs not in one form a group of their own name.
+    pub groups: Vec<GroupSpec>,
+    /// Every file that was read, main file first (for `svc check` and error messages).
+    pub files: Vec<PathBuf>,
+}
+
+/// A `group "NAME" { programs "a" "b"; priority N }` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// The group's name, used as `NAME:*` on the command line.
+    pub name: String,
+    /// Names of the `program` blocks in the group.
+    pub programs: Vec<String>,
+    /// The group's priority; its members start in this order relative to others.
+    pub priority: i32,
+}
+
+/// One supervised process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSpec {
+    /// The process name: the program's name, or the `process-name` template's result for
+    /// `numprocs` instances. Unique across the config.
+    pub name: String,
+    /// The `program "NAME"` block this came from (equal to `name` unless `numprocs` > 1 or
+    /// `process-name` is set).
+    pub program: String,
+    /// The group it belongs to: its `group` block, or else its program name.
+    pub group: String,
+    /// The instance number for `numprocs` (starting at `numprocs-start`), or `None`.
+    pub num: Option<u32>,
+    /// argv: the program and its arguments, never empty.
+    pub command: Vec<String>,
+    /// Working directory; `None` means the daemon's own.
+    pub directory: Option<PathBuf>,
+    /// Variables added to (or overriding) the daemon's environment, in order.
+    pub environment: Vec<(String, String)>,
+    /// File mode creation mask for the process, or `None` to inherit the daemon's.
+    pub umask: Option<u32>,
+    /// Start when the daemon starts.
+    pub autostart: bool,
+    /// What to do when a RUNNING process exits.
+    pub autorestart: AutoRestart,
+    /// Exit codes that count as expected for `autorestart "unexpected"`.
+    pub exit_codes: Vec<i32>,
+    /// How long a process must stay up after spawning to count as RUNNING.
+    pub start_secs: Duration,
+    /// How many failed starts in a row are retried before the process is FATAL.
+    pub start_retries: Retries,
+    /// Delays between retries.
+    pub backoff: Backoff,
+    /// The signal that asks the process to stop (a signal number of this OS).
+    pub stop_signal: i32,
+    /// How long to wait after `stop_signal` before SIGKILL.
+    pub stop_wait: Duration,
+    /// Send `stop_signal` to the whole process group rather than the leader only.
+    pub stop_as_group: bool,
+    /// Send SIGKILL (and the final clean-up of leftovers) to the whole process group.
+    pub kill_as_group: bool,
+    /// Lower starts first and stops last.
+    pub priority: i32,
+    /// Send stderr into the stdout log.
+    pub redirect_stderr: bool,
+    /// Where stdout goes.
+    pub stdout_log: LogSpec,
+    /// Where stderr goes (ignored when `redirect_stderr`).
+    pub stderr_log: LogSpec,
+    /// Resource limits set in the child before exec.
+    pub limits: Vec<(Limit, u64)>,
+}
+
+/// supervisord's `autorestart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRestart {
+    /// Always restart a RUNNING process that exits (`#true`).
+    Always,
+    /// Never restart it (`#false`).
+    Never,
+    /// Restart only when its exit code is not in `exit_codes` (`"unexpected"`, the default).
+    Unexpected,
+}
+
+/// How many failed starts are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retries {
+    /// This many retries after the first attempt.
+    Count(u32),
+    /// Retry forever (`start-retries "infinite"`).
+    Infinite,
+}
+
+/// Exponential backoff between restarts: `initial`, doubled after each failure, capped at `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the first retry.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// A process that stayed RUNNING this long has its failure count reset.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A log destination with its rotation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Where to write.
+    pub path: LogPath,
+    /// Rotate when the file would grow past this many bytes; 0 = never rotate.
+    pub max_bytes: u64,
+    /// How many rotated files (`.1` .. `.N`) to keep.
+    pub backups: u32,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec { path: LogPath::Default, max_bytes: 50 * 1024 * 1024, backups: 10 }
+    }
+}
+
+/// `path` of a log block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogPath {
+    /// `<log dir>/<name>.out.log` or `.err.log`.
+    Default,
+    /// `path "none"`: discard the output.
+    Discard,
+    /// An explicit file.
+    File(PathBuf),
+}
+
+/// Resource limits settable per program (`limits { nofile 4096 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// RLIMIT_NOFILE: open files.
+    Nofile,
+    /// RLIMIT_NPROC: processes.
+    Nproc,
+    /// RLIMIT_CORE: core file size in bytes.
+    Core,
+    /// RLIMIT_AS: address space in bytes.
+    As,
+    /// RLIMIT_DATA: data segment in bytes.
+    Data,
+    /// RLIMIT_STACK: stack size in bytes.
+    Stack,
+    /// RLIMIT_FSIZE: largest file in bytes.
+    Fsize,
+    /// RLIMIT_CPU: CPU seconds.
+    Cpu,
+}
+
+impl ProgramSpec {
+    /// A spec with every option at its default, for `name` running `command`.
+    pub fn new(name: &str, command: Vec<String>) -> ProgramSpec {
+        ProgramSpec {
+            name: name.to_owned(),
+            program: name.to_owned(),
+            group: name.to_owned(),
+            num: None,
+            command,
+            directory: None,
+            environment: Vec::new(),
+            umask: None,
+            autostart: true,
+            autorestart: AutoRestart::Unexpected,
+            exit_codes: vec![0],
+            start_secs: Duration::from_secs(1),
+            start_retries: Retries::Count(3),
+            backoff: Backoff::default(),
+            stop_signal: libc::SIGTERM,
+            stop_wait: Duration::from_secs(10),
+            stop_as_group: true,
+            kill_as_group: true,
+            priority: 999,
+            redirect_stderr: false,
+            stdout_log: LogSpec::default(),
+            stderr_log: LogSpec::default(),
+            limits: Vec::new(),
+        }
+    }
+}

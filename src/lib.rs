@@ -1,0 +1,11 @@
+//! svc: a rootless, per-user process supervisor.
+//!
+//! # Layout
+//! - [`config`]: KDL files -> a validated [`config::Config`].
+//! - [`paths`]: where the config, socket, state and logs live for this user.
+//! - [`protocol`]: the JSON-lines messages between the CLI and the daemon.
+//! - [`client`]: the CLI's side of the socket.
+//! - [`daemon`]: the supervisor itself.
+//! - [`cli`]: one module per command family; argument handling and output.
+
+pub mod config;
