@@ -1,30 +1,62 @@
-//! Linux: prctl subreaper and parent-death signal, SO_PEERCRED.
+//! illumos: `getpeerucred`, start times from `/proc/PID/psinfo`. There is no subreaper (process
+//! contracts are the native tool and are out of scope) and no parent-death signal.
 
+use crate::unix_common::esrch_to_not_found;
 use crate::{Error, PeerCred};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::ptr;
 
-pub const OS_NAME: &str = "Linux";
+pub const OS_NAME: &str = "illumos";
 pub const SUN_PATH_LEN: usize = 108;
-pub const HAS_PARENT_DEATH_SIGNAL: bool = true;
+pub const HAS_PARENT_DEATH_SIGNAL: bool = false;
+
+/// Frees a `ucred_t` that `getpeerucred` allocated, on every path out.
+struct Ucred(*mut libc::ucred_t);
+
+impl Drop for Ucred {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from a successful getpeerucred and is freed exactly once.
+        unsafe { libc::ucred_free(self.0) }
+    }
+}
 
 pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
-    let c = getsockopt(&fd, PeerCredentials).map_err(io::Error::from)?;
-    Ok(PeerCred { uid: c.uid(), gid: c.gid(), pid: Some(c.pid()) })
+    let mut raw: *mut libc::ucred_t = ptr::null_mut();
+    // SAFETY: with *raw == NULL, getpeerucred allocates a ucred_t and stores it in raw.
+    if unsafe { libc::getpeerucred(fd.as_raw_fd(), &mut raw) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let cred = Ucred(raw);
+    // SAFETY: cred.0 is a valid ucred_t until cred is dropped at the end of this function.
+    let (uid, gid, pid) = unsafe {
+        (
+            libc::ucred_geteuid(cred.0),
+            libc::ucred_getegid(cred.0),
+            libc::ucred_getpid(cred.0),
+        )
+    };
+    // The getters return -1 for "not available"; a uid we cannot know must not pass a uid check.
+    if uid == libc::uid_t::MAX || gid == libc::gid_t::MAX {
+        return Err(io::Error::other("getpeerucred: peer uid/gid not available"));
+    }
+    Ok(PeerCred {
+        uid,
+        gid,
+        pid: (pid > 0).then_some(pid),
+    })
 }
 
 pub fn become_subreaper() -> Result<(), Error> {
-    nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|e| Error::Io { what: "prctl(PR_SET_CHILD_SUBREAPER)", source: e.into() })
+    Err(Error::Unsupported {
+        what: "becoming the reaper of orphaned descendants",
+    })
 }
 
-pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
-    // Raw prctl: nix's wrapper takes a Signal enum, and this runs between fork and exec.
-    // SAFETY: prctl with integer arguments has no memory effects.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+pub fn child_set_parent_death_signal(_signal: i32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 pub fn raise_nofile_limit() -> Result<(u64, u64), Error> {
@@ -41,4 +73,57 @@ pub fn default_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
 
 pub fn default_log_dir(_home: &Path, state_dir: &Path) -> PathBuf {
     state_dir.join("logs")
+}
+
+/// The start of `psinfo_t` from `<sys/procfs.h>`, up to `pr_start`. libc does not define
+/// `psinfo_t`; the prefix has been stable since Solaris 2.6, and `repr(C)` with the C types
+/// reproduces the header's layout for both data models.
+#[repr(C)]
+struct PsinfoPrefix {
+    pr_flag: libc::c_int,
+    pr_nlwp: libc::c_int,
+    pr_pid: libc::pid_t,
+    pr_ppid: libc::pid_t,
+    pr_pgid: libc::pid_t,
+    pr_sid: libc::pid_t,
+    pr_uid: libc::uid_t,
+    pr_euid: libc::uid_t,
+    pr_gid: libc::gid_t,
+    pr_egid: libc::gid_t,
+    pr_addr: libc::uintptr_t,
+    pr_size: libc::size_t,
+    pr_rssize: libc::size_t,
+    pr_pad1: libc::size_t,
+    pr_ttydev: libc::dev_t,
+    pr_pctcpu: libc::c_ushort,
+    pr_pctmem: libc::c_ushort,
+    /// `timestruc_t`: seconds and nanoseconds since the epoch.
+    pr_start: [libc::c_long; 2],
+}
+
+// Hand-computed for LP64 from the header (10 ints, 5 word-sized fields, 2 shorts, padding).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(offset_of!(PsinfoPrefix, pr_start) == 88);
+
+/// Nanoseconds since the epoch at which the process started (`pr_start`, recorded at fork).
+pub fn process_start_time(pid: i32) -> io::Result<u64> {
+    // Missing file: ENOENT, which std already reports as NotFound.
+    let bytes = std::fs::read(format!("/proc/{pid}/psinfo")).map_err(esrch_to_not_found)?;
+    if bytes.len() < size_of::<PsinfoPrefix>() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "short /proc/PID/psinfo",
+        ));
+    }
+    // SAFETY: the length was checked; the fields are plain integers, so any bytes are valid;
+    // read_unaligned because a Vec<u8> has no alignment guarantee.
+    let info = unsafe { ptr::read_unaligned(bytes.as_ptr().cast::<PsinfoPrefix>()) };
+    if info.pr_pid != pid {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "/proc/PID/psinfo is for another pid",
+        ));
+    }
+    let [sec, nsec] = info.pr_start.map(|v| u64::try_from(v).unwrap_or(0));
+    Ok(sec.saturating_mul(1_000_000_000).saturating_add(nsec))
 }

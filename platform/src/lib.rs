@@ -14,12 +14,16 @@ use std::path::{Path, PathBuf};
 #[cfg_attr(any(target_os = "illumos", target_os = "solaris"), path = "illumos.rs")]
 mod os;
 
+mod notify;
 mod signals;
 mod unix;
 mod unix_common;
 
+pub use notify::{
+    NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to,
+};
 pub use signals::{signal_from_name, signal_name};
-pub use unix::{ensure_private_dir, PrivateDirError};
+pub use unix::{PrivateDirError, ensure_private_dir};
 
 /// The name of the OS svc was built for, as users know it.
 pub const OS_NAME: &str = os::OS_NAME;
@@ -64,6 +68,9 @@ pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
 
 /// Makes this process the reaper of its orphaned descendants, so that a program's
 /// double-forked children are re-parented to svc instead of init.
+///
+/// Linux: `PR_SET_CHILD_SUBREAPER`. FreeBSD: `PROC_REAP_ACQUIRE` (already being a reaper counts
+/// as success). macOS and illumos: [`Error::Unsupported`].
 pub fn become_subreaper() -> Result<(), Error> {
     os::become_subreaper()
 }
@@ -74,7 +81,8 @@ pub const HAS_PARENT_DEATH_SIGNAL: bool = os::HAS_PARENT_DEATH_SIGNAL;
 /// Asks the kernel to send `signal` to the calling process when its parent dies.
 ///
 /// Meant for `pre_exec`: it only makes async-signal-safe system calls. On Linux the signal fires
-/// when the *thread* that forked exits, so spawn from a long-lived thread. Returns
+/// when the *thread* that forked exits, so spawn from a long-lived thread; FreeBSD's
+/// `PROC_PDEATHSIG_CTL` fires when the parent process exits. Returns
 /// `ErrorKind::Unsupported` where the OS has no such facility (check [`HAS_PARENT_DEATH_SIGNAL`]).
 pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
     os::child_set_parent_death_signal(signal)
@@ -105,4 +113,23 @@ pub fn default_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
 /// Where svc writes program logs when the user set nothing.
 pub fn default_log_dir(home: &Path, state_dir: &Path) -> PathBuf {
     os::default_log_dir(home, state_dir)
+}
+
+/// An opaque fingerprint of when process `pid` started, stable for the life of the process.
+///
+/// Record it next to a pid; if a later call gives a different value (or `NotFound`), the pid now
+/// belongs to another process and must not be signalled. Only compare values taken on the same
+/// machine during the same boot. Errors: `ErrorKind::NotFound` when no such process exists,
+/// `InvalidInput` for a pid that is not positive.
+///
+/// Linux: ticks since boot from `/proc/PID/stat`. FreeBSD: `kern.proc.pid` `ki_start` minus
+/// `kern.boottime`. macOS: `proc_pidinfo(PROC_PIDTBSDINFO)`. illumos: `pr_start` of `/proc/PID/psinfo`.
+pub fn process_start_time(pid: i32) -> io::Result<u64> {
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a process id: {pid}"),
+        ));
+    }
+    os::process_start_time(pid)
 }

@@ -1,44 +1,138 @@
-//! Linux: prctl subreaper and parent-death signal, SO_PEERCRED.
+//! macOS: `getpeereid` + `LOCAL_PEERPID`, the `kern.maxfilesperproc` cap on file descriptors, the
+//! per-user `confstr` temp dir, `~/Library` paths, start times from `proc_pidinfo`. There is no
+//! subreaper and no parent-death signal.
 
+use crate::unix_common::esrch_to_not_found;
 use crate::{Error, PeerCred};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::sys::socket::{getsockopt, sockopt::LocalPeerPid};
+use std::ffi::OsString;
 use std::io;
+use std::mem::{MaybeUninit, size_of};
 use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::ptr;
 
-pub const OS_NAME: &str = "Linux";
-pub const SUN_PATH_LEN: usize = 108;
-pub const HAS_PARENT_DEATH_SIGNAL: bool = true;
+pub const OS_NAME: &str = "macOS";
+pub const SUN_PATH_LEN: usize = 104;
+pub const HAS_PARENT_DEATH_SIGNAL: bool = false;
+
+/// `OPEN_MAX` from `<sys/syslimits.h>` (libc does not export it for Apple): the documented ceiling
+/// for `RLIMIT_NOFILE` when `kern.maxfilesperproc` cannot be read.
+const OPEN_MAX: u64 = 10240;
 
 pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
-    let c = getsockopt(&fd, PeerCredentials).map_err(io::Error::from)?;
-    Ok(PeerCred { uid: c.uid(), gid: c.gid(), pid: Some(c.pid()) })
+    let (uid, gid) = nix::unistd::getpeereid(fd).map_err(io::Error::from)?;
+    // Best effort: the uid check does not depend on the pid.
+    let pid = getsockopt(&fd, LocalPeerPid).ok().filter(|&p| p > 0);
+    Ok(PeerCred {
+        uid: uid.as_raw(),
+        gid: gid.as_raw(),
+        pid,
+    })
 }
 
 pub fn become_subreaper() -> Result<(), Error> {
-    nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|e| Error::Io { what: "prctl(PR_SET_CHILD_SUBREAPER)", source: e.into() })
+    Err(Error::Unsupported {
+        what: "becoming the reaper of orphaned descendants",
+    })
 }
 
-pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
-    // Raw prctl: nix's wrapper takes a Signal enum, and this runs between fork and exec.
-    // SAFETY: prctl with integer arguments has no memory effects.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+pub fn child_set_parent_death_signal(_signal: i32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
+/// setrlimit refuses a soft NOFILE above `kern.maxfilesperproc` with EINVAL, even though the hard
+/// limit usually reads as RLIM_INFINITY, so the target must be capped first.
 pub fn raise_nofile_limit() -> Result<(u64, u64), Error> {
-    crate::unix_common::raise_nofile_to(None)
+    crate::unix_common::raise_nofile_to(Some(max_files_per_proc().unwrap_or(OPEN_MAX)))
 }
 
+fn max_files_per_proc() -> Option<u64> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>();
+    // SAFETY: the name is NUL-terminated; value is valid for len bytes; no new value is set.
+    let rc = unsafe {
+        libc::sysctlbyname(
+            c"kern.maxfilesperproc".as_ptr(),
+            (&raw mut value).cast(),
+            &mut len,
+            ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    u64::try_from(value).ok().filter(|&v| v > 0)
+}
+
+/// `$(getconf DARWIN_USER_TEMP_DIR)/svc`: the per-user `/var/folders/…/T/`, which unlike `$TMPDIR`
+/// is there for launchd jobs too. Falls back to `/tmp/svc-UID`, still checked by
+/// `ensure_private_dir`.
 pub fn private_temp_dir() -> PathBuf {
-    crate::unix_common::tmp_svc_uid()
+    darwin_user_temp_dir().map_or_else(crate::unix_common::tmp_svc_uid, |d| d.join("svc"))
 }
 
-pub fn default_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
-    crate::unix_common::xdg_state_dir(home, xdg_state)
+fn darwin_user_temp_dir() -> Option<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for buf.len() bytes; confstr writes at most that many, NUL included,
+    // and returns the size it needed (NUL included), or 0 on error.
+    let needed = unsafe {
+        libc::confstr(
+            libc::_CS_DARWIN_USER_TEMP_DIR,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if needed == 0 || needed > buf.len() {
+        return None;
+    }
+    buf.truncate(needed - 1);
+    if buf.first() != Some(&b'/') {
+        return None;
+    }
+    Some(PathBuf::from(OsString::from_vec(buf)))
 }
 
-pub fn default_log_dir(_home: &Path, state_dir: &Path) -> PathBuf {
-    state_dir.join("logs")
+/// macOS has no state dir; Application Support is where per-user daemon state belongs.
+pub fn default_state_dir(home: &Path, _xdg_state: Option<&Path>) -> PathBuf {
+    home.join("Library/Application Support/svc")
+}
+
+/// `~/Library/Logs` is where Console.app looks for per-user logs.
+pub fn default_log_dir(home: &Path, _state_dir: &Path) -> PathBuf {
+    home.join("Library/Logs/svc")
+}
+
+/// Microseconds since the epoch at which the process started, as recorded by the kernel at fork.
+pub fn process_start_time(pid: i32) -> io::Result<u64> {
+    let mut info = MaybeUninit::<libc::proc_bsdinfo>::zeroed();
+    let size = size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: info is valid for size bytes; proc_pidinfo writes at most that many and returns
+    // how many it wrote (0 or less on error, with errno set).
+    let n = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    if n <= 0 {
+        return Err(esrch_to_not_found(io::Error::last_os_error()));
+    }
+    if n != size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "proc_pidinfo: short proc_bsdinfo",
+        ));
+    }
+    // SAFETY: the kernel filled all of it (checked above), and it is plain integers.
+    let info = unsafe { info.assume_init() };
+    Ok(info
+        .pbi_start_tvsec
+        .saturating_mul(1_000_000)
+        .saturating_add(info.pbi_start_tvusec))
 }

@@ -2,19 +2,44 @@
 
 use crate::Error;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Raises the soft NOFILE limit to the hard limit, or to `cap` if that is lower.
+///
+/// The new soft limit is read back rather than assumed: FreeBSD silently clamps it to
+/// `kern.maxfilesperproc`, and the caller logs what it really got.
 pub fn raise_nofile_to(cap: Option<u64>) -> Result<(u64, u64), Error> {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
-        .map_err(|e| Error::Io { what: "getrlimit(RLIMIT_NOFILE)", source: e.into() })?;
-    let target = cap.map_or(hard, |c| c.min(hard));
-    if target <= soft {
-        return Ok((soft, soft));
+    let get = || {
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::Io {
+            what: "getrlimit(RLIMIT_NOFILE)",
+            source: e.into(),
+        })
+    };
+    let (soft, hard) = get()?;
+    let (soft_u, hard_u) = (rlim_to_u64(soft), rlim_to_u64(hard));
+    let target = cap.map_or(hard_u, |c| c.min(hard_u));
+    if target <= soft_u {
+        return Ok((soft_u, soft_u));
     }
-    setrlimit(Resource::RLIMIT_NOFILE, target, hard)
-        .map_err(|e| Error::Io { what: "setrlimit(RLIMIT_NOFILE)", source: e.into() })?;
-    Ok((soft, target))
+    setrlimit(Resource::RLIMIT_NOFILE, u64_to_rlim(target), hard).map_err(|e| Error::Io {
+        what: "setrlimit(RLIMIT_NOFILE)",
+        source: e.into(),
+    })?;
+    let (new_soft, _) = get()?;
+    Ok((soft_u, rlim_to_u64(new_soft)))
+}
+
+// rlim_t is u64 on Linux and macOS but i64 on FreeBSD (and c_ulong on illumos), so the same
+// conversion is a no-op on some targets and a real one on others.
+#[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+fn rlim_to_u64(r: libc::rlim_t) -> u64 {
+    u64::try_from(r).unwrap_or(0)
+}
+
+#[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+fn u64_to_rlim(v: u64) -> libc::rlim_t {
+    libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY)
 }
 
 /// `/tmp/svc-UID`.
@@ -23,6 +48,17 @@ pub fn tmp_svc_uid() -> PathBuf {
 }
 
 /// `$XDG_STATE_HOME/svc`, else `~/.local/state/svc`.
+#[cfg_attr(target_os = "macos", allow(dead_code))]
 pub fn xdg_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
     xdg_state.map_or_else(|| home.join(".local/state/svc"), Path::to_path_buf)
+}
+
+/// Turns "no such process" (ESRCH, which std reports as an uncategorized error) into
+/// `ErrorKind::NotFound`, the one kind callers of `process_start_time` test for.
+pub fn esrch_to_not_found(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        io::Error::new(io::ErrorKind::NotFound, "no such process")
+    } else {
+        e
+    }
 }
