@@ -9,3 +9,8 @@
 //! - [`cli`]: one module per command family; argument handling and output.
 
 pub mod config;
+pub mod cli;
+pub mod client;
+pub mod daemon;
+pub mod paths;
+pub mod protocol;

@@ -1,1 +1,147 @@
-fn main() {}
+//! `svc`: the one binary. Argument definitions and dispatch only; every command lives in
+//! `svc::cli`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use svc::cli::{self, Global};
+
+/// A rootless, per-user process supervisor.
+///
+/// svc runs your programs, restarts them when they crash, and keeps their output in rotating
+/// log files. One daemon per user, controlled from any of your shells; no root needed.
+#[derive(Parser)]
+#[command(name = "svc", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/svc/svc.kdl; see 'svc paths').
+    #[arg(long, global = true, env = "SVC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Control socket of the daemon (default: see 'svc paths').
+    #[arg(long, global = true, env = "SVC_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  svc up                  start the daemon in the background
+  svc status              what is running
+  svc restart web         restart one program
+  svc logs -f web         follow its output
+  svc shutdown            stop everything and the daemon";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (what systemd and launchd run).
+    #[command(after_help = "Example:\n  svc daemon --config ./svc.kdl")]
+    Daemon,
+    /// Start the daemon in the background unless it is running; return once it answers.
+    #[command(after_help = "Example:\n  svc up --quiet   # from a login script or cron @reboot")]
+    Up {
+        /// Print nothing on success.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Stop every program (highest priority number first), then the daemon.
+    #[command(after_help = "Example:\n  svc shutdown")]
+    Shutdown,
+    /// Show the state of programs (all by default).
+    #[command(after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not.")]
+    Status {
+        /// Program names, GROUP:*, or all.
+        targets: Vec<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start programs and wait until they are RUNNING (or failed).
+    #[command(after_help = "Examples:\n  svc start web\n  svc start 'workers:*'\n  svc start all")]
+    Start {
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop programs and wait until they are stopped.
+    #[command(after_help = "Examples:\n  svc stop web\n  svc stop all")]
+    Stop {
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop then start programs, waiting until they are RUNNING again.
+    #[command(after_help = "Examples:\n  svc restart web\n  svc restart all")]
+    Restart {
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the last lines of a program's output; -f to follow.
+    #[command(after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f web")]
+    Logs {
+        /// Program name.
+        name: String,
+        /// Show stderr instead of stdout.
+        #[arg(long)]
+        stderr: bool,
+        /// How many lines to show first.
+        #[arg(short = 'n', long, default_value_t = 10, value_name = "LINES")]
+        lines: usize,
+        /// Keep printing new output until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Check a config file without a daemon (default: the config svc would load).
+    #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
+    Check {
+        /// The file to check.
+        file: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print where svc keeps its config, state, logs and socket.
+    #[command(after_help = "Example:\n  svc paths --json")]
+    Paths {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::USAGE } else { cli::SUCCESS });
+        }
+    };
+    let global = Global { config: cli.config, socket: cli.socket };
+    let code = match cli.command {
+        None => cli::overview(),
+        Some(Command::Daemon) => cli::daemon::daemon(&global),
+        Some(Command::Up { quiet }) => cli::daemon::up(&global, quiet),
+        Some(Command::Shutdown) => cli::daemon::shutdown(&global),
+        Some(Command::Status { targets, json }) => cli::status::status(&global, targets, json),
+        Some(Command::Start { targets, json }) => cli::control::control(&global, cli::control::Verb::Start, targets, json),
+        Some(Command::Stop { targets, json }) => cli::control::control(&global, cli::control::Verb::Stop, targets, json),
+        Some(Command::Restart { targets, json }) => {
+            cli::control::control(&global, cli::control::Verb::Restart, targets, json)
+        }
+        Some(Command::Logs { name, stderr, lines, follow }) => cli::logs::logs(&global, name, stderr, lines, follow),
+        Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
+        Some(Command::Paths { json }) => cli::config::paths(&global, json),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,49 @@
+//! `svc start|stop|restart`: send the verb, wait for the daemon's per-target outcome.
+
+use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
+use crate::client::ClientError;
+use crate::protocol::{Request, Response};
+
+/// The control verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Start and wait for RUNNING.
+    Start,
+    /// Stop and wait for stopped.
+    Stop,
+    /// Stop, start, wait for RUNNING.
+    Restart,
+}
+
+/// Runs `verb` on `targets`; prints one line per target; fails if any target failed.
+pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool) -> u8 {
+    let req = match verb {
+        Verb::Start => Request::Start { targets },
+        Verb::Stop => Request::Stop { targets },
+        Verb::Restart => Request::Restart { targets },
+    };
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let results = match c.request(&req).await {
+            Ok(Response::Results { results }) => results,
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        };
+        if json {
+            println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
+        } else {
+            for r in &results {
+                if r.ok {
+                    println!("{}: {}", r.name, r.message);
+                } else {
+                    let state = r.state.map(|s| format!(" [{}]", s.as_str())).unwrap_or_default();
+                    eprintln!("{}: ERROR {}{state}", r.name, r.message);
+                }
+            }
+        }
+        if results.iter().all(|r| r.ok) { SUCCESS } else { FAILURE }
+    })
+}

@@ -1,0 +1,153 @@
+//! `svc daemon`, `svc up`, `svc shutdown`: running and stopping the daemon itself.
+
+use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
+use crate::client::{Client, ClientError};
+use crate::protocol::{Request, Response};
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `svc up` waits for a new daemon to answer.
+const UP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `svc daemon`: the daemon in the foreground, logging to stderr.
+pub fn daemon(g: &Global) -> u8 {
+    init_tracing();
+    let paths = g.paths();
+    match crate::daemon::run(&paths) {
+        Ok(()) => SUCCESS,
+        Err(e) => {
+            eprintln!("svc: error: {e}");
+            FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SVC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+/// `svc up`: start the daemon in the background unless one answers, and wait until it does.
+pub fn up(g: &Global, quiet: bool) -> u8 {
+    let paths = g.paths();
+    if let Some(info) = block_on(info(g)) {
+        if !quiet {
+            println!("svc daemon already running (pid {})", info.pid);
+        }
+        return SUCCESS;
+    }
+    let log_path = paths.daemon_log();
+    if let Some(dir) = log_path.parent() {
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+    }
+    let log = match OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("svc: error: cannot open {}: {e}", log_path.display());
+            return FAILURE;
+        }
+    };
+    let log_start = log.metadata().map_or(0, |m| m.len());
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("svc: error: cannot find my own executable: {e}");
+            return FAILURE;
+        }
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("daemon");
+    if let Some(c) = &g.config {
+        cmd.arg("--config").arg(c);
+    }
+    if let Some(s) = &g.socket {
+        cmd.arg("--socket").arg(s);
+    }
+    let Ok(err) = log.try_clone() else {
+        eprintln!("svc: error: cannot duplicate the log descriptor");
+        return FAILURE;
+    };
+    cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+    // SAFETY: setsid is async-signal-safe. A session of its own detaches the daemon from
+    // this terminal, so closing the terminal or pressing ^C here never reaches it.
+    unsafe {
+        cmd.pre_exec(|| if libc::setsid() < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("svc: error: cannot start the daemon: {e}");
+            return FAILURE;
+        }
+    };
+    let deadline = Instant::now() + UP_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(info) = block_on(info(g)) {
+            if !quiet {
+                println!("svc daemon started (pid {}); logs in {}", info.pid, log_path.display());
+            }
+            return SUCCESS;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!("svc: error: the daemon exited at start-up ({status}):");
+            eprint!("{}", read_from(&log_path, log_start));
+            return FAILURE;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "svc: error: the daemon (pid {}) did not answer within {}s; see {}",
+        child.id(),
+        UP_TIMEOUT.as_secs(),
+        log_path.display()
+    );
+    FAILURE
+}
+
+async fn info(g: &Global) -> Option<crate::protocol::DaemonInfo> {
+    let mut c = Client::connect(&g.paths()).await.ok()?;
+    match c.request(&Request::Info).await.ok()? {
+        Response::Info(info) => Some(info),
+        _ => None,
+    }
+}
+
+fn read_from(path: &std::path::Path, offset: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.seek(SeekFrom::Start(offset));
+        let _ = f.read_to_string(&mut text);
+    }
+    text
+}
+
+/// `svc shutdown`: stop every program, then the daemon; return once it is gone.
+pub fn shutdown(g: &Global) -> u8 {
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        match c.request(&Request::Shutdown).await {
+            Ok(Response::Ok) => {}
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        }
+        // The daemon closes the socket as it exits; wait for that so that a script can
+        // start a new one right after.
+        let _ = tokio::time::timeout(Duration::from_secs(10), c.recv()).await;
+        println!("svc daemon stopped");
+        SUCCESS
+    })
+}
+

@@ -1,0 +1,91 @@
+//! The commands: one module per family. Each turns arguments into a request or a local
+//! action and formats the answer (a table for people, `--json` for scripts).
+//!
+//! Exit codes, the same for every command:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | the operation failed (a program failed to start, a config has errors, ...) |
+//! | 2 | usage error (bad arguments) |
+//! | 3 | `status`: some listed program is not RUNNING |
+//! | 4 | no daemon is running (or it cannot be reached) |
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod logs;
+pub mod status;
+
+use crate::client::{Client, ClientError};
+use crate::paths::{Overrides, Paths};
+use std::future::Future;
+use std::path::PathBuf;
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+/// The operation failed.
+pub const FAILURE: u8 = 1;
+/// Bad arguments.
+pub const USAGE: u8 = 2;
+/// `status`: some program is not RUNNING.
+pub const NOT_RUNNING: u8 = 3;
+/// No daemon to talk to.
+pub const NO_DAEMON: u8 = 4;
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--socket`.
+    pub socket: Option<PathBuf>,
+}
+
+impl Global {
+    /// The paths these options select.
+    pub fn paths(&self) -> Paths {
+        Paths::from_env(&Overrides { config: self.config.clone(), socket: self.socket.clone() })
+    }
+}
+
+/// `svc` with no command: a short overview rather than an error.
+pub fn overview() -> u8 {
+    println!(
+        "svc {}: a per-user process supervisor\n\n\
+         Common commands:\n  \
+         svc up                 start the daemon in the background\n  \
+         svc status             show programs and their state\n  \
+         svc start|stop|restart NAME...\n  \
+         svc logs [-f] NAME     show a program's output\n  \
+         svc check              validate the config\n  \
+         svc shutdown           stop everything\n\n\
+         Config: {}\nRun 'svc --help' for every command.",
+        env!("CARGO_PKG_VERSION"),
+        Global::default().paths().config.display()
+    );
+    SUCCESS
+}
+
+/// Runs a future on a small single-threaded runtime: CLI commands do one conversation.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime needs no resources that can be missing")
+        .block_on(f)
+}
+
+/// Prints a client error in one line and returns the matching exit code.
+pub fn report(e: &ClientError) -> u8 {
+    eprintln!("svc: {e}");
+    match e {
+        ClientError::NoDaemon { .. } | ClientError::NotOurs { .. } => NO_DAEMON,
+        _ => FAILURE,
+    }
+}
+
+/// Connects, or prints why not.
+pub async fn connect(g: &Global) -> Result<Client, u8> {
+    Client::connect(&g.paths()).await.map_err(|e| report(&e))
+}

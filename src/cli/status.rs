@@ -1,0 +1,137 @@
+//! `svc status`: a table like supervisorctl's, or JSON for scripts.
+
+use super::{FAILURE, Global, NOT_RUNNING, SUCCESS, block_on, connect, report};
+use crate::client::ClientError;
+use crate::protocol::{ProgramStatus, Request, Response, State};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Prints the status of `targets` (all when empty).
+pub fn status(g: &Global, targets: Vec<String>, json: bool) -> u8 {
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let programs = match c.request(&Request::Status { targets }).await {
+            Ok(Response::Status { programs }) => programs,
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        };
+        if json {
+            match serde_json::to_string_pretty(&programs) {
+                Ok(text) => println!("{text}"),
+                Err(e) => {
+                    eprintln!("svc: {e}");
+                    return FAILURE;
+                }
+            }
+        } else {
+            print!("{}", table(&programs, now()));
+        }
+        if programs.iter().all(|p| p.state == State::Running) { SUCCESS } else { NOT_RUNNING }
+    })
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+/// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL.
+pub fn table(programs: &[ProgramStatus], now: f64) -> String {
+    let rows: Vec<[String; 6]> = programs
+        .iter()
+        .map(|p| {
+            let pid = p.pid.map_or_else(|| "-".into(), |p| p.to_string());
+            let uptime = match p.state {
+                State::Running | State::Starting | State::Stopping => human_duration(now - p.since),
+                _ => "-".into(),
+            };
+            [p.name.clone(), p.state.as_str().into(), pid, uptime, p.restarts.to_string(), detail(p, now)]
+        })
+        .collect();
+    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn detail(p: &ProgramStatus, now: f64) -> String {
+    let exit = match (p.exit_status, &p.exit_signal) {
+        (Some(code), _) => Some(format!("exit status {code}")),
+        (None, Some(sig)) => Some(format!("killed by SIG{sig}")),
+        _ => None,
+    };
+    match p.state {
+        State::Backoff => {
+            let next = p.next_attempt.map(|t| format!("; next attempt in {}", human_duration(t - now)));
+            format!("{}{}", p.reason.clone().unwrap_or_default(), next.unwrap_or_default())
+        }
+        State::Fatal => p.reason.clone().unwrap_or_default(),
+        State::Exited | State::Stopped => exit.map(|e| format!("last run: {e}")).unwrap_or_default(),
+        _ => p.reason.clone().unwrap_or_default(),
+    }
+}
+
+/// `45s`, `3m 07s`, `2h 03m`, `4d 02h`.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_human() {
+        assert_eq!(human_duration(0.2), "0s");
+        assert_eq!(human_duration(59.0), "59s");
+        assert_eq!(human_duration(187.0), "3m 07s");
+        assert_eq!(human_duration(7380.0), "2h 03m");
+        assert_eq!(human_duration(180000.0), "2d 02h");
+        assert_eq!(human_duration(-5.0), "0s");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let p = |name: &str, state, pid| ProgramStatus {
+            name: name.into(),
+            group: name.into(),
+            state,
+            pid,
+            since: 100.0,
+            exit_status: None,
+            exit_signal: None,
+            restarts: 0,
+            next_attempt: None,
+            reason: None,
+        };
+        let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME         STATE    PID  UPTIME  RESTARTS  DETAIL");
+        assert_eq!(lines[1], "web          RUNNING  12   1m 05s  0");
+        assert_eq!(lines[2], "longer-name  STOPPED  -    -       0");
+    }
+}

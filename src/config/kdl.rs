@@ -1,0 +1,2241 @@
+//! The walk from KDL documents to the model: reading files and includes, checking every
+//! node, merging `defaults`, expanding values and `numprocs` instances, and cross-checks
+//! (unique names, groups, log files).
+//!
+//! Nothing here stops at the first problem: every check pushes a [`Diag`] and carries on, so
+//! one run reports everything wrong in every file. Values are held with their spans
+//! ([`Str`]) until expansion, so even a bad `$VAR` found late points at its text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use miette::{NamedSource, SourceCode, SourceSpan};
+
+use super::dotenv;
+use super::expand::{self, Context, ExpandError};
+use super::model::*;
+use super::{ConfigError, Diag};
+
+/// Includes deeper than this are surely a mistake (cycles are caught separately).
+const MAX_INCLUDE_DEPTH: usize = 32;
+/// Guards memory against a typo like `numprocs 1000000000`.
+const MAX_NUMPROCS: u32 = 10_000;
+
+const TOP_LEVEL: &[&str] = &["program", "group", "include", "defaults"];
+
+const PROGRAM_SETTINGS: &[&str] = &[
+    "command",
+    "directory",
+    "environment",
+    "env-file",
+    "autostart",
+    "autorestart",
+    "exit-codes",
+    "start-secs",
+    "start-retries",
+    "backoff",
+    "stop-signal",
+    "stop-wait-secs",
+    "stop-as-group",
+    "kill-as-group",
+    "priority",
+    "redirect-stderr",
+    "umask",
+    "numprocs",
+    "numprocs-start",
+    "process-name",
+    "stdout-log",
+    "stderr-log",
+    "limits",
+];
+
+const GROUP_SETTINGS: &[&str] = &["programs", "priority"];
+const BACKOFF_SETTINGS: &[&str] = &["initial", "max", "reset-after"];
+const LOG_SETTINGS: &[&str] = &["path", "max-bytes", "backups"];
+const LIMIT_SETTINGS: &[&str] = &["nofile", "nproc", "core", "as", "data", "stack", "fsize", "cpu"];
+
+/// Reads the main file at `path` and everything it includes.
+pub(crate) fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let path = absolute(path);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => run(text, path, env),
+        Err(e) => Err(ConfigError::new(vec![Diag::whole_file(&path, format!("cannot read {}: {e}", path.display()))])),
+    }
+}
+
+/// Parses `source` as if it were the file `origin`.
+pub(crate) fn parse_str(
+    source: &str,
+    origin: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    run(source.to_owned(), absolute(origin), env)
+}
+
+/// Relative config paths would change meaning with the daemon's working directory.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+fn run(text: String, path: PathBuf, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let mut loader = Loader {
+        env,
+        files: Vec::new(),
+        other_files: Vec::new(),
+        diags: Vec::new(),
+        loaded: HashSet::new(),
+        stack: Vec::new(),
+        incomplete: false,
+        programs: Vec::new(),
+        groups: Vec::new(),
+        defaults: None,
+        env_files: HashMap::new(),
+    };
+    loader.file(path, text);
+    loader.finish()
+}
+
+/// A string value with where it was written.
+#[derive(Debug, Clone)]
+struct Str {
+    value: String,
+    span: SourceSpan,
+    file: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Command {
+    /// One string, split with shell-word rules.
+    Shell(Str),
+    /// Several strings, taken as argv.
+    Argv(Vec<Str>),
+}
+
+/// A log block's settings as written (each one optional so `defaults` can fill gaps).
+#[derive(Debug, Clone, Default)]
+struct LogOpts {
+    path: Option<Str>,
+    max_bytes: Option<u64>,
+    backups: Option<u32>,
+}
+
+impl LogOpts {
+    fn or(self, d: &LogOpts) -> LogOpts {
+        LogOpts {
+            path: self.path.or_else(|| d.path.clone()),
+            max_bytes: self.max_bytes.or(d.max_bytes),
+            backups: self.backups.or(d.backups),
+        }
+    }
+}
+
+/// A program's (or `defaults`') settings as written; `None` = not set.
+#[derive(Debug, Clone, Default)]
+struct Opts {
+    command: Option<(Command, SourceSpan)>,
+    /// `command` was written, even if invalid (so "has no `command`" is not piled on top).
+    command_written: bool,
+    directory: Option<Str>,
+    environment: Vec<(String, Str)>,
+    env_file: Option<Str>,
+    autostart: Option<bool>,
+    autorestart: Option<AutoRestart>,
+    exit_codes: Option<Vec<i32>>,
+    start_secs: Option<Duration>,
+    start_retries: Option<Retries>,
+    backoff_initial: Option<Duration>,
+    backoff_max: Option<Duration>,
+    backoff_reset: Option<Duration>,
+    stop_signal: Option<i32>,
+    stop_wait: Option<Duration>,
+    stop_as_group: Option<bool>,
+    kill_as_group: Option<bool>,
+    priority: Option<i32>,
+    redirect_stderr: Option<bool>,
+    umask: Option<u32>,
+    numprocs: Option<u32>,
+    numprocs_start: Option<u32>,
+    process_name: Option<Str>,
+    stdout_log: LogOpts,
+    stderr_log: LogOpts,
+    limits: Vec<(Limit, u64)>,
+}
+
+impl Opts {
+    /// Fills what `self` leaves unset from `d`. Blocks merge setting by setting; `limits`
+    /// merge by key. `environment` is left alone: its layering is done in `build`.
+    fn or(self, d: &Opts) -> Opts {
+        let mut limits = d.limits.clone();
+        for (k, v) in self.limits {
+            match limits.iter_mut().find(|(l, _)| *l == k) {
+                Some(slot) => slot.1 = v,
+                None => limits.push((k, v)),
+            }
+        }
+        Opts {
+            command: self.command.or_else(|| d.command.clone()),
+            command_written: self.command_written || d.command_written,
+            directory: self.directory.or_else(|| d.directory.clone()),
+            environment: self.environment,
+            env_file: self.env_file.or_else(|| d.env_file.clone()),
+            autostart: self.autostart.or(d.autostart),
+            autorestart: self.autorestart.or(d.autorestart),
+            exit_codes: self.exit_codes.or_else(|| d.exit_codes.clone()),
+            start_secs: self.start_secs.or(d.start_secs),
+            start_retries: self.start_retries.or(d.start_retries),
+            backoff_initial: self.backoff_initial.or(d.backoff_initial),
+            backoff_max: self.backoff_max.or(d.backoff_max),
+            backoff_reset: self.backoff_reset.or(d.backoff_reset),
+            stop_signal: self.stop_signal.or(d.stop_signal),
+            stop_wait: self.stop_wait.or(d.stop_wait),
+            stop_as_group: self.stop_as_group.or(d.stop_as_group),
+            kill_as_group: self.kill_as_group.or(d.kill_as_group),
+            priority: self.priority.or(d.priority),
+            redirect_stderr: self.redirect_stderr.or(d.redirect_stderr),
+            umask: self.umask.or(d.umask),
+            numprocs: self.numprocs.or(d.numprocs),
+            numprocs_start: self.numprocs_start.or(d.numprocs_start),
+            process_name: self.process_name.or_else(|| d.process_name.clone()),
+            stdout_log: self.stdout_log.or(&d.stdout_log),
+            stderr_log: self.stderr_log.or(&d.stderr_log),
+            limits,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ProgramDef {
+    name: Str,
+    opts: Opts,
+}
+
+#[derive(Debug)]
+struct GroupDef {
+    name: Str,
+    programs: Vec<Str>,
+    priority: Option<i32>,
+}
+
+struct SourceFile {
+    path: PathBuf,
+    dir: PathBuf,
+    source: NamedSource<Arc<String>>,
+}
+
+struct Loader<'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    /// KDL files in the order they were read; index 0 is the main file.
+    files: Vec<SourceFile>,
+    /// Env files read, for `Config::files`.
+    other_files: Vec<PathBuf>,
+    diags: Vec<Diag>,
+    /// Canonical paths of every KDL file read, so overlapping includes read a file once.
+    loaded: HashSet<PathBuf>,
+    /// Canonical paths of the include chain being read, to detect cycles.
+    stack: Vec<PathBuf>,
+    /// A file could not be read or parsed: cross-file checks would report false errors.
+    incomplete: bool,
+    programs: Vec<ProgramDef>,
+    groups: Vec<GroupDef>,
+    defaults: Option<(Opts, SourceSpan)>,
+    /// Parsed env files by path (`None`: unreadable or invalid, already reported).
+    env_files: HashMap<PathBuf, Option<Vec<(String, String)>>>,
+}
+
+impl Loader<'_> {
+    // ----- diagnostics -------------------------------------------------------------------
+
+    fn err(&mut self, file: usize, span: SourceSpan, message: impl Into<String>, label: &str, help: Option<String>) {
+        let f = &self.files[file];
+        self.diags.push(Diag {
+            message: message.into(),
+            file: f.path.clone(),
+            source: Some(f.source.clone()),
+            span: Some(span),
+            label: Some(label.to_owned()),
+            help,
+        });
+    }
+
+    /// `path:line:col` of a span, for "first defined at" notes.
+    fn locate(&self, file: usize, span: SourceSpan) -> String {
+        let f = &self.files[file];
+        match f.source.inner().read_span(&span, 0, 0) {
+            Ok(c) => format!("{}:{}:{}", f.path.display(), c.line() + 1, c.column() + 1),
+            Err(_) => f.path.display().to_string(),
+        }
+    }
+
+    fn expand_err(&mut self, s: &Str, e: ExpandError) {
+        let span = self.narrow(s, &e.token);
+        self.err(s.file, span, e.message, "here", e.help);
+    }
+
+    /// Points at `token` inside the source text of `s` when it is there verbatim (it is,
+    /// unless KDL escapes were involved), else at the whole value.
+    fn narrow(&self, s: &Str, token: &str) -> SourceSpan {
+        let text = self.files[s.file].source.inner();
+        let raw = text.get(s.span.offset()..s.span.offset() + s.span.len()).unwrap_or("");
+        match raw.find(token) {
+            Some(i) if !token.is_empty() => (s.span.offset() + i, token.len()).into(),
+            _ => s.span,
+        }
+    }
+
+    // ----- files -------------------------------------------------------------------------
+
+    fn file(&mut self, path: PathBuf, text: String) {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        self.loaded.insert(canonical.clone());
+        self.stack.push(canonical);
+        let text = Arc::new(text);
+        let idx = self.files.len();
+        self.files.push(SourceFile {
+            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            source: NamedSource::new(path.display().to_string(), Arc::clone(&text)),
+            path,
+        });
+        match KdlDocument::parse(&text) {
+            Ok(doc) => self.top(idx, &doc),
+            Err(e) => {
+                self.incomplete = true;
+                for d in e.diagnostics {
+                    let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
+                    let label = d.label.unwrap_or_else(|| "here".to_owned());
+                    self.err(idx, d.span, message, &label, d.help);
+                }
+            }
+        }
+        self.stack.pop();
+    }
+
+    fn top(&mut self, fi: usize, doc: &KdlDocument) {
+        for node in doc.nodes() {
+            match node.name().value() {
+                "program" => self.program(fi, node),
+                "group" => self.group(fi, node),
+                "include" => self.include(fi, node),
+                "defaults" => self.defaults(fi, node),
+                other => {
+                    let help = if PROGRAM_SETTINGS.contains(&other) {
+                        format!(
+                            "`{other}` is a program setting: put it inside program \"NAME\" {{ ... }} or defaults {{ ... }}"
+                        )
+                    } else {
+                        known_help(other, TOP_LEVEL, "known top-level nodes")
+                    };
+                    self.err(fi, node.name().span(), format!("unknown node `{other}`"), "unknown node", Some(help));
+                }
+            }
+        }
+    }
+
+    fn include(&mut self, fi: usize, node: &KdlNode) {
+        self.no_children(fi, node);
+        let args = self.args(fi, node);
+        if args.is_empty() {
+            self.missing(fi, node, "include \"conf.d/*.kdl\"");
+        }
+        let dir = self.files[fi].dir.clone();
+        for entry in args {
+            let Some(raw) = self.string_value(fi, node, entry) else { continue };
+            let cx = Context { env: self.env, program: None, name: None, num: None, here: &dir };
+            let pattern = match expand::expand_path(&raw.value, &cx) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.expand_err(&raw, e);
+                    continue;
+                }
+            };
+            let mut paths = Vec::new();
+            if raw.value.contains(['*', '?', '[']) {
+                match glob::glob(&pattern.to_string_lossy()) {
+                    Ok(found) => {
+                        for item in found {
+                            match item {
+                                Ok(p) if p.is_file() => paths.push(p),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    self.incomplete = true;
+                                    self.err(fi, raw.span, format!("cannot read {e}"), "this include", None);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => self.err(
+                        fi,
+                        raw.span,
+                        format!("invalid glob pattern: {}", e.msg),
+                        "this pattern",
+                        Some("`*`, `?` and `[abc]` are special; write `[*]` for a literal `*`".into()),
+                    ),
+                }
+                paths.sort();
+            } else {
+                paths.push(pattern);
+            }
+            for path in paths {
+                self.include_file(fi, &raw, path);
+            }
+        }
+    }
+
+    fn include_file(&mut self, fi: usize, raw: &Str, path: PathBuf) {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if self.stack.contains(&canonical) {
+            let mut chain: Vec<String> = self.stack.iter().map(|p| p.display().to_string()).collect();
+            chain.push(canonical.display().to_string());
+            self.err(
+                fi,
+                raw.span,
+                format!("include cycle: {}", chain.join(" -> ")),
+                "includes a file that includes this one",
+                Some("remove one of the includes".into()),
+            );
+            return;
+        }
+        if self.loaded.contains(&canonical) {
+            return;
+        }
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            self.err(fi, raw.span, format!("includes are nested more than {MAX_INCLUDE_DEPTH} deep"), "here", None);
+            return;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => self.file(path, text),
+            Err(e) => {
+                self.incomplete = true;
+                let message = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("included file {} does not exist", path.display())
+                } else {
+                    format!("cannot read included file {}: {e}", path.display())
+                };
+                self.err(
+                    fi,
+                    raw.span,
+                    message,
+                    "this include",
+                    Some(
+                        "paths are relative to the including file; a glob such as \"conf.d/*.kdl\" may match nothing"
+                            .into(),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn defaults(&mut self, fi: usize, node: &KdlNode) {
+        if fi != 0 {
+            self.err(
+                fi,
+                node.name().span(),
+                "`defaults` is only allowed in the main file",
+                "in an included file",
+                Some("move it to the main configuration file".into()),
+            );
+            return;
+        }
+        if let Some((_, first)) = &self.defaults {
+            let at = self.locate(fi, *first);
+            self.err(
+                fi,
+                node.name().span(),
+                "`defaults` is given twice",
+                "second one",
+                Some(format!("the first is at {at}; merge them")),
+            );
+            return;
+        }
+        let Some(block) = self.block(fi, node) else { return };
+        let opts = self.opts(fi, block, "defaults");
+        self.defaults = Some((opts, node.name().span()));
+    }
+
+    fn program(&mut self, fi: usize, node: &KdlNode) {
+        let Some(name) = self.block_name(fi, node, "program") else { return };
+        let opts = match node.children() {
+            Some(block) => self.opts(fi, block, &format!("program `{}`", name.value)),
+            None => Opts::default(),
+        };
+        self.programs.push(ProgramDef { name, opts });
+    }
+
+    fn group(&mut self, fi: usize, node: &KdlNode) {
+        let Some(name) = self.block_name(fi, node, "group") else { return };
+        let mut def = GroupDef { name, programs: Vec::new(), priority: None };
+        let owner = format!("group `{}`", def.name.value);
+        let children = match node.children() {
+            Some(block) => self.settings(fi, block, &owner, GROUP_SETTINGS),
+            None => Vec::new(),
+        };
+        let mut has_programs = false;
+        for n in children {
+            match n.name().value() {
+                "programs" => {
+                    has_programs = true;
+                    self.no_children(fi, n);
+                    let args = self.args(fi, n);
+                    if args.is_empty() {
+                        self.missing(fi, n, "programs \"web\" \"worker\"");
+                    }
+                    for e in args {
+                        if let Some(s) = self.string_value(fi, n, e) {
+                            def.programs.push(s);
+                        }
+                    }
+                }
+                "priority" => def.priority = self.int(fi, n, i32::MIN as i64, i32::MAX as i64).map(|v| v as i32),
+                _ => {}
+            }
+        }
+        if !has_programs {
+            self.err(
+                fi,
+                def.name.span,
+                format!("group `{}` has no `programs`", def.name.value),
+                "this group",
+                Some(format!("write: group \"{}\" {{ programs \"a\" \"b\" }}", def.name.value)),
+            );
+        }
+        self.groups.push(def);
+    }
+
+    /// The `"NAME"` of `program "NAME" { }` / `group "NAME" { }`, checked.
+    fn block_name(&mut self, fi: usize, node: &KdlNode, kind: &str) -> Option<Str> {
+        let args = self.args(fi, node);
+        let Some(first) = args.first() else {
+            self.err(
+                fi,
+                node.name().span(),
+                format!("`{kind}` needs a name"),
+                "no name",
+                Some(format!("write: {kind} \"NAME\" {{ ... }}")),
+            );
+            return None;
+        };
+        if let Some(extra) = args.get(1) {
+            self.err(fi, extra.span(), format!("`{kind}` takes one name"), "unexpected", None);
+        }
+        let name = self.string_value(fi, node, first)?;
+        if let Err(why) = check_name(&name.value) {
+            self.err(
+                fi,
+                name.span,
+                format!("invalid {kind} name `{}`: {why}", name.value),
+                "invalid name",
+                Some(NAME_RULE.into()),
+            );
+        }
+        Some(name)
+    }
+
+    // ----- node shapes -------------------------------------------------------------------
+
+    /// The arguments of `n`; every property is reported as an error.
+    fn args<'n>(&mut self, fi: usize, n: &'n KdlNode) -> Vec<&'n KdlEntry> {
+        let key = n.name().value();
+        let mut out = Vec::new();
+        for e in n.entries() {
+            match e.name() {
+                None => out.push(e),
+                Some(prop) => self.err(
+                    fi,
+                    e.span(),
+                    format!("`{key}` takes no properties (key=value), got `{}=`", prop.value()),
+                    "unexpected property",
+                    example(key).map(|x| format!("write: {x}")),
+                ),
+            }
+        }
+        out
+    }
+
+    fn no_children(&mut self, fi: usize, n: &KdlNode) {
+        if let Some(c) = n.children() {
+            let key = n.name().value();
+            self.err(
+                fi,
+                c.span(),
+                format!("`{key}` takes no block"),
+                "unexpected block",
+                example(key).map(|x| format!("write: {x}")),
+            );
+        }
+    }
+
+    fn missing(&mut self, fi: usize, n: &KdlNode, example: &str) {
+        let key = n.name().value();
+        self.err(fi, n.name().span(), format!("`{key}` needs a value"), "no value", Some(format!("write: {example}")));
+    }
+
+    /// The single argument of a one-value setting; shape errors are reported.
+    fn one<'n>(&mut self, fi: usize, n: &'n KdlNode) -> Option<&'n KdlEntry> {
+        self.no_children(fi, n);
+        let args = self.args(fi, n);
+        let key = n.name().value();
+        match args.as_slice() {
+            [] => {
+                self.missing(fi, n, example(key).unwrap_or(key));
+                None
+            }
+            [one] => Some(one),
+            [first, extra, ..] => {
+                self.err(
+                    fi,
+                    extra.span(),
+                    format!("`{key}` takes one value"),
+                    "unexpected",
+                    example(key).map(|x| format!("write: {x}")),
+                );
+                Some(first)
+            }
+        }
+    }
+
+    /// The children of a block setting; arguments, properties and a missing block are errors.
+    fn block<'n>(&mut self, fi: usize, n: &'n KdlNode) -> Option<&'n KdlDocument> {
+        let key = n.name().value();
+        let hint = example(key).map(|x| format!("write: {x}"));
+        for e in self.args(fi, n) {
+            self.err(
+                fi,
+                e.span(),
+                format!("`{key}` takes a block {{ ... }}, not a value"),
+                "unexpected value",
+                hint.clone(),
+            );
+        }
+        if n.children().is_none() {
+            self.err(fi, n.name().span(), format!("`{key}` needs a block {{ ... }}"), "no block", hint);
+        }
+        n.children()
+    }
+
+    /// The nodes of `block` whose names are in `known`; duplicates and unknown names are errors.
+    fn settings<'n>(&mut self, fi: usize, block: &'n KdlDocument, owner: &str, known: &[&str]) -> Vec<&'n KdlNode> {
+        let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+        let mut out = Vec::new();
+        for n in block.nodes() {
+            let key = n.name().value();
+            if !known.contains(&key) {
+                let help = unknown_help(key, known);
+                self.err(
+                    fi,
+                    n.name().span(),
+                    format!("unknown setting `{key}` in {owner}"),
+                    "unknown setting",
+                    Some(help),
+                );
+                continue;
+            }
+            if let Some(first) = seen.get(key) {
+                let at = self.locate(fi, *first);
+                self.err(
+                    fi,
+                    n.name().span(),
+                    format!("`{key}` is set twice in {owner}"),
+                    "set again here",
+                    Some(format!("first set at {at}; keep one")),
+                );
+                continue;
+            }
+            seen.insert(key, n.name().span());
+            out.push(n);
+        }
+        out
+    }
+
+    // ----- typed values ------------------------------------------------------------------
+
+    fn string_value(&mut self, fi: usize, n: &KdlNode, e: &KdlEntry) -> Option<Str> {
+        match e.value() {
+            KdlValue::String(s) => Some(Str { value: s.clone(), span: e.span(), file: fi }),
+            _ => {
+                let key = n.name().value();
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`{key}` expects a string, got {}", repr(e)),
+                    "not a string",
+                    Some(format!("quote it: \"{}\"", repr(e))),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, fi: usize, n: &KdlNode) -> Option<Str> {
+        let e = self.one(fi, n)?;
+        self.string_value(fi, n, e)
+    }
+
+    fn boolean(&mut self, fi: usize, n: &KdlNode) -> Option<bool> {
+        let e = self.one(fi, n)?;
+        if let KdlValue::Bool(b) = e.value() {
+            return Some(*b);
+        }
+        let key = n.name().value();
+        self.err(
+            fi,
+            e.span(),
+            format!("`{key}` expects #true or #false, got {}", repr(e)),
+            "not a boolean",
+            Some("KDL booleans are written #true and #false".into()),
+        );
+        None
+    }
+
+    fn int_value(&mut self, fi: usize, n: &KdlNode, e: &KdlEntry, min: i64, max: i64) -> Option<i64> {
+        let key = n.name().value();
+        match e.value() {
+            KdlValue::Integer(i) if (min as i128..=max as i128).contains(i) => Some(*i as i64),
+            KdlValue::Integer(_) => {
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`{key}` must be between {min} and {max}, got {}", repr(e)),
+                    "out of range",
+                    None,
+                );
+                None
+            }
+            _ => {
+                self.err(fi, e.span(), format!("`{key}` expects an integer, got {}", repr(e)), "not an integer", None);
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, fi: usize, n: &KdlNode, min: i64, max: i64) -> Option<i64> {
+        let e = self.one(fi, n)?;
+        self.int_value(fi, n, e, min, max)
+    }
+
+    fn u32(&mut self, fi: usize, n: &KdlNode, min: u32, max: u32) -> Option<u32> {
+        self.int(fi, n, min.into(), max.into()).map(|v| v as u32)
+    }
+
+    fn duration(&mut self, fi: usize, n: &KdlNode) -> Option<Duration> {
+        let e = self.one(fi, n)?;
+        let d = match e.value() {
+            KdlValue::Integer(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+            KdlValue::Float(f) if *f >= 0.0 => Duration::try_from_secs_f64(*f).ok(),
+            KdlValue::String(s) => parse_duration(s),
+            _ => None,
+        };
+        if d.is_none() {
+            let key = n.name().value();
+            self.err(
+                fi,
+                e.span(),
+                format!("`{key}` expects seconds or a duration, got {}", repr(e)),
+                "not a duration",
+                Some(
+                    "write a number of seconds (5, 1.5) or a duration string (\"500ms\", \"1.5s\", \"2m\", \"1h 30m\")"
+                        .into(),
+                ),
+            );
+        }
+        d
+    }
+
+    fn size(&mut self, fi: usize, n: &KdlNode) -> Option<u64> {
+        let e = self.one(fi, n)?;
+        let s = match e.value() {
+            KdlValue::Integer(i) => u64::try_from(*i).ok(),
+            KdlValue::String(s) => parse_size(s),
+            _ => None,
+        };
+        if s.is_none() {
+            let key = n.name().value();
+            self.err(
+                fi,
+                e.span(),
+                format!("`{key}` expects a size, got {}", repr(e)),
+                "not a size",
+                Some(
+                    "write bytes (1048576) or a size string (\"500KB\", \"50MB\", \"1GiB\"; units are 1024-based)"
+                        .into(),
+                ),
+            );
+        }
+        s
+    }
+
+    // ----- program settings --------------------------------------------------------------
+
+    fn opts(&mut self, fi: usize, block: &KdlDocument, owner: &str) -> Opts {
+        let mut o = Opts::default();
+        let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+        for n in block.nodes() {
+            let key = n.name().value();
+            if key == "user" {
+                self.err(
+                    fi,
+                    n.name().span(),
+                    "svc never runs programs as another user",
+                    "not supported",
+                    Some("run a separate svc as that user (for example with its own `svc install`)".into()),
+                );
+                continue;
+            }
+            if !PROGRAM_SETTINGS.contains(&key) {
+                let help = unknown_help(key, PROGRAM_SETTINGS);
+                self.err(
+                    fi,
+                    n.name().span(),
+                    format!("unknown setting `{key}` in {owner}"),
+                    "unknown setting",
+                    Some(help),
+                );
+                continue;
+            }
+            if let Some(first) = seen.get(key) {
+                let at = self.locate(fi, *first);
+                self.err(
+                    fi,
+                    n.name().span(),
+                    format!("`{key}` is set twice in {owner}"),
+                    "set again here",
+                    Some(format!("first set at {at}; keep one")),
+                );
+                continue;
+            }
+            seen.insert(key, n.name().span());
+            match key {
+                "command" => {
+                    o.command_written = true;
+                    o.command = self.command(fi, n);
+                }
+                "directory" => o.directory = self.string(fi, n),
+                "environment" => o.environment = self.environment(fi, n, owner),
+                "env-file" => o.env_file = self.string(fi, n),
+                "autostart" => o.autostart = self.boolean(fi, n),
+                "autorestart" => o.autorestart = self.autorestart(fi, n),
+                "exit-codes" => o.exit_codes = self.exit_codes(fi, n),
+                "start-secs" => o.start_secs = self.duration(fi, n),
+                "start-retries" => o.start_retries = self.retries(fi, n),
+                "backoff" => self.backoff(fi, n, owner, &mut o),
+                "stop-signal" => o.stop_signal = self.signal(fi, n),
+                "stop-wait-secs" => o.stop_wait = self.duration(fi, n),
+                "stop-as-group" => o.stop_as_group = self.boolean(fi, n),
+                "kill-as-group" => o.kill_as_group = self.boolean(fi, n),
+                "priority" => o.priority = self.int(fi, n, i32::MIN.into(), i32::MAX.into()).map(|v| v as i32),
+                "redirect-stderr" => o.redirect_stderr = self.boolean(fi, n),
+                "umask" => o.umask = self.umask(fi, n),
+                "numprocs" => o.numprocs = self.u32(fi, n, 1, MAX_NUMPROCS),
+                "numprocs-start" => o.numprocs_start = self.u32(fi, n, 0, u32::MAX),
+                "process-name" => o.process_name = self.string(fi, n),
+                "stdout-log" => o.stdout_log = self.log(fi, n, owner),
+                "stderr-log" => o.stderr_log = self.log(fi, n, owner),
+                "limits" => o.limits = self.limits(fi, n, owner),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    fn command(&mut self, fi: usize, n: &KdlNode) -> Option<(Command, SourceSpan)> {
+        self.no_children(fi, n);
+        let args = self.args(fi, n);
+        let mut words = Vec::new();
+        for e in &args {
+            words.extend(self.string_value(fi, n, e));
+        }
+        if args.is_empty() {
+            self.missing(fi, n, "command \"python3 -m http.server 8000\"");
+            return None;
+        }
+        if words.len() != args.len() {
+            return None;
+        }
+        let span = match (args.first(), args.last()) {
+            (Some(a), Some(b)) => (a.span().offset(), b.span().offset() + b.span().len() - a.span().offset()).into(),
+            _ => n.span(),
+        };
+        let cmd = if words.len() == 1 { Command::Shell(words.remove(0)) } else { Command::Argv(words) };
+        Some((cmd, span))
+    }
+
+    fn environment(&mut self, fi: usize, n: &KdlNode, owner: &str) -> Vec<(String, Str)> {
+        let Some(block) = self.block(fi, n) else { return Vec::new() };
+        let mut out: Vec<(String, Str)> = Vec::new();
+        let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+        for var in block.nodes() {
+            let key = var.name().value();
+            if key.is_empty() || key.contains(['=', '\0']) {
+                self.err(
+                    fi,
+                    var.name().span(),
+                    format!("`{key}` is not a valid environment variable name"),
+                    "invalid name",
+                    Some("names can't be empty or contain `=`".into()),
+                );
+                continue;
+            }
+            if let Some(first) = seen.get(key) {
+                let at = self.locate(fi, *first);
+                self.err(
+                    fi,
+                    var.name().span(),
+                    format!("`{key}` is set twice in the environment of {owner}"),
+                    "set again here",
+                    Some(format!("first set at {at}")),
+                );
+                continue;
+            }
+            seen.insert(key, var.name().span());
+            if let Some(c) = var.children() {
+                self.err(
+                    fi,
+                    c.span(),
+                    format!("environment variable `{key}` takes a value, not a block"),
+                    "unexpected block",
+                    None,
+                );
+            }
+            let args = self.args(fi, var);
+            let Some(e) = args.first() else {
+                self.err(
+                    fi,
+                    var.name().span(),
+                    format!("environment variable `{key}` needs a value"),
+                    "no value",
+                    Some(format!("write: {key} \"value\"")),
+                );
+                continue;
+            };
+            if let Some(extra) = args.get(1) {
+                self.err(
+                    fi,
+                    extra.span(),
+                    format!("environment variable `{key}` takes one value"),
+                    "unexpected",
+                    Some("quote the whole value: KEY \"a b\"".into()),
+                );
+            }
+            let value = match e.value() {
+                KdlValue::String(s) => s.clone(),
+                KdlValue::Integer(i) => i.to_string(),
+                KdlValue::Float(f) => f.to_string(),
+                KdlValue::Bool(b) => b.to_string(),
+                KdlValue::Null => {
+                    self.err(
+                        fi,
+                        e.span(),
+                        format!("environment variable `{key}` can't be #null"),
+                        "null",
+                        Some("give a string value; to pass an empty variable write \"\"".into()),
+                    );
+                    continue;
+                }
+            };
+            out.push((key.to_owned(), Str { value, span: e.span(), file: fi }));
+        }
+        out
+    }
+
+    fn autorestart(&mut self, fi: usize, n: &KdlNode) -> Option<AutoRestart> {
+        let e = self.one(fi, n)?;
+        match e.value() {
+            KdlValue::Bool(true) => Some(AutoRestart::Always),
+            KdlValue::Bool(false) => Some(AutoRestart::Never),
+            KdlValue::String(s) if s == "unexpected" => Some(AutoRestart::Unexpected),
+            _ => {
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`autorestart` expects #true, #false or \"unexpected\", got {}", repr(e)),
+                    "invalid value",
+                    Some(
+                        "#true: always restart; #false: never; \"unexpected\": when the exit code is not in exit-codes"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn exit_codes(&mut self, fi: usize, n: &KdlNode) -> Option<Vec<i32>> {
+        self.no_children(fi, n);
+        let args = self.args(fi, n);
+        if args.is_empty() {
+            self.missing(fi, n, "exit-codes 0 2");
+            return None;
+        }
+        let mut codes = Vec::new();
+        for e in args {
+            codes.push(self.int_value(fi, n, e, 0, 255)? as i32);
+        }
+        Some(codes)
+    }
+
+    fn retries(&mut self, fi: usize, n: &KdlNode) -> Option<Retries> {
+        let e = self.one(fi, n)?;
+        match e.value() {
+            KdlValue::String(s) if s == "infinite" => Some(Retries::Infinite),
+            KdlValue::Integer(_) => self.int_value(fi, n, e, 0, u32::MAX.into()).map(|v| Retries::Count(v as u32)),
+            _ => {
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`start-retries` expects a count or \"infinite\", got {}", repr(e)),
+                    "invalid value",
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn backoff(&mut self, fi: usize, n: &KdlNode, owner: &str, o: &mut Opts) {
+        let Some(block) = self.block(fi, n) else { return };
+        for s in self.settings(fi, block, &format!("`backoff` of {owner}"), BACKOFF_SETTINGS) {
+            let d = self.duration(fi, s);
+            match s.name().value() {
+                "initial" => o.backoff_initial = d,
+                "max" => o.backoff_max = d,
+                _ => o.backoff_reset = d,
+            }
+        }
+    }
+
+    fn signal(&mut self, fi: usize, n: &KdlNode) -> Option<i32> {
+        let e = self.one(fi, n)?;
+        let found = match e.value() {
+            KdlValue::String(s) => svc_platform::signal_from_name(s),
+            KdlValue::Integer(i) => svc_platform::signal_from_name(&i.to_string()),
+            _ => None,
+        };
+        if found.is_none() {
+            self.err(
+                fi,
+                e.span(),
+                format!("unknown signal {}", repr(e)),
+                "not a signal",
+                Some("use a name such as \"TERM\", \"INT\", \"QUIT\", \"HUP\", \"KILL\", \"USR1\", \"USR2\" (with or without SIG), or a number".into()),
+            );
+        }
+        found
+    }
+
+    fn umask(&mut self, fi: usize, n: &KdlNode) -> Option<u32> {
+        let e = self.one(fi, n)?;
+        let help = Some("write it in octal: umask \"022\" or umask 0o022".to_owned());
+        let value = match e.value() {
+            KdlValue::String(s) => {
+                let digits = s.strip_prefix("0o").unwrap_or(s);
+                u32::from_str_radix(digits, 8).ok().filter(|_| !digits.is_empty())
+            }
+            KdlValue::Integer(i) => {
+                // KDL reads `022` as decimal 22; only an explicit 0o literal is surely octal.
+                let written = e.format().map(|f| f.value_repr.as_str()).unwrap_or("");
+                if !written.is_empty() && !written.starts_with("0o") && *i != 0 {
+                    self.err(fi, e.span(), format!("`umask` {written} is read as a decimal number"), "ambiguous", help);
+                    return None;
+                }
+                u32::try_from(*i).ok()
+            }
+            _ => None,
+        };
+        match value {
+            Some(v) if v <= 0o777 => Some(v),
+            _ => {
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`umask` expects an octal mask up to 777, got {}", repr(e)),
+                    "invalid umask",
+                    help,
+                );
+                None
+            }
+        }
+    }
+
+    fn log(&mut self, fi: usize, n: &KdlNode, owner: &str) -> LogOpts {
+        let mut l = LogOpts::default();
+        let Some(block) = self.block(fi, n) else { return l };
+        let key = n.name().value();
+        for s in self.settings(fi, block, &format!("`{key}` of {owner}"), LOG_SETTINGS) {
+            match s.name().value() {
+                "path" => l.path = self.string(fi, s),
+                "max-bytes" => l.max_bytes = self.size(fi, s),
+                _ => l.backups = self.u32(fi, s, 0, u32::MAX),
+            }
+        }
+        l
+    }
+
+    fn limits(&mut self, fi: usize, n: &KdlNode, owner: &str) -> Vec<(Limit, u64)> {
+        let mut out = Vec::new();
+        let Some(block) = self.block(fi, n) else { return out };
+        for s in self.settings(fi, block, &format!("`limits` of {owner}"), LIMIT_SETTINGS) {
+            let key = s.name().value();
+            let limit = match key {
+                "nofile" => Limit::Nofile,
+                "nproc" => Limit::Nproc,
+                "core" => Limit::Core,
+                "as" => Limit::As,
+                "data" => Limit::Data,
+                "stack" => Limit::Stack,
+                "fsize" => Limit::Fsize,
+                _ => Limit::Cpu,
+            };
+            let Some(e) = self.one(fi, s) else { continue };
+            let value = match e.value() {
+                KdlValue::String(v) if v == "unlimited" || v == "infinity" => Some(u64::MAX),
+                KdlValue::Integer(i) => u64::try_from(*i).ok(),
+                KdlValue::String(v) => match limit {
+                    Limit::Nofile | Limit::Nproc => None,
+                    Limit::Cpu => parse_duration(v).map(|d| d.as_secs()),
+                    _ => parse_size(v),
+                },
+                _ => None,
+            };
+            match value {
+                Some(v) => out.push((limit, v)),
+                None => {
+                    let what = match limit {
+                        Limit::Nofile | Limit::Nproc => "a count",
+                        Limit::Cpu => "seconds or a duration (\"10m\")",
+                        _ => "bytes or a size (\"1GB\")",
+                    };
+                    self.err(
+                        fi,
+                        e.span(),
+                        format!("limit `{key}` expects {what} or \"unlimited\", got {}", repr(e)),
+                        "invalid limit",
+                        None,
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    // ----- the final model ---------------------------------------------------------------
+
+    fn finish(mut self) -> Result<Config, ConfigError> {
+        let programs = std::mem::take(&mut self.programs);
+        let groups = std::mem::take(&mut self.groups);
+        let defaults = self.defaults.take().map(|(o, _)| o).unwrap_or_default();
+
+        let mut by_name: HashMap<String, &Str> = HashMap::new();
+        let mut unique = Vec::new();
+        for p in &programs {
+            if let Some(first) = by_name.get(&p.name.value) {
+                let at = self.locate(first.file, first.span);
+                self.err(
+                    p.name.file,
+                    p.name.span,
+                    format!("program `{}` is defined twice", p.name.value),
+                    "defined again here",
+                    Some(format!("first defined at {at}")),
+                );
+                continue;
+            }
+            by_name.insert(p.name.value.clone(), &p.name);
+            unique.push(p);
+        }
+
+        let mut group_of: HashMap<String, (&GroupDef, &Str)> = HashMap::new();
+        let mut group_names: HashMap<&str, &Str> = HashMap::new();
+        for g in &groups {
+            if let Some(first) = group_names.get(g.name.value.as_str()) {
+                let at = self.locate(first.file, first.span);
+                self.err(
+                    g.name.file,
+                    g.name.span,
+                    format!("group `{}` is defined twice", g.name.value),
+                    "defined again here",
+                    Some(format!("first defined at {at}")),
+                );
+                continue;
+            }
+            group_names.insert(&g.name.value, &g.name);
+            for member in &g.programs {
+                if !by_name.contains_key(&member.value) {
+                    if !self.incomplete {
+                        let help = unknown_help(&member.value, &by_name.keys().map(String::as_str).collect::<Vec<_>>());
+                        self.err(
+                            member.file,
+                            member.span,
+                            format!(
+                                "group `{}` lists `{}`, but there is no program `{}`",
+                                g.name.value, member.value, member.value
+                            ),
+                            "no such program",
+                            Some(help),
+                        );
+                    }
+                } else if let Some((other, at)) = group_of.get(&member.value) {
+                    let at = self.locate(at.file, at.span);
+                    self.err(
+                        member.file,
+                        member.span,
+                        format!("program `{}` is already in group `{}`", member.value, other.name.value),
+                        "second group",
+                        Some(format!("listed at {at}; a program belongs to one group")),
+                    );
+                } else {
+                    group_of.insert(member.value.clone(), (g, member));
+                }
+            }
+        }
+        for g in &groups {
+            if by_name.contains_key(&g.name.value) && !group_of.contains_key(&g.name.value) {
+                self.err(
+                    g.name.file,
+                    g.name.span,
+                    format!("group `{}` has the name of program `{}`, which is not in it", g.name.value, g.name.value),
+                    "name clash",
+                    Some("a program outside any group forms a group of its own name: rename one of them, or list the program in this group".into()),
+                );
+            }
+        }
+
+        let mut specs = Vec::new();
+        for p in unique {
+            let group = group_of.get(&p.name.value).map(|(g, _)| *g);
+            self.build(p, &defaults, group, &mut specs);
+        }
+        self.check_unique(&specs);
+
+        if !self.diags.is_empty() {
+            let mut seen = HashSet::new();
+            let diags = self.diags.into_iter().filter(|d| seen.insert(d.key())).collect();
+            return Err(ConfigError::new(diags));
+        }
+        let mut files: Vec<PathBuf> = self.files.into_iter().map(|f| f.path).collect();
+        files.extend(self.other_files);
+        Ok(Config {
+            programs: specs.into_iter().map(|(spec, _)| spec).collect(),
+            groups: groups
+                .iter()
+                .map(|g| GroupSpec {
+                    name: g.name.value.clone(),
+                    programs: g.programs.iter().map(|s| s.value.clone()).collect(),
+                    priority: g.priority.unwrap_or(999),
+                })
+                .collect(),
+            files,
+        })
+    }
+
+    /// Expands one program block into its instances (pushed with the spans that name them).
+    fn build(
+        &mut self,
+        p: &ProgramDef,
+        defaults: &Opts,
+        group: Option<&GroupDef>,
+        out: &mut Vec<(ProgramSpec, Origins)>,
+    ) {
+        let own_priority = p.opts.priority;
+        let o = p.opts.clone().or(defaults);
+        let here = self.files[p.name.file].dir.clone();
+        let name = &p.name.value;
+        let Some((command, command_span)) = &o.command else {
+            if o.command_written {
+                return;
+            }
+            self.err(
+                p.name.file,
+                p.name.span,
+                format!("program `{name}` has no `command`"),
+                "this program",
+                Some(format!("write: program \"{name}\" {{ command \"...\" }}")),
+            );
+            return;
+        };
+        let command_file = match command {
+            Command::Shell(s) => s.file,
+            Command::Argv(w) => w.first().map_or(p.name.file, |s| s.file),
+        };
+        let numprocs = o.numprocs.unwrap_or(1);
+        let start = o.numprocs_start.unwrap_or(0);
+        if start.checked_add(numprocs - 1).is_none() {
+            self.err(
+                p.name.file,
+                p.name.span,
+                format!("`numprocs-start` + `numprocs` of `{name}` overflow"),
+                "here",
+                None,
+            );
+            return;
+        }
+        let numbered = o.numprocs.is_some() || o.numprocs_start.is_some();
+        let default_template = Str {
+            value: if numprocs > 1 { "{program}_{num:02}" } else { "{program}" }.to_owned(),
+            span: p.name.span,
+            file: p.name.file,
+        };
+        let template = o.process_name.clone().unwrap_or(default_template);
+        if numprocs > 1 && !template.value.contains("{num") {
+            self.err(
+                template.file,
+                template.span,
+                format!("`process-name` must contain {{num}} when `numprocs` is {numprocs}"),
+                "same name for every instance",
+                Some("for example: process-name \"{program}_{num:02}\"".into()),
+            );
+            return;
+        }
+        let priority = own_priority.or(group.and_then(|g| g.priority)).or(defaults.priority).unwrap_or(999);
+        let env = self.env;
+
+        for k in 0..numprocs {
+            let num = start + k;
+            let cx = Context { env, program: Some(name), name: None, num: Some(num), here: &here };
+            let pname = match expand::expand(&template.value, &cx) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.expand_err(&template, e);
+                    return;
+                }
+            };
+            if let Err(why) = check_name(&pname) {
+                self.err(
+                    template.file,
+                    template.span,
+                    format!("process name `{pname}` is invalid: {why}"),
+                    "from this name",
+                    Some(NAME_RULE.into()),
+                );
+                return;
+            }
+            let cx = Context { name: Some(&pname), ..cx };
+            let mut spec = ProgramSpec::new(&pname, Vec::new());
+            spec.program = name.clone();
+            spec.group = group.map_or_else(|| name.clone(), |g| g.name.value.clone());
+            spec.num = numbered.then_some(num);
+
+            let mut ok = true;
+            spec.command = match command {
+                Command::Shell(s) => {
+                    match shell_words::split(&s.value) {
+                        Ok(words) => words.iter().filter_map(|w| self.word(s, w, &cx, &mut ok)).collect(),
+                        Err(e) => {
+                            self.err(
+                            s.file,
+                            s.span,
+                            format!("cannot split `command` into words: {e}"),
+                            "here",
+                            Some("close the quote, or give the words as separate strings: command \"prog\" \"arg one\"".into()),
+                        );
+                            ok = false;
+                            Vec::new()
+                        }
+                    }
+                }
+                Command::Argv(words) => words.iter().filter_map(|s| self.word(s, &s.value, &cx, &mut ok)).collect(),
+            };
+            if ok && spec.command.first().is_none_or(|w| w.is_empty()) {
+                self.err(command_file, *command_span, format!("the `command` of `{name}` is empty"), "empty", None);
+            }
+            if spec.command.iter().any(|w| w.contains('\0')) {
+                self.err(command_file, *command_span, "`command` contains a NUL character", "here", None);
+            }
+
+            spec.directory = o.directory.as_ref().and_then(|s| self.path(s, &cx));
+            spec.environment = self.environment_of(p, defaults, &o, &cx);
+            if let Some(v) = o.umask {
+                spec.umask = Some(v);
+            }
+            spec.autostart = o.autostart.unwrap_or(spec.autostart);
+            spec.autorestart = o.autorestart.unwrap_or(spec.autorestart);
+            spec.exit_codes = o.exit_codes.clone().unwrap_or(spec.exit_codes);
+            spec.start_secs = o.start_secs.unwrap_or(spec.start_secs);
+            spec.start_retries = o.start_retries.unwrap_or(spec.start_retries);
+            spec.backoff = Backoff {
+                initial: o.backoff_initial.unwrap_or(spec.backoff.initial),
+                max: o.backoff_max.unwrap_or(spec.backoff.max),
+                reset_after: o.backoff_reset.unwrap_or(spec.backoff.reset_after),
+            };
+            spec.stop_signal = o.stop_signal.unwrap_or(spec.stop_signal);
+            spec.stop_wait = o.stop_wait.unwrap_or(spec.stop_wait);
+            spec.stop_as_group = o.stop_as_group.unwrap_or(spec.stop_as_group);
+            spec.kill_as_group = o.kill_as_group.unwrap_or(spec.kill_as_group);
+            spec.priority = priority;
+            spec.redirect_stderr = o.redirect_stderr.unwrap_or(spec.redirect_stderr);
+            spec.stdout_log = self.log_spec(&o.stdout_log, &cx);
+            spec.stderr_log = self.log_spec(&o.stderr_log, &cx);
+            spec.limits = o.limits.clone();
+
+            if spec.backoff.initial > spec.backoff.max {
+                self.err(
+                    p.name.file,
+                    p.name.span,
+                    format!("the backoff `initial` of `{name}` is longer than its `max`"),
+                    "this program",
+                    Some("make `initial` at most `max`".into()),
+                );
+            }
+            let origins = Origins {
+                name: template.clone(),
+                stdout: o.stdout_log.path.clone(),
+                stderr: o.stderr_log.path.clone(),
+            };
+            out.push((spec, origins));
+        }
+    }
+
+    fn word(&mut self, s: &Str, word: &str, cx: &Context<'_>, ok: &mut bool) -> Option<String> {
+        match expand::expand_word(word, cx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                self.expand_err(s, e);
+                *ok = false;
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, s: &Str, cx: &Context<'_>) -> Option<PathBuf> {
+        match expand::expand_path(&s.value, cx) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.expand_err(s, e);
+                None
+            }
+        }
+    }
+
+    fn log_spec(&mut self, l: &LogOpts, cx: &Context<'_>) -> LogSpec {
+        let mut spec = LogSpec::default();
+        spec.path = match &l.path {
+            None => LogPath::Default,
+            Some(s) if s.value == "none" => LogPath::Discard,
+            Some(s) => self.path(s, cx).map_or(LogPath::Default, LogPath::File),
+        };
+        spec.max_bytes = l.max_bytes.unwrap_or(spec.max_bytes);
+        spec.backups = l.backups.unwrap_or(spec.backups);
+        spec
+    }
+
+    /// Layers, lowest first: `defaults` environment, `env-file`, the program's environment.
+    fn environment_of(&mut self, p: &ProgramDef, defaults: &Opts, o: &Opts, cx: &Context<'_>) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut set =
+            |env: &mut Vec<(String, String)>, k: &str, v: String| match env.iter_mut().find(|(key, _)| key == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k.to_owned(), v)),
+            };
+        let layer = |this: &mut Self,
+                     env: &mut Vec<(String, String)>,
+                     vars: &[(String, Str)],
+                     set: &mut dyn FnMut(&mut Vec<(String, String)>, &str, String)| {
+            for (k, s) in vars {
+                match expand::expand(&s.value, cx) {
+                    Ok(v) if v.contains('\0') => {
+                        this.err(s.file, s.span, format!("`{k}` contains a NUL character"), "here", None)
+                    }
+                    Ok(v) => set(env, k, v),
+                    Err(e) => this.expand_err(s, e),
+                }
+            }
+        };
+        layer(self, &mut env, &defaults.environment, &mut set);
+        if let Some(file) = &o.env_file {
+            if let Some(path) = self.path(file, cx) {
+                for (k, v) in self.env_file(file, &path) {
+                    set(&mut env, &k, v);
+                }
+            }
+        }
+        layer(self, &mut env, &p.opts.environment, &mut set);
+        env
+    }
+
+    fn env_file(&mut self, at: &Str, path: &Path) -> Vec<(String, String)> {
+        if let Some(cached) = self.env_files.get(path) {
+            return cached.clone().unwrap_or_default();
+        }
+        let parsed = match std::fs::read_to_string(path) {
+            Err(e) => {
+                self.err(
+                    at.file,
+                    at.span,
+                    format!("cannot read env file {}: {e}", path.display()),
+                    "this env-file",
+                    Some("relative paths are relative to the file that sets `env-file`".into()),
+                );
+                None
+            }
+            Ok(text) => {
+                self.other_files.push(path.to_owned());
+                match dotenv::parse(&text) {
+                    Ok(vars) => Some(vars),
+                    Err(errors) => {
+                        let source = NamedSource::new(path.display().to_string(), Arc::new(text));
+                        for e in errors {
+                            self.diags.push(Diag {
+                                message: e.message,
+                                file: path.to_owned(),
+                                source: Some(source.clone()),
+                                span: Some((e.offset, e.len).into()),
+                                label: Some("here".into()),
+                                help: e.help,
+                            });
+                        }
+                        None
+                    }
+                }
+            }
+        };
+        self.env_files.insert(path.to_owned(), parsed.clone());
+        parsed.unwrap_or_default()
+    }
+
+    /// Process names and explicit log files must each belong to one process.
+    fn check_unique(&mut self, specs: &[(ProgramSpec, Origins)]) {
+        let mut names: HashMap<&str, &ProgramSpec> = HashMap::new();
+        let mut logs: HashMap<&Path, &str> = HashMap::new();
+        for (spec, origins) in specs {
+            if let Some(first) = names.get(spec.name.as_str()) {
+                self.err(
+                    origins.name.file,
+                    origins.name.span,
+                    format!("process name `{}` is used twice", spec.name),
+                    "same name",
+                    Some(format!("it is also a process of program `{}`; set a distinct process-name", first.program)),
+                );
+            } else {
+                names.insert(&spec.name, spec);
+            }
+            let streams = [(&spec.stdout_log, &origins.stdout), (&spec.stderr_log, &origins.stderr)];
+            let used = if spec.redirect_stderr { &streams[..1] } else { &streams[..] };
+            for (log, at) in used {
+                let (LogPath::File(path), Some(at)) = (&log.path, at) else { continue };
+                if let Some(first) = logs.get(path.as_path()) {
+                    self.err(
+                        at.file,
+                        at.span,
+                        format!("log file {} is written by more than one process", path.display()),
+                        "shared log file",
+                        Some(format!("`{first}` writes it too; use {{name}} in the path, or redirect-stderr #true")),
+                    );
+                } else {
+                    logs.insert(path, &spec.name);
+                }
+            }
+        }
+    }
+}
+
+/// Where an instance's unique-per-process values were written.
+struct Origins {
+    name: Str,
+    stdout: Option<Str>,
+    stderr: Option<Str>,
+}
+
+const NAME_RULE: &str = "names may contain letters, digits, `_`, `-` and `.`, and must not start with `-`";
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.starts_with('-') {
+        return Err("it starts with `-`".into());
+    }
+    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        Some(c) => Err(format!("`{c}` is not allowed")),
+        None => Ok(()),
+    }
+}
+
+/// The value as written in the file (for "got ..." in messages).
+fn repr(e: &KdlEntry) -> String {
+    match e.format() {
+        Some(f) if !f.value_repr.is_empty() => f.value_repr.clone(),
+        _ => e.value().to_string(),
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).ok()
+}
+
+/// `"50MB"`, `"10 KiB"`, `"1048576"`: 1024-based units.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// One example line per setting, for help texts.
+fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "command" => "command \"python3 -m http.server 8000\"",
+        "directory" => "directory \"~/site\"",
+        "environment" => "environment { PORT \"8080\" }",
+        "env-file" => "env-file \".env\"",
+        "autostart" => "autostart #false",
+        "autorestart" => "autorestart \"unexpected\"",
+        "exit-codes" => "exit-codes 0 2",
+        "start-secs" => "start-secs 5",
+        "start-retries" => "start-retries 3",
+        "backoff" => "backoff { initial \"1s\"; max \"60s\"; reset-after \"60s\" }",
+        "stop-signal" => "stop-signal \"INT\"",
+        "stop-wait-secs" => "stop-wait-secs 10",
+        "stop-as-group" => "stop-as-group #true",
+        "kill-as-group" => "kill-as-group #true",
+        "priority" => "priority 100",
+        "redirect-stderr" => "redirect-stderr #true",
+        "umask" => "umask \"022\"",
+        "numprocs" => "numprocs 4",
+        "numprocs-start" => "numprocs-start 1",
+        "process-name" => "process-name \"{program}_{num:02}\"",
+        "stdout-log" => "stdout-log { path \"logs/{name}.out.log\"; max-bytes \"50MB\"; backups 10 }",
+        "stderr-log" => "stderr-log { path \"logs/{name}.err.log\"; max-bytes \"50MB\"; backups 10 }",
+        "limits" => "limits { nofile 4096 }",
+        "defaults" => "defaults { autorestart #true }",
+        "include" => "include \"conf.d/*.kdl\"",
+        "initial" | "max" | "reset-after" => "initial \"1s\"",
+        "path" => "path \"logs/{name}.log\"",
+        "max-bytes" => "max-bytes \"50MB\"",
+        "backups" => "backups 10",
+        "programs" => "programs \"web\" \"worker\"",
+        "nofile" => "nofile 4096",
+        _ => return None,
+    })
+}
+
+/// supervisord option names that are not close enough to their svc spelling for `did you mean`.
+fn supervisord_hint(key: &str) -> Option<&'static str> {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    Some(match k.as_str() {
+        "stdout_logfile" => "svc writes stdout-log { path \"...\" }",
+        "stdout_logfile_maxbytes" => "svc writes stdout-log { max-bytes \"50MB\" }",
+        "stdout_logfile_backups" => "svc writes stdout-log { backups 10 }",
+        "stderr_logfile" => "svc writes stderr-log { path \"...\" }",
+        "stderr_logfile_maxbytes" => "svc writes stderr-log { max-bytes \"50MB\" }",
+        "stderr_logfile_backups" => "svc writes stderr-log { backups 10 }",
+        "process_name" => "svc writes process-name",
+        "minfds" | "rlimit_nofile" => "svc writes limits { nofile 4096 }",
+        _ => return None,
+    })
+}
+
+fn unknown_help(key: &str, known: &[&str]) -> String {
+    let list = format!("known settings: {}", known.join(", "));
+    if let Some(hint) = supervisord_hint(key) {
+        return format!("{hint}\n{list}");
+    }
+    match did_you_mean(key, known) {
+        Some(best) => format!("did you mean `{best}`?\n{list}"),
+        None => list,
+    }
+}
+
+fn known_help(key: &str, known: &[&str], what: &str) -> String {
+    let list = format!("{what}: {}", known.join(", "));
+    match did_you_mean(key, known) {
+        Some(best) => format!("did you mean `{best}`?\n{list}"),
+        None => list,
+    }
+}
+
+/// The closest known name within edit distance 2, comparing `_` as `-` (supervisord spelling).
+fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let norm = key.to_ascii_lowercase().replace('_', "-");
+    known
+        .iter()
+        .map(|k| (levenshtein(&norm, k), *k))
+        .filter(|&(d, k)| d <= 2 && d < k.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        match k {
+            "HOME" => Some("/home/u".into()),
+            "PORT" => Some("8080".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(src: &str) -> Result<Config, ConfigError> {
+        parse_str(src, Path::new("/etc/svc/svc.kdl"), &env)
+    }
+
+    fn ok(src: &str) -> Config {
+        parse(src).unwrap_or_else(|e| panic!("{}", e.render(false)))
+    }
+
+    fn one(src: &str) -> ProgramSpec {
+        let mut c = ok(src);
+        assert_eq!(c.programs.len(), 1);
+        c.programs.remove(0)
+    }
+
+    /// Every diagnostic as `line:col message`.
+    fn errs(src: &str) -> Vec<String> {
+        let e = parse(src).expect_err("expected errors");
+        e.items().iter().map(|i| format!("{}:{} {}", i.line, i.column, i.message)).collect()
+    }
+
+    fn err1(src: &str) -> String {
+        let e = errs(src);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        e[0].clone()
+    }
+
+    fn help(src: &str) -> String {
+        parse(src).expect_err("expected errors").items()[0].help.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_of_a_minimal_program() {
+        let p = one(r#"program "web" { command "python3 -m http.server 8000"; }"#);
+        let mut want = ProgramSpec::new("web", vec!["python3".into(), "-m".into(), "http.server".into(), "8000".into()]);
+        want.priority = 999;
+        assert_eq!(p, want);
+        assert_eq!(p.group, "web");
+        assert_eq!(p.num, None);
+        assert!(p.stop_as_group && p.kill_as_group);
+        assert_eq!(p.stop_signal, libc::SIGTERM);
+    }
+
+    #[test]
+    fn every_option() {
+        let p = one(
+            r#"
+program "web" {
+    command "server" "--port" "$PORT" "{program}/{name}"
+    directory "site"
+    environment { A "1"; N 5; B #true; F 1.5; H "{here}" }
+    autostart #false
+    autorestart #true
+    exit-codes 0 2
+    start-secs "500ms"
+    start-retries "infinite"
+    backoff { initial "2s"; max 30; reset-after "1m"; }
+    stop-signal "SIGINT"
+    stop-wait-secs 2.5
+    stop-as-group #false
+    kill-as-group #false
+    priority -5
+    redirect-stderr #true
+    umask "027"
+    stdout-log { path "~/logs/{name}.log"; max-bytes "10MB"; backups 3; }
+    stderr-log { path "none"; }
+    limits { nofile 4096; nproc 100; core 0; as "1GB"; data "unlimited"; stack "8MiB"; fsize 1024; cpu "1m"; }
+}
+"#,
+        );
+        assert_eq!(p.command, ["server", "--port", "8080", "web/web"]);
+        assert_eq!(p.directory, Some(PathBuf::from("/etc/svc/site")));
+        assert_eq!(
+            p.environment,
+            [("A", "1"), ("N", "5"), ("B", "true"), ("F", "1.5"), ("H", "/etc/svc")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert!(!p.autostart);
+        assert_eq!(p.autorestart, AutoRestart::Always);
+        assert_eq!(p.exit_codes, [0, 2]);
+        assert_eq!(p.start_secs, Duration::from_millis(500));
+        assert_eq!(p.start_retries, Retries::Infinite);
+        assert_eq!(
+            p.backoff,
+            Backoff { initial: Duration::from_secs(2), max: Duration::from_secs(30), reset_after: Duration::from_secs(60) }
+        );
+        assert_eq!(p.stop_signal, libc::SIGINT);
+        assert_eq!(p.stop_wait, Duration::from_millis(2500));
+        assert!(!p.stop_as_group && !p.kill_as_group);
+        assert_eq!(p.priority, -5);
+        assert!(p.redirect_stderr);
+        assert_eq!(p.umask, Some(0o027));
+        assert_eq!(
+            p.stdout_log,
+            LogSpec { path: LogPath::File("/home/u/logs/web.log".into()), max_bytes: 10 << 20, backups: 3 }
+        );
+        assert_eq!(p.stderr_log, LogSpec { path: LogPath::Discard, ..LogSpec::default() });
+        assert_eq!(
+            p.limits,
+            [
+                (Limit::Nofile, 4096),
+                (Limit::Nproc, 100),
+                (Limit::Core, 0),
+                (Limit::As, 1 << 30),
+                (Limit::Data, u64::MAX),
+                (Limit::Stack, 8 << 20),
+                (Limit::Fsize, 1024),
+                (Limit::Cpu, 60),
+            ]
+        );
+    }
+
+    #[test]
+    fn value_forms() {
+        assert_eq!(one(r#"program "a" { command "x"; autorestart "unexpected"; }"#).autorestart, AutoRestart::Unexpected);
+        assert_eq!(one(r#"program "a" { command "x"; autorestart #false; }"#).autorestart, AutoRestart::Never);
+        assert_eq!(one(r#"program "a" { command "x"; start-retries 0; }"#).start_retries, Retries::Count(0));
+        assert_eq!(one(r#"program "a" { command "x"; start-secs 0; }"#).start_secs, Duration::ZERO);
+        assert_eq!(one(r#"program "a" { command "x"; start-secs "2m"; }"#).start_secs, Duration::from_secs(120));
+        assert_eq!(one(r#"program "a" { command "x"; stop-signal "hup"; }"#).stop_signal, libc::SIGHUP);
+        assert_eq!(one(r#"program "a" { command "x"; stop-signal 9; }"#).stop_signal, libc::SIGKILL);
+        assert_eq!(one(r#"program "a" { command "x"; umask 0o022; }"#).umask, Some(0o022));
+        assert_eq!(one(r#"program "a" { command "x"; umask 0; }"#).umask, Some(0));
+        let p = one(r#"program "a" { command "x"; stdout-log { max-bytes 1024; }; }"#);
+        assert_eq!(p.stdout_log, LogSpec { max_bytes: 1024, ..LogSpec::default() });
+        let p = one(r#"program "a" { command "x"; stdout-log { max-bytes "5 KiB"; }; }"#);
+        assert_eq!(p.stdout_log.max_bytes, 5 * 1024);
+        // Argument forms of command: shell words, or argv verbatim.
+        let p = one(r#"program "a" { command "sh -c 'echo \"hi there\"; exit 3'"; }"#);
+        assert_eq!(p.command, ["sh", "-c", "echo \"hi there\"; exit 3"]);
+        let p = one(r#"program "a" { command "sh" "-c" "echo $$HOME {{x}} $1"; }"#);
+        assert_eq!(p.command, ["sh", "-c", "echo $HOME {x} $1"]);
+        let p = one(r#"program "a" { command "~/bin/app"; directory "/srv"; }"#);
+        assert_eq!(p.command, ["/home/u/bin/app"]);
+        assert_eq!(p.directory, Some(PathBuf::from("/srv")));
+    }
+
+    #[test]
+    fn defaults_block_fills_gaps() {
+        let c = ok(r#"
+defaults {
+    autorestart #true
+    priority 5
+    environment { A "d"; B "d" }
+    stdout-log { max-bytes "1MB"; }
+    limits { nofile 10; core 0 }
+}
+program "a" { command "x"; environment { B "a" }; stdout-log { backups 2; }; limits { nofile 20 } }
+program "b" { command "x"; autorestart #false; priority 1 }
+"#);
+        let (a, b) = (&c.programs[0], &c.programs[1]);
+        assert_eq!(a.autorestart, AutoRestart::Always);
+        assert_eq!(b.autorestart, AutoRestart::Never);
+        assert_eq!((a.priority, b.priority), (5, 1));
+        assert_eq!(a.environment, [("A".into(), "d".into()), ("B".into(), "a".into())]);
+        assert_eq!((a.stdout_log.max_bytes, a.stdout_log.backups), (1 << 20, 2));
+        assert_eq!((b.stdout_log.max_bytes, b.stdout_log.backups), (1 << 20, 10));
+        assert_eq!(a.limits, [(Limit::Nofile, 20), (Limit::Core, 0)]);
+    }
+
+    #[test]
+    fn groups() {
+        let c = ok(r#"
+program "web" { command "x" }
+program "worker" { command "x"; priority 3 }
+program "solo" { command "x" }
+program "cron" { command "x" }
+group "app" { programs "web" "worker"; priority 10 }
+group "other" { programs "cron" }
+"#);
+        let get = |n: &str| c.programs.iter().find(|p| p.name == n).expect(n);
+        assert_eq!((get("web").group.as_str(), get("web").priority), ("app", 10));
+        assert_eq!((get("worker").group.as_str(), get("worker").priority), ("app", 3));
+        assert_eq!((get("solo").group.as_str(), get("solo").priority), ("solo", 999));
+        assert_eq!(get("cron").priority, 999);
+        assert_eq!(
+            c.groups,
+            [
+                GroupSpec { name: "app".into(), programs: vec!["web".into(), "worker".into()], priority: 10 },
+                GroupSpec { name: "other".into(), programs: vec!["cron".into()], priority: 999 },
+            ]
+        );
+        assert_eq!(c.files, [PathBuf::from("/etc/svc/svc.kdl")]);
+    }
+
+    #[test]
+    fn group_errors() {
+        let e = errs(
+            r#"program "a" { command "x"; }
+program "b" { command "x"; }
+group "g" { programs "a" "nope"; }
+group "h" { programs "a"; }
+group "g" { programs "b"; }
+group "b" { programs "a"; }
+group "e" { priority 1; }
+"#,
+        );
+        assert_eq!(
+            e,
+            [
+                "3:26 group `g` lists `nope`, but there is no program `nope`",
+                "4:22 program `a` is already in group `g`",
+                "5:7 group `g` is defined twice",
+                "6:22 program `a` is already in group `g`",
+                "7:7 group `e` has no `programs`",
+                "6:7 group `b` has the name of program `b`, which is not in it",
+            ]
+        );
+    }
+
+    #[test]
+    fn numprocs_instances() {
+        let c = ok(r#"
+program "w" {
+    command "worker --id {num} --name {name}"
+    numprocs 3
+    numprocs-start 1
+    stdout-log { path "/var/log/{name}.log"; }
+}
+program "x" { command "x"; numprocs 2; process-name "x-{num}"; }
+program "y" { command "y {num}"; }
+"#);
+        let names: Vec<_> = c.programs.iter().map(|p| (p.name.as_str(), p.program.as_str(), p.num)).collect();
+        assert_eq!(
+            names,
+            [
+                ("w_01", "w", Some(1)),
+                ("w_02", "w", Some(2)),
+                ("w_03", "w", Some(3)),
+                ("x-0", "x", Some(0)),
+                ("x-1", "x", Some(1)),
+                ("y", "y", None),
+            ]
+        );
+        assert_eq!(c.programs[1].command, ["worker", "--id", "2", "--name", "w_02"]);
+        assert_eq!(c.programs[1].stdout_log.path, LogPath::File("/var/log/w_02.log".into()));
+        assert_eq!(c.programs[1].group, "w");
+        assert_eq!(c.programs[5].command, ["y", "0"]);
+    }
+
+    #[test]
+    fn numprocs_errors() {
+        assert_eq!(
+            err1(r#"program "x" { command "x"; numprocs 2; process-name "same"; }"#),
+            "1:53 `process-name` must contain {num} when `numprocs` is 2"
+        );
+        assert_eq!(
+            err1("program \"x\" { command \"x\"; numprocs 0; }"),
+            "1:37 `numprocs` must be between 1 and 10000, got 0"
+        );
+        assert_eq!(
+            err1("program \"x\" { command \"x\"; numprocs 2; process-name \"x:{num}\"; }"),
+            "1:53 process name `x:0` is invalid: `:` is not allowed"
+        );
+        assert_eq!(
+            err1("program \"x_00\" { command \"x\"; }\nprogram \"x\" { command \"x\"; numprocs 2; }"),
+            "2:9 process name `x_00` is used twice"
+        );
+        assert_eq!(
+            err1("program \"x\" { command \"x\"; numprocs 2; process-name \"{name}{num}\"; }"),
+            "1:54 `{name}` can't be used here: the process name is not known yet"
+        );
+    }
+
+    #[test]
+    fn shared_log_files() {
+        let e = errs(
+            r#"program "a" { command "x"; stdout-log { path "/l/x.log"; }; }
+program "b" { command "x"; stderr-log { path "/l/x.log"; }; }
+program "c" { command "x"; numprocs 2; stdout-log { path "/l/c.log"; }; }
+program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; }; stderr-log { path "/l/d.log"; }; }
+"#,
+        );
+        assert_eq!(
+            e,
+            ["2:46 log file /l/x.log is written by more than one process", "3:58 log file /l/c.log is written by more than one process"]
+        );
+    }
+
+    #[test]
+    fn expansion_errors_point_at_the_variable() {
+        assert_eq!(
+            err1("program \"a\" {\n    command \"run --x $NOPE\"\n}"),
+            "2:22 environment variable `NOPE` is not set"
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; directory \"/x/${NOPE}/y\"; }"),
+            "1:42 environment variable `NOPE` is not set"
+        );
+        assert_eq!(err1("program \"a\" { command \"x\"; environment { A \"{nmu}\" }; }"), "1:45 unknown template `{nmu}`");
+        let c = ok("program \"a\" { command \"x\"; directory \"${NOPE:-/tmp}\"; }");
+        assert_eq!(c.programs[0].directory, Some(PathBuf::from("/tmp")));
+    }
+
+    #[test]
+    fn type_errors() {
+        assert_eq!(
+            err1("program \"a\" {\n    command \"x\"\n    autostart \"yes\"\n}"),
+            "3:15 `autostart` expects #true or #false, got \"yes\""
+        );
+        assert_eq!(err1("program \"a\" { command 42; }"), "1:23 `command` expects a string, got 42");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; autorestart \"always\"; }"),
+            "1:40 `autorestart` expects #true, #false or \"unexpected\", got \"always\""
+        );
+        assert_eq!(err1("program \"a\" { command \"x\"; exit-codes 0 256; }"), "1:41 `exit-codes` must be between 0 and 255, got 256");
+        assert_eq!(err1("program \"a\" { command \"x\"; start-secs \"soon\"; }"), "1:39 `start-secs` expects seconds or a duration, got \"soon\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; start-retries \"many\"; }"), "1:42 `start-retries` expects a count or \"infinite\", got \"many\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; stop-signal \"NOPE\"; }"), "1:40 unknown signal \"NOPE\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; umask 022; }"), "1:34 `umask` 022 is read as a decimal number");
+        assert_eq!(err1("program \"a\" { command \"x\"; umask \"999\"; }"), "1:34 `umask` expects an octal mask up to 777, got \"999\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; priority 1.5; }"), "1:37 `priority` expects an integer, got 1.5");
+        assert_eq!(err1("program \"a\" { command \"x\"; stdout-log { max-bytes \"5 parsecs\"; }; }"), "1:51 `max-bytes` expects a size, got \"5 parsecs\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; limits { nofile \"lots\"; }; }"), "1:45 limit `nofile` expects a count or \"unlimited\", got \"lots\"");
+        assert_eq!(err1("program \"a\" { command \"x\"; environment { A #null; }; }"), "1:45 environment variable `A` can't be #null");
+    }
+
+    #[test]
+    fn shape_errors() {
+        assert_eq!(err1("program \"a\" { command \"x\"; directory; }"), "1:28 `directory` needs a value");
+        assert_eq!(err1("program \"a\" { command \"x\"; directory \"a\" \"b\"; }"), "1:42 `directory` takes one value");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; autostart x=#true; }"),
+            "1:39 `autostart` takes no properties (key=value), got `x=`"
+        );
+        assert_eq!(err1("program \"a\" { command \"x\"; autostart #true { } }"), "1:45 `autostart` takes no block");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; environment \"A=1\"; }"),
+            "1:41 `environment` takes a block { ... }, not a value"
+        );
+        assert_eq!(err1("program \"a\" { command \"x\"; backoff; }"), "1:29 `backoff` needs a block { ... }");
+        assert_eq!(err1("program \"a\" { command \"x\"; command \"y\"; }"), "1:29 `command` is set twice in program `a`");
+        assert!(help("program \"a\" { command \"x\"; command \"y\"; }").contains("svc.kdl:1:15"));
+        assert_eq!(err1("program \"a\" { }"), "1:9 program `a` has no `command`");
+        assert_eq!(err1("program \"a\""), "1:9 program `a` has no `command`");
+        assert_eq!(err1("program \"a\" { command \"\"; }"), "1:23 the `command` of `a` is empty");
+        assert_eq!(err1("program \"a\" { command \"a 'b\"; }"), "1:23 cannot split `command` into words: missing closing quote");
+        assert_eq!(err1("program { command \"x\"; }"), "1:1 `program` needs a name");
+        assert_eq!(err1("program \"a:b\" { command \"x\"; }"), "1:9 invalid program name `a:b`: `:` is not allowed");
+        assert_eq!(err1("program \"a\" \"b\" { command \"x\"; }"), "1:13 `program` takes one name");
+        assert_eq!(err1("program \"a\" { command \"x\"; backoff { initial 1; initial 2; }; }"), "1:50 `initial` is set twice in `backoff` of program `a`");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; backoff { initial 10; max 5; }; }"),
+            "1:9 the backoff `initial` of `a` is longer than its `max`"
+        );
+    }
+
+    #[test]
+    fn unknown_settings_and_nodes() {
+        let src = "program \"web\" {\n    command \"x\"\n    comand \"typo\"\n}";
+        assert_eq!(err1(src), "3:5 unknown setting `comand` in program `web`");
+        let h = help(src);
+        assert!(h.starts_with("did you mean `command`?"), "{h}");
+        assert!(h.contains("known settings: command, directory"), "{h}");
+        assert!(help("program \"a\" { command \"x\"; startsecs 1; }").contains("did you mean `start-secs`?"));
+        assert!(help("program \"a\" { command \"x\"; stop_wait_secs 1; }").contains("did you mean `stop-wait-secs`?"));
+        assert!(help("program \"a\" { command \"x\"; stdout_logfile \"x\"; }").contains("stdout-log { path"));
+        assert!(!help("program \"a\" { command \"x\"; zzzzzz 1; }").contains("did you mean"));
+        assert_eq!(err1("program \"a\" { command \"x\"; user \"root\"; }"), "1:29 svc never runs programs as another user");
+        assert!(help("program \"a\" { command \"x\"; user \"root\"; }").contains("run a separate svc as that user"));
+        assert_eq!(err1("programm \"a\" { }"), "1:1 unknown node `programm`");
+        assert!(help("programm \"a\" { }").contains("did you mean `program`?"));
+        assert!(help("command \"x\"").contains("is a program setting"));
+        assert_eq!(err1("program \"a\" { command \"x\"; limits { files 1; }; }"), "1:38 unknown setting `files` in `limits` of program `a`");
+        assert_eq!(err1("group \"g\" { programs \"a\"; prio 1; }\nprogram \"a\" { command \"x\" }"), "1:28 unknown setting `prio` in group `g`");
+    }
+
+    #[test]
+    fn duplicate_programs_and_defaults() {
+        let src = "program \"a\" { command \"x\"; }\n\nprogram \"a\" { command \"y\"; }";
+        assert_eq!(err1(src), "3:9 program `a` is defined twice");
+        assert!(help(src).contains("first defined at /etc/svc/svc.kdl:1:9"), "{}", help(src));
+        assert_eq!(err1("defaults { }\ndefaults { }"), "2:1 `defaults` is given twice");
+        assert_eq!(err1("defaults { priority \"x\"; }"), "1:21 `priority` expects an integer, got \"x\"");
+    }
+
+    #[test]
+    fn kdl_syntax_errors_keep_the_parsers_words() {
+        let e = parse("program \"a\" {\n    command \"x\n}\n").expect_err("syntax");
+        let text = e.render(false);
+        assert!(text.contains("/etc/svc/svc.kdl:2:13"), "{text}");
+        assert!(text.contains("Unexpected newline in single-line quoted string"), "{text}");
+        assert!(text.contains("help:"), "{text}");
+        // A bare path is not a KDL v2 string.
+        assert!(parse("program \"a\" { command \"x\"; directory ~/site; }").is_err());
+    }
+
+    #[test]
+    fn all_errors_at_once_and_rendering() {
+        let src = "program \"web\" {\n    comand \"x\"\n    autostart \"yes\"\n}\nprogram \"db\" { command \"x\"; priority \"high\"; }\nbogus 1\n";
+        let e = parse(src).expect_err("bad");
+        let lines: Vec<_> = e.items().iter().map(|i| (i.line, i.column)).collect();
+        assert_eq!(lines, [(2, 5), (3, 15), (5, 39), (6, 1), (1, 9)]);
+        let text = e.render(false);
+        for needle in [
+            "svc.kdl:2:5",
+            "unknown setting `comand` in program `web`",
+            "svc.kdl:3:15",
+            "`autostart` expects #true or #false, got \"yes\"",
+            "svc.kdl:6:1",
+            "5 errors",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        // The caret line under `comand`.
+        assert!(text.contains("    comand \"x\"\n"), "{text}");
+        assert!(text.contains("───┬──"), "{text}");
+        assert!(e.to_string().starts_with("/etc/svc/svc.kdl:2:5: unknown setting `comand` in program `web` (and 4 more)"));
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for src in [
+            "",
+            "program",
+            "program #null",
+            "program \"\" {}",
+            "program \"-x\" { command \"x\" }",
+            "program \"a\" { command; environment; backoff 1; limits { cpu -1 }; exit-codes; }",
+            "program \"a\" { command \"x\"; numprocs 10000; numprocs-start 4294967295; }",
+            "program \"a\" { command \"x\"; environment { \"\" \"x\"; \"A=B\" \"y\"; C; D \"1\" \"2\" { } } }",
+            "program \"a\" { command \"$\" \"${\" \"{\" \"}\" \"{num:}\" \"~\"; }",
+            "group; group \"g\"; include; defaults 1;",
+            "(t)program (u)\"a\" { (v)command (w)\"x\" }",
+            "program \"é\" { command \"é $É\" }",
+            "\u{feff}program \"a\" { command \"x\" }",
+        ] {
+            let _ = parse(src);
+        }
+    }
+
+    #[test]
+    fn includes_from_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir(root.join("conf.d")).expect("mkdir");
+        std::fs::write(root.join("conf.d/b.kdl"), "program \"b\" { command \"b\"; directory \"{here}\"; stdout-log { path \"b.log\"; } }")
+            .expect("write");
+        std::fs::write(root.join("conf.d/a.kdl"), "program \"a\" { command \"a\" }\ngroup \"g\" { programs \"a\" \"top\" }\n")
+            .expect("write");
+        std::fs::write(root.join("conf.d/notes.txt"), "not kdl").expect("write");
+        let main = root.join("svc.kdl");
+        std::fs::write(&main, "include \"conf.d/*.kdl\" \"nothing/*.kdl\" \"conf.d/a.kdl\"\nprogram \"top\" { command \"t\" }\n")
+            .expect("write");
+        let c = super::load(&main, &env).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let names: Vec<_> = c.programs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "top"]);
+        let b = &c.programs[1];
+        let conf_d = root.join("conf.d");
+        assert_eq!(b.directory.as_deref(), Some(conf_d.as_path()));
+        assert_eq!(b.stdout_log.path, LogPath::File(conf_d.join("b.log")));
+        assert_eq!(c.programs[0].group, "g");
+        assert_eq!(c.files, [main.clone(), conf_d.join("a.kdl"), conf_d.join("b.kdl")]);
+
+        // defaults only in the main file; a missing literal include is an error.
+        std::fs::write(root.join("conf.d/c.kdl"), "defaults { }\ninclude \"missing.kdl\"\n").expect("write");
+        let e = super::load(&main, &env).expect_err("errors");
+        let items = e.items();
+        assert_eq!(items.len(), 2, "{}", e.render(false));
+        assert_eq!((items[0].file.clone(), items[0].line, items[0].column), (conf_d.join("c.kdl"), 1, 1));
+        assert_eq!(items[0].message, "`defaults` is only allowed in the main file");
+        assert_eq!((items[1].line, items[1].column), (2, 9));
+        assert!(items[1].message.contains("missing.kdl does not exist"), "{}", items[1].message);
+    }
+
+    #[test]
+    fn include_cycle_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("svc.kdl"), "include \"a.kdl\"\n").expect("write");
+        std::fs::write(root.join("a.kdl"), "include \"b.kdl\"\n").expect("write");
+        std::fs::write(root.join("b.kdl"), "program \"b\" { command \"b\" }\ninclude \"a.kdl\"\n").expect("write");
+        let e = super::load(&root.join("svc.kdl"), &env).expect_err("cycle");
+        let items = e.items();
+        assert_eq!(items.len(), 1, "{}", e.render(false));
+        assert!(items[0].file.ends_with("b.kdl"));
+        assert_eq!((items[0].line, items[0].column), (2, 9));
+        assert!(items[0].message.starts_with("include cycle: "), "{}", items[0].message);
+        assert!(items[0].message.ends_with("a.kdl"), "{}", items[0].message);
+        // Including yourself is a cycle too.
+        std::fs::write(root.join("svc.kdl"), "include \"svc.kdl\"\n").expect("write");
+        assert!(super::load(&root.join("svc.kdl"), &env).expect_err("cycle").to_string().contains("include cycle"));
+    }
+
+    #[test]
+    fn missing_main_file() {
+        let e = super::load(Path::new("/nonexistent/svc.kdl"), &env).expect_err("missing");
+        assert!(e.to_string().starts_with("/nonexistent/svc.kdl: cannot read /nonexistent/svc.kdl"), "{e}");
+    }
+
+    #[test]
+    fn env_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("app.env"), "# settings\nA=from-file\nB='b'\nexport C=\"c\"\n").expect("write");
+        std::fs::write(root.join("bad.env"), "OK=1\nnot valid\n").expect("write");
+        let main = root.join("svc.kdl");
+        let src = "defaults { environment { Z \"d\"; A \"d\" } }\nprogram \"a\" { command \"x\"; env-file \"app.env\"; environment { B \"prog\" } }\n";
+        let c = parse_str(src, &main, &env).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let kv = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        assert_eq!(c.programs[0].environment, kv(&[("Z", "d"), ("A", "from-file"), ("B", "prog"), ("C", "c")]));
+        assert_eq!(c.files, [main.clone(), root.join("app.env")]);
+
+        let e = parse_str("program \"a\" { command \"x\"; env-file \"bad.env\" }", &main, &env).expect_err("bad env");
+        let i = &e.items()[0];
+        assert_eq!((i.file.clone(), i.line, i.column), (root.join("bad.env"), 2, 5));
+        assert!(e.render(false).contains("bad.env:2:5"), "{}", e.render(false));
+
+        let e = parse_str("program \"a\" { command \"x\"; env-file \"none.env\" }", &main, &env).expect_err("missing");
+        assert_eq!(err_pos(&e), (1, 38));
+        assert!(e.items()[0].message.starts_with("cannot read env file"));
+    }
+
+    fn err_pos(e: &ConfigError) -> (usize, usize) {
+        let i = &e.items()[0];
+        (i.line, i.column)
+    }
+
+    #[test]
+    fn config_examples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("config-examples/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "kdl") {
+                let c = super::load(&path, &env).unwrap_or_else(|e| panic!("{}", e.render(false)));
+                assert!(!c.programs.is_empty(), "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "expected quickstart.kdl and full.kdl");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(parse_size("50MB"), Some(50 << 20));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("7"), Some(7));
+        assert_eq!(parse_size("99999999999999TB"), None);
+        assert_eq!(parse_size("MB"), None);
+        assert_eq!(levenshtein("comand", "command"), 1);
+        assert_eq!(did_you_mean("autostrat", PROGRAM_SETTINGS), Some("autostart"));
+        assert_eq!(did_you_mean("zz", LIMIT_SETTINGS), None);
+        assert!(check_name("web-1.x_y").is_ok());
+        assert!(check_name("a b").is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! Program output: pipe readers -> size-rotated log files, plus live followers.
+//!
+//! Each pipe has its own reader task ([`pump`]), so a slow disk or a chatty program never
+//! blocks the supervisor. A [`LogFile`] outlives the process runs that write to it (a restart
+//! appends to the same file) and is shared by the pipe readers of successive runs, so its
+//! small mutex only guards the file handle and rotation, never supervisor state.
+//!
+//! Rotation happens in the writer, at a line boundary where possible: the chunk up to its last
+//! newline goes to the old file, the rest to the new one, so no line is lost or duplicated.
+//! Followers receive the same chunks through a broadcast channel that is created only once
+//! someone follows, so idle logs cost nothing.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, PipeReader, Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::unix::pipe;
+use tokio::sync::broadcast;
+
+/// Chunks queued per follower before it is told it lagged.
+const FOLLOW_QUEUE: usize = 256;
+
+/// One rotated log file.
+#[derive(Debug)]
+pub struct LogFile {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    file: Option<File>,
+    size: u64,
+    max_bytes: u64,
+    backups: u32,
+    /// The last write or open error, shown by `svc status` until a write succeeds again.
+    error: Option<String>,
+    followers: Option<broadcast::Sender<Arc<[u8]>>>,
+}
+
+impl LogFile {
+    /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files.
+    /// The file is opened now; failure is remembered, reported, and retried on each write.
+    pub fn open(path: PathBuf, max_bytes: u64, backups: u32) -> Arc<LogFile> {
+        let mut inner = Inner { path, file: None, size: 0, max_bytes, backups, error: None, followers: None };
+        inner.reopen();
+        Arc::new(LogFile { inner: Mutex::new(inner) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the file in a state worse than a
+        // partial write, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> PathBuf {
+        self.lock().path.clone()
+    }
+
+    /// The current write error, if writing is failing.
+    pub fn error(&self) -> Option<String> {
+        self.lock().error.clone()
+    }
+
+    /// Appends `data`, rotating first if it would grow past `max_bytes`.
+    pub fn write(&self, data: &[u8]) {
+        let mut inner = self.lock();
+        inner.write(data);
+        if let Some(tx) = &inner.followers {
+            if tx.receiver_count() == 0 {
+                inner.followers = None;
+            } else {
+                let _ = tx.send(Arc::from(data));
+            }
+        }
+    }
+
+    /// The last `lines` lines (from the current file and, if it is short, the newest backup),
+    /// plus a subscription to everything written after them when `follow` is set. Taken under
+    /// one lock, so nothing is missed or repeated between the two.
+    pub fn tail(&self, lines: usize, follow: bool) -> (Vec<u8>, Option<broadcast::Receiver<Arc<[u8]>>>) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.file.as_mut() {
+            let _ = f.flush();
+        }
+        let mut text = tail_file(&inner.path, lines).unwrap_or_default();
+        let have = text.iter().filter(|&&b| b == b'\n').count();
+        if have < lines && inner.backups > 0 {
+            let older = tail_file(&rotated(&inner.path, 1), lines - have).unwrap_or_default();
+            text = [older, text].concat();
+        }
+        let rx = follow.then(|| {
+            inner.followers.get_or_insert_with(|| broadcast::channel(FOLLOW_QUEUE).0).subscribe()
+        });
+        (text, rx)
+    }
+}
+
+impl Inner {
+    fn reopen(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let opened = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            // A symlink planted where a log should be must not redirect our writes.
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path);
+        match opened.and_then(|f| f.metadata().map(|m| (f, m.len()))) {
+            Ok((file, len)) => {
+                self.file = Some(file);
+                self.size = len;
+                if let Some(e) = self.error.take() {
+                    tracing::info!("log {} writable again (after: {e})", self.path.display());
+                }
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        let msg = format!("cannot write {}: {e}", self.path.display());
+        if self.error.as_deref() != Some(&msg) {
+            tracing::warn!("{msg}");
+        }
+        self.error = Some(msg);
+        self.file = None;
+    }
+
+    fn write(&mut self, mut data: &[u8]) {
+        if self.max_bytes > 0 && self.size > 0 && self.size + data.len() as u64 > self.max_bytes {
+            // Finish the current line in the old file so both files hold whole lines.
+            let head = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            self.write_all(&data[..head]);
+            data = &data[head..];
+            self.rotate();
+        }
+        self.write_all(data);
+    }
+
+    fn write_all(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.file.is_none() {
+            self.reopen();
+        }
+        let Some(file) = self.file.as_mut() else { return };
+        match file.write_all(data) {
+            Ok(()) => {
+                self.size += data.len() as u64;
+                self.error = None;
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn rotate(&mut self) {
+        self.file = None;
+        if self.backups == 0 {
+            let _ = std::fs::remove_file(&self.path);
+        } else {
+            for n in (1..self.backups).rev() {
+                let _ = std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1));
+            }
+            if let Err(e) = std::fs::rename(&self.path, rotated(&self.path, 1)) {
+                tracing::warn!("cannot rotate {}: {e}", self.path.display());
+            }
+        }
+        self.reopen();
+    }
+}
+
+/// `name.log.N`.
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// The last `lines` lines of a file, reading backwards in blocks so a huge log costs only
+/// what is sent.
+fn tail_file(path: &Path, lines: usize) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    if lines == 0 || len == 0 {
+        return Ok(Vec::new());
+    }
+    const BLOCK: u64 = 16 * 1024;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut pos = len;
+    loop {
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0; (pos - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&buf);
+        buf = block;
+        pos = start;
+        // A trailing newline ends the last line rather than starting an empty one.
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let newlines = body.iter().filter(|&&b| b == b'\n').count();
+        if newlines >= lines {
+            let mut seen = 0;
+            let cut = body.iter().rposition(|&b| {
+                seen += usize::from(b == b'\n');
+                seen == lines
+            });
+            return Ok(cut.map_or(buf.clone(), |i| buf[i + 1..].to_vec()));
+        }
+        if pos == 0 {
+            return Ok(buf);
+        }
+    }
+}
+
+thread_local! {
+    /// One read buffer for every pipe on this thread: the daemon runs one thread, and a buffer
+    /// per pipe would cost 64 KiB x 2000 pipes at N=1000.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
+}
+
+/// Copies a program's pipe into its log until every writer has closed it.
+pub async fn pump(reader: PipeReader, log: Arc<LogFile>) {
+    let rx = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::error!("cannot watch output pipe for {}: {e}", log.path().display());
+            return;
+        }
+    };
+    loop {
+        if rx.readable().await.is_err() {
+            return;
+        }
+        let done = READ_BUF.with_borrow_mut(|buf| loop {
+            match rx.try_read(buf) {
+                Ok(0) => return true,
+                Ok(n) => log.write(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        });
+        if done {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_every_line_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.out.log");
+        let log = LogFile::open(path.clone(), 1000, 100);
+        let mut chunk = String::new();
+        for i in 0..2000 {
+            chunk.push_str(&format!("line {i}\n"));
+            if i % 7 == 0 {
+                log.write(chunk.as_bytes());
+                chunk.clear();
+            }
+        }
+        log.write(chunk.as_bytes());
+        let mut all = Vec::new();
+        for n in (1..=100).rev() {
+            if let Ok(t) = std::fs::read_to_string(rotated(&path, n)) {
+                assert!(t.ends_with('\n'), "backup {n} ends mid-line");
+                all.push(t);
+            }
+        }
+        all.push(std::fs::read_to_string(&path).expect("current log"));
+        let joined = all.concat();
+        let expected: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(joined, expected);
+    }
+
+    #[test]
+    fn backups_are_capped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let log = LogFile::open(path.clone(), 10, 2);
+        for _ in 0..20 {
+            log.write(b"0123456789\n");
+        }
+        assert!(rotated(&path, 2).exists());
+        assert!(!rotated(&path, 3).exists());
+    }
+
+    #[test]
+    fn tail_returns_last_lines_across_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let log = LogFile::open(path, 20, 3);
+        for i in 0..10 {
+            log.write(format!("l{i}\n").as_bytes());
+        }
+        let (text, rx) = log.tail(8, false);
+        assert_eq!(String::from_utf8_lossy(&text), "l2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\n");
+        assert!(rx.is_none());
+    }
+
+    #[test]
+    fn tail_of_unterminated_and_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let log = LogFile::open(path, 0, 0);
+        assert!(log.tail(5, false).0.is_empty());
+        log.write(b"a\nb\nc");
+        assert_eq!(log.tail(2, false).0, b"b\nc");
+    }
+
+    #[test]
+    fn followers_get_new_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0);
+        log.write(b"old\n");
+        let (text, rx) = log.tail(10, true);
+        assert_eq!(text, b"old\n");
+        let mut rx = rx.expect("subscribed");
+        log.write(b"new\n");
+        assert_eq!(&*rx.try_recv().expect("chunk"), b"new\n");
+    }
+
+    #[test]
+    fn unwritable_log_reports_and_recovers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("gone");
+        let log = LogFile::open(sub.join("p.log"), 0, 0);
+        std::fs::remove_dir_all(&sub).expect("remove");
+        // A file where the directory should be: writes fail until it is cleared.
+        std::fs::write(&sub, b"").expect("block");
+        log.write(b"x\n");
+        log.lock().file = None;
+        log.write(b"y\n");
+        assert!(log.error().is_some());
+        std::fs::remove_file(&sub).expect("unblock");
+        log.write(b"z\n");
+        assert_eq!(log.error(), None);
+        assert_eq!(std::fs::read(sub.join("p.log")).expect("log"), b"z\n");
+    }
+
+    #[test]
+    fn symlink_in_place_of_log_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"").expect("target");
+        let path = dir.path().join("p.log");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let log = LogFile::open(path, 0, 0);
+        log.write(b"secret\n");
+        assert!(log.error().is_some());
+        assert_eq!(std::fs::read(&target).expect("target"), b"");
+    }
+}

@@ -1,0 +1,173 @@
+//! The control socket: accept loop, one task per connection, peer check, JSON lines.
+//!
+//! A connection may send many requests, one per line; each gets its reply before the next is
+//! read. Bad lines get an error reply and the connection stays open, except for an over-long
+//! line, after which the stream cannot be resynchronised cheaply, so it is answered and
+//! closed. A connection that sends nothing for [`IDLE_TIMEOUT`] is closed, so stuck or
+//! malicious clients cannot pile up.
+
+use super::logs::LogFile;
+use super::supervisor::Msg;
+use crate::protocol::{self, ErrorCode, ErrorReply, LogStream, MAX_REQUEST_LINE, Request, Response};
+use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How long a connection may stay silent while the daemon waits for a request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Accepts connections until aborted.
+///
+/// Each connection holds a clone of `inflight` while a request is being answered, so the
+/// daemon can wait, at shutdown, until the last replies (the shutdown reply among them) have
+/// been written before the process exits.
+pub async fn run(listener: Listener, tx: mpsc::Sender<Msg>, inflight: mpsc::Sender<()>) {
+    let me = nix::unistd::Uid::current().as_raw();
+    loop {
+        let conn = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: keep serving the connections we have.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let tx = tx.clone();
+        // Weak: only a connection in the middle of a request should delay the exit.
+        let inflight = inflight.downgrade();
+        tokio::spawn(async move {
+            if let Err(e) = serve(conn, tx, me, inflight).await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+}
+
+fn peer_uid(conn: &Stream) -> std::io::Result<u32> {
+    let Stream::UdSocket(s) = conn;
+    svc_platform::peer_credentials(s.inner().as_fd()).map(|c| c.uid)
+}
+
+async fn serve(conn: Stream, tx: mpsc::Sender<Msg>, me: u32, inflight: mpsc::WeakSender<()>) -> std::io::Result<()> {
+    // The directory's mode is the first fence; this is the one that holds even if someone
+    // loosens it.
+    let uid = peer_uid(&conn)?;
+    let (recv, mut send) = conn.split();
+    if uid != me {
+        tracing::warn!("refused a connection from uid {uid}");
+        let reply = Response::Error(ErrorReply {
+            code: ErrorCode::PermissionDenied,
+            message: format!("this svc daemon belongs to uid {me}; uid {uid} may not use it"),
+            field: None,
+        });
+        send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
+        return Ok(());
+    }
+    let mut reader = BufReader::new(recv);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut limited = (&mut reader).take(MAX_REQUEST_LINE as u64 + 1);
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, limited.read_until(b'\n', &mut line)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') && line.len() > MAX_REQUEST_LINE {
+            let reply = Response::Error(ErrorReply {
+                code: ErrorCode::TooLong,
+                message: format!("request line longer than {MAX_REQUEST_LINE} bytes"),
+                field: None,
+            });
+            send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
+            return Ok(());
+        }
+        let req = match protocol::decode_request(line.trim_ascii()) {
+            Ok(req) => req,
+            Err(e) => {
+                send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
+                continue;
+            }
+        };
+        match req {
+            Request::Logs { name, stream, lines, follow } => {
+                let log = match log_file(&tx, name, stream).await {
+                    Ok(log) => log,
+                    Err(e) => {
+                        send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
+                        continue;
+                    }
+                };
+                stream_log(&log, lines, follow, &mut send, &mut reader).await?;
+                if follow {
+                    return Ok(());
+                }
+            }
+            req => {
+                let _busy = inflight.upgrade();
+                let (reply_tx, reply_rx) = oneshot::channel();
+                let resp = if tx.send(Msg::Request { req, reply: reply_tx }).await.is_err() {
+                    shutting_down()
+                } else {
+                    reply_rx.await.unwrap_or_else(|_| shutting_down())
+                };
+                send.write_all(protocol::encode_response(&resp).as_bytes()).await?;
+            }
+        }
+    }
+}
+
+fn shutting_down() -> Response {
+    Response::Error(ErrorReply {
+        code: ErrorCode::ShuttingDown,
+        message: "the daemon is shutting down".into(),
+        field: None,
+    })
+}
+
+async fn log_file(tx: &mpsc::Sender<Msg>, name: String, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
+    let (reply, rx) = oneshot::channel();
+    if tx.send(Msg::LogFile { name, stream, reply }).await.is_err() {
+        return Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None });
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None }))
+}
+
+/// Sends the tail, then (when following) every new chunk until the client goes away. A
+/// non-follow reply ends with an empty `log` line so the client knows the tail is complete.
+async fn stream_log<W, R>(log: &LogFile, lines: usize, follow: bool, send: &mut W, reader: &mut R) -> std::io::Result<()>
+where
+    W: AsyncWriteExt + Unpin,
+    R: AsyncReadExt + Unpin,
+{
+    let (tail, rx) = log.tail(lines, follow);
+    let chunk = |data: &[u8]| protocol::encode_response(&Response::Log { data: String::from_utf8_lossy(data).into_owned() });
+    if !tail.is_empty() {
+        send.write_all(chunk(&tail).as_bytes()).await?;
+    }
+    let Some(mut rx) = rx else {
+        return send.write_all(chunk(b"").as_bytes()).await;
+    };
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(data) => send.write_all(chunk(&data).as_bytes()).await?,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let note = format!("\n[svc: this follower fell behind; {n} chunks skipped]\n");
+                    send.write_all(chunk(note.as_bytes()).as_bytes()).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // The client hanging up is the normal end of a follow.
+            r = reader.read(&mut scratch) => if r.map_or(true, |n| n == 0) { return Ok(()) },
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Fork/exec of one program: its own session and process group, working directory,
+//! environment, umask, clean signal state, and stdout/stderr pipes for the log tasks.
+//!
+//! Deliberately not `tokio::process`: the reaper owns `waitpid(-1)`, which would steal tokio's
+//! exit statuses. The `std::process::Child` is dropped without waiting (dropping never waits);
+//! the exit arrives through the reaper.
+//!
+//! Everything the child needs is built before the fork; the `pre_exec` hook only makes
+//! async-signal-safe system calls.
+
+use crate::config::ProgramSpec;
+use std::io::{self, PipeReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// Where one output stream of the child goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A pipe the daemon reads.
+    Pipe,
+    /// /dev/null (`path "none"`).
+    Discard,
+}
+
+/// A freshly spawned process.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid, which is also its process group and session id.
+    pub pid: u32,
+    /// Read end of its stdout pipe (which also carries stderr when redirected).
+    pub stdout: Option<PipeReader>,
+    /// Read end of its stderr pipe.
+    pub stderr: Option<PipeReader>,
+}
+
+/// Spawns `spec`. Errors are the OS's (exec failure included: std reports it synchronously).
+pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<Spawned> {
+    let (program, args) = spec.command.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(dir) = &spec.directory {
+        cmd.current_dir(dir);
+    }
+    cmd.envs(spec.environment.iter().map(|(k, v)| (k, v)));
+    cmd.env("SVC_PROCESS_NAME", &spec.name).env("SVC_GROUP_NAME", &spec.group);
+    // systemd's readiness socket belongs to svc, not to its programs.
+    cmd.env_remove("NOTIFY_SOCKET");
+    cmd.stdin(Stdio::null());
+
+    let (out_reader, out_stdio, err_for_redirect) = match stdout {
+        Output::Pipe => {
+            let (r, w) = io::pipe()?;
+            let dup = if spec.redirect_stderr { Some(w.try_clone()?) } else { None };
+            (Some(r), Stdio::from(w), dup)
+        }
+        Output::Discard => (None, Stdio::null(), None),
+    };
+    cmd.stdout(out_stdio);
+    let mut err_reader = None;
+    if spec.redirect_stderr {
+        cmd.stderr(err_for_redirect.map_or_else(Stdio::null, Stdio::from));
+    } else {
+        match stderr {
+            Output::Pipe => {
+                let (r, w) = io::pipe()?;
+                err_reader = Some(r);
+                cmd.stderr(w);
+            }
+            Output::Discard => {
+                cmd.stderr(Stdio::null());
+            }
+        }
+    }
+
+    let umask = spec.umask;
+    let pdeath = svc_platform::HAS_PARENT_DEATH_SIGNAL;
+    // SAFETY: the closure runs in the child between fork and exec; it only calls
+    // async-signal-safe functions (setsid, sigprocmask, sigaction via signal, umask, prctl)
+    // and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The daemon's handled and ignored signals and its blocked mask must not leak
+            // into programs (supervisord leaks SIGPIPE/SIGXFSZ as ignored).
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            for sig in 1..65 {
+                // EINVAL for SIGKILL/SIGSTOP and numbers this OS lacks is expected.
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            if let Some(mask) = umask {
+                libc::umask(mask as libc::mode_t);
+            }
+            if pdeath {
+                // If the daemon dies without stopping its programs (kill -9), they get TERM
+                // rather than running on unsupervised.
+                svc_platform::child_set_parent_death_signal(libc::SIGTERM)?;
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    // `cmd` holds the write ends of the pipes; drop it so that EOF arrives when the child
+    // (and its children) close theirs.
+    drop(cmd);
+    Ok(Spawned { pid: child.id(), stdout: out_reader, stderr: err_reader })
+}

@@ -1,0 +1,595 @@
+//! The supervisor: the one owner of every program's runtime state.
+//!
+//! It runs as a single task. Connections, the reaper and signal handlers talk to it through
+//! channels; it applies each message through the pure state machine in [`super::process`],
+//! carries out the resulting actions (spawn, signal), and answers. Nothing else touches
+//! program state, so the order of events is the order it receives them.
+//!
+//! Control verbs (`start`, `stop`, `restart`, `shutdown`) become [`Job`]s: a list of phases,
+//! each applying one verb to a set of programs and complete once every program in it has
+//! reached its goal. The reply is sent only when the last phase is complete, never before the
+//! action happened. `stop all` and shutdown stop programs one priority level at a time,
+//! highest number first; starts go in ascending priority order.
+//!
+//! There is no periodic tick: the loop sleeps until the earliest state deadline (start-secs,
+//! backoff, stop-wait), and when no program has one it only wakes for messages.
+
+use super::logs::{self, LogFile};
+use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
+use super::reaper::Reaped;
+use super::spawn::{self, Output};
+use crate::config::{Config, LogPath, LogSpec, ProgramSpec};
+use crate::protocol::{
+    DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, Request, Response, State, TargetResult,
+};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+
+/// A message to the supervisor.
+#[derive(Debug)]
+pub enum Msg {
+    /// A control or status request from a connection, answered on `reply`.
+    Request {
+        /// The request (never `Logs`; see [`Msg::LogFile`]).
+        req: Request,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Response>,
+    },
+    /// A connection wants to read a program's log; it gets the shared [`LogFile`] and does
+    /// the reading itself, so a slow reader never holds up the supervisor.
+    LogFile {
+        /// Process name.
+        name: String,
+        /// Which stream.
+        stream: LogStream,
+        /// The log, or why not.
+        reply: oneshot::Sender<Result<Arc<LogFile>, ErrorReply>>,
+    },
+    /// SIGTERM/SIGINT: stop everything and exit.
+    Shutdown,
+}
+
+/// One supervised process: its spec, its runtime record, and its log files.
+struct Proc {
+    spec: ProgramSpec,
+    rt: Runtime,
+    stdout_log: Option<Arc<LogFile>>,
+    stderr_log: Option<Arc<LogFile>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Start,
+    Stop,
+}
+
+struct Phase {
+    verb: Verb,
+    /// Program indices, in the order the verb is applied.
+    procs: Vec<usize>,
+    /// Whether outcomes of this phase are reported (the stop half of a restart is not).
+    report: bool,
+}
+
+enum Reply {
+    Client(oneshot::Sender<Response>),
+    /// The daemon's own shutdown; a client that asked for it is answered when it is done.
+    Shutdown(Option<oneshot::Sender<Response>>),
+    /// Autostart at boot: nobody waits.
+    Nobody,
+}
+
+struct Job {
+    phases: VecDeque<Phase>,
+    /// The phase being carried out: (program, verb, was already at the goal, report).
+    active: Vec<(usize, Verb, bool, bool)>,
+    results: Vec<TargetResult>,
+    reply: Reply,
+}
+
+/// The supervisor's state and the channels it listens on.
+pub struct Supervisor {
+    procs: Vec<Proc>,
+    by_name: HashMap<String, usize>,
+    by_pid: HashMap<u32, usize>,
+    jobs: Vec<Job>,
+    log_dir: PathBuf,
+    info: DaemonInfo,
+    shutting_down: bool,
+    done: bool,
+}
+
+impl Supervisor {
+    /// A supervisor for `config`, with every program STOPPED.
+    pub fn new(config: Config, log_dir: PathBuf, info: DaemonInfo) -> Supervisor {
+        let now = Instant::now();
+        let procs: Vec<Proc> = config
+            .programs
+            .into_iter()
+            .map(|spec| Proc { spec, rt: Runtime::new(now), stdout_log: None, stderr_log: None })
+            .collect();
+        let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
+        Supervisor {
+            procs,
+            by_name,
+            by_pid: HashMap::new(),
+            jobs: Vec::new(),
+            log_dir,
+            info,
+            shutting_down: false,
+            done: false,
+        }
+    }
+
+    /// Starts the autostart programs, then serves messages until shutdown is complete.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut reaped: mpsc::UnboundedReceiver<Reaped>) {
+        let autostart: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].spec.autostart).collect();
+        let phases = self.start_phases(autostart, true);
+        self.add_job(phases, Reply::Nobody);
+        while !self.done {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                // Exits first: a request that arrives together with an exit sees its effect.
+                biased;
+                Some(r) = reaped.recv() => self.on_reaped(r),
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.on_msg(msg),
+                    // Every sender is gone: the server stopped; behave as on SIGTERM.
+                    None => self.begin_shutdown(None),
+                },
+                () = sleep_until(deadline.unwrap_or_else(far_future).into()), if deadline.is_some() => {
+                    self.on_deadlines();
+                }
+            }
+            self.progress_jobs();
+        }
+        tracing::info!("all programs stopped");
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.procs.iter().filter_map(|p| p.rt.deadline(&p.spec)).min()
+    }
+
+    fn on_deadlines(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.procs.len() {
+            let p = &self.procs[i];
+            if p.rt.deadline(&p.spec).is_some_and(|d| d <= now) {
+                self.apply(i, Event::Deadline);
+            }
+        }
+    }
+
+    fn on_reaped(&mut self, r: Reaped) {
+        match self.by_pid.remove(&r.pid) {
+            Some(i) => self.apply(i, Event::Exited(r.exit)),
+            // An orphaned grandchild re-parented to us (we are a subreaper): reaping it was
+            // the whole job.
+            None => tracing::debug!("reaped orphan {} ({})", r.pid, process::describe_exit(r.exit)),
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Request { req, reply } => self.on_request(req, reply),
+            Msg::LogFile { name, stream, reply } => {
+                let _ = reply.send(self.log_file(&name, stream));
+            }
+            Msg::Shutdown => self.begin_shutdown(None),
+        }
+    }
+
+    fn on_request(&mut self, req: Request, reply: oneshot::Sender<Response>) {
+        let refuse_if_stopping = |this: &Self, reply: oneshot::Sender<Response>| {
+            if this.shutting_down {
+                let _ = reply.send(error(ErrorCode::ShuttingDown, "the daemon is shutting down", None));
+                None
+            } else {
+                Some(reply)
+            }
+        };
+        match req {
+            Request::Status { targets } => {
+                let resp = match self.resolve(&targets) {
+                    Ok(idx) => Response::Status { programs: idx.into_iter().map(|i| self.status_of(i)).collect() },
+                    Err(unknown) => error(
+                        ErrorCode::UnknownTarget,
+                        &format!("no such program or group: {}", unknown.join(", ")),
+                        Some("targets"),
+                    ),
+                };
+                let _ = reply.send(resp);
+            }
+            Request::Start { targets } => {
+                let Some(reply) = refuse_if_stopping(self, reply) else { return };
+                self.control(&targets, reply, |s, idx| s.start_phases(idx, true));
+            }
+            Request::Stop { targets } => {
+                self.control(&targets, reply, |s, idx| s.stop_phases(idx, true));
+            }
+            Request::Restart { targets } => {
+                let Some(reply) = refuse_if_stopping(self, reply) else { return };
+                self.control(&targets, reply, |s, idx| {
+                    let mut phases = s.stop_phases(idx.clone(), false);
+                    phases.extend(s.start_phases(idx, true));
+                    phases
+                });
+            }
+            Request::Shutdown => self.begin_shutdown(Some(reply)),
+            Request::Info => {
+                let _ = reply.send(Response::Info(self.info.clone()));
+            }
+            Request::Logs { .. } => {
+                let _ = reply.send(error(ErrorCode::Internal, "logs are served by the connection", None));
+            }
+        }
+    }
+
+    /// Resolves targets, reports unknown ones at once, and runs the phases for the rest.
+    fn control(
+        &mut self,
+        targets: &[String],
+        reply: oneshot::Sender<Response>,
+        phases: impl FnOnce(&Self, Vec<usize>) -> Vec<Phase>,
+    ) {
+        let mut found = Vec::new();
+        let mut results = Vec::new();
+        for t in targets {
+            match self.resolve(std::slice::from_ref(t)) {
+                Ok(idx) => {
+                    for i in idx {
+                        if !found.contains(&i) {
+                            found.push(i);
+                        }
+                    }
+                }
+                Err(_) => results.push(TargetResult {
+                    name: t.clone(),
+                    ok: false,
+                    state: None,
+                    message: "no such program or group".into(),
+                }),
+            }
+        }
+        let phases = phases(self, found);
+        self.jobs.push(Job { phases: phases.into(), active: Vec::new(), results, reply: Reply::Client(reply) });
+    }
+
+    fn add_job(&mut self, phases: Vec<Phase>, reply: Reply) {
+        self.jobs.push(Job { phases: phases.into(), active: Vec::new(), results: Vec::new(), reply });
+    }
+
+    fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        if self.shutting_down {
+            // Already on the way out; answer this requester when it is done, too.
+            if let Some(reply) = reply {
+                let phases = self.stop_phases((0..self.procs.len()).collect(), false);
+                self.add_job(phases, Reply::Client(reply));
+            }
+            return;
+        }
+        tracing::info!("shutting down: stopping every program");
+        self.shutting_down = true;
+        let phases = self.stop_phases((0..self.procs.len()).collect(), false);
+        self.add_job(phases, Reply::Shutdown(reply));
+    }
+
+    /// One phase starting `idx` in ascending priority order (starts do not wait for each
+    /// other, as in supervisord; the order is the order of spawning).
+    fn start_phases(&self, mut idx: Vec<usize>, report: bool) -> Vec<Phase> {
+        idx.sort_by_key(|&i| (self.procs[i].spec.priority, i));
+        vec![Phase { verb: Verb::Start, procs: idx, report }]
+    }
+
+    /// One phase per priority level, highest first: a level is stopped completely before
+    /// the next is asked to stop.
+    fn stop_phases(&self, mut idx: Vec<usize>, report: bool) -> Vec<Phase> {
+        idx.sort_by_key(|&i| (std::cmp::Reverse(self.procs[i].spec.priority), i));
+        let mut phases: Vec<Phase> = Vec::new();
+        for i in idx {
+            let prio = self.procs[i].spec.priority;
+            match phases.last_mut() {
+                Some(ph) if self.procs[ph.procs[0]].spec.priority == prio => ph.procs.push(i),
+                _ => phases.push(Phase { verb: Verb::Stop, procs: vec![i], report }),
+            }
+        }
+        if phases.is_empty() {
+            phases.push(Phase { verb: Verb::Stop, procs: vec![], report });
+        }
+        phases
+    }
+
+    /// Advances every job whose current phase is complete; answers finished ones.
+    fn progress_jobs(&mut self) {
+        let mut j = 0;
+        while j < self.jobs.len() {
+            if self.advance(j) {
+                let job = self.jobs.remove(j);
+                self.finish(job);
+            } else {
+                j += 1;
+            }
+        }
+    }
+
+    /// Returns true when job `j` is complete.
+    fn advance(&mut self, j: usize) -> bool {
+        loop {
+            // Resolve what is done in the active phase.
+            let mut k = 0;
+            while k < self.jobs[j].active.len() {
+                let (i, verb, was_there, report) = self.jobs[j].active[k];
+                match self.outcome(i, verb, was_there) {
+                    Some((ok, message)) => {
+                        self.jobs[j].active.swap_remove(k);
+                        if report {
+                            let p = &self.procs[i];
+                            self.jobs[j].results.push(TargetResult {
+                                name: p.spec.name.clone(),
+                                ok,
+                                state: Some(p.rt.public_state()),
+                                message,
+                            });
+                        }
+                    }
+                    None => k += 1,
+                }
+            }
+            if !self.jobs[j].active.is_empty() {
+                return false;
+            }
+            let Some(phase) = self.jobs[j].phases.pop_front() else { return true };
+            let event = match phase.verb {
+                Verb::Start => Event::Start,
+                Verb::Stop => Event::Stop,
+            };
+            for &i in &phase.procs {
+                let was_there = self.outcome(i, phase.verb, false).is_some_and(|(ok, _)| ok);
+                self.jobs[j].active.push((i, phase.verb, was_there, phase.report));
+                self.apply(i, event.clone());
+            }
+        }
+    }
+
+    /// Whether program `i` has finished `verb`: `Some((succeeded, message))`, or `None`
+    /// while it is still on its way.
+    fn outcome(&self, i: usize, verb: Verb, was_there: bool) -> Option<(bool, String)> {
+        let rt = &self.procs[i].rt;
+        let reason = || rt.reason.clone().unwrap_or_default();
+        match (verb, &rt.state) {
+            (Verb::Start, ProgramState::Running { .. }) => {
+                Some((true, if was_there { "already running" } else { "started" }.into()))
+            }
+            (Verb::Start, ProgramState::Starting { .. } | ProgramState::Stopping { .. }) => None,
+            (Verb::Start, ProgramState::Backoff { .. }) => Some((false, format!("failed to start: {}", reason()))),
+            (Verb::Start, ProgramState::Fatal) => Some((false, reason())),
+            (Verb::Start, ProgramState::Stopped | ProgramState::Exited) => {
+                Some((false, "stopped before it was running".into()))
+            }
+            (Verb::Stop, ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal) => {
+                Some((true, if was_there { "not running" } else { "stopped" }.into()))
+            }
+            (Verb::Stop, _) => None,
+        }
+    }
+
+    fn finish(&mut self, job: Job) {
+        match job.reply {
+            Reply::Client(tx) => {
+                let _ = tx.send(Response::Results { results: job.results });
+            }
+            Reply::Shutdown(tx) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Response::Ok);
+                }
+                self.done = true;
+            }
+            Reply::Nobody => {}
+        }
+    }
+
+    /// Feeds `event` to program `i` and carries out the resulting actions, including the
+    /// spawn outcome events they produce.
+    fn apply(&mut self, i: usize, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let before = self.procs[i].rt.public_state();
+            let p = &mut self.procs[i];
+            let actions = process::step(&p.spec, &mut p.rt, event, Instant::now());
+            let after = p.rt.public_state();
+            if before != after {
+                match &p.rt.reason {
+                    Some(why) if matches!(after, State::Backoff | State::Fatal) => {
+                        tracing::info!("{}: {} -> {} ({why})", p.spec.name, before.as_str(), after.as_str())
+                    }
+                    _ => tracing::info!("{}: {} -> {}", p.spec.name, before.as_str(), after.as_str()),
+                }
+            }
+            for action in actions {
+                match action {
+                    Action::Spawn => queue.push_back(self.spawn(i)),
+                    Action::Signal { pid, signal, group } => send_signal(pid, signal, group),
+                    Action::KillGroup { pgid } => {
+                        // ESRCH (nothing left) is the usual, happy case.
+                        let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, i: usize) -> Event {
+        let log_dir = self.log_dir.clone();
+        let p = &mut self.procs[i];
+        if p.stdout_log.is_none() {
+            p.stdout_log = open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out");
+        }
+        if p.stderr_log.is_none() && !p.spec.redirect_stderr {
+            p.stderr_log = open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err");
+        }
+        let out = if p.stdout_log.is_some() { Output::Pipe } else { Output::Discard };
+        let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
+        match spawn::spawn(&p.spec, out, err) {
+            Ok(s) => {
+                if let (Some(r), Some(log)) = (s.stdout, &p.stdout_log) {
+                    tokio::spawn(logs::pump(r, log.clone()));
+                }
+                if let (Some(r), Some(log)) = (s.stderr, &p.stderr_log) {
+                    tokio::spawn(logs::pump(r, log.clone()));
+                }
+                self.by_pid.insert(s.pid, i);
+                Event::Spawned { pid: s.pid }
+            }
+            Err(e) => {
+                let error = format!("cannot run `{}`: {e}", p.spec.command.first().map_or("", String::as_str));
+                Event::SpawnFailed { error }
+            }
+        }
+    }
+
+    fn log_file(&mut self, name: &str, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
+        let Some(&i) = self.by_name.get(name) else {
+            return Err(ErrorReply {
+                code: ErrorCode::UnknownTarget,
+                message: format!("no such program: {name}"),
+                field: Some("name".into()),
+            });
+        };
+        let log_dir = self.log_dir.clone();
+        let p = &mut self.procs[i];
+        let (slot, spec, suffix) = match stream {
+            LogStream::Stdout => (&mut p.stdout_log, &p.spec.stdout_log, "out"),
+            LogStream::Stderr if p.spec.redirect_stderr => {
+                return Err(ErrorReply {
+                    code: ErrorCode::BadRequest,
+                    message: format!("{name} has redirect-stderr set: its stderr is in its stdout log"),
+                    field: Some("stream".into()),
+                });
+            }
+            LogStream::Stderr => (&mut p.stderr_log, &p.spec.stderr_log, "err"),
+        };
+        if slot.is_none() {
+            *slot = open_log(spec, &log_dir, &p.spec.name, suffix);
+        }
+        slot.clone().ok_or_else(|| ErrorReply {
+            code: ErrorCode::BadRequest,
+            message: format!("{name} discards that output (path \"none\")"),
+            field: Some("stream".into()),
+        })
+    }
+
+    /// Program indices for targets: names, `GROUP:*`, `PROGRAM:*`, `GROUP:NAME`, or `all`
+    /// (an empty list means all). Sorted by group then name. Unknown targets are the error.
+    fn resolve(&self, targets: &[String]) -> Result<Vec<usize>, Vec<String>> {
+        let mut out = Vec::new();
+        let mut unknown = Vec::new();
+        let all = targets.is_empty() || targets.iter().any(|t| t == "all");
+        for t in targets.iter().filter(|_| !all) {
+            let hits: Vec<usize> = if let Some(&i) = self.by_name.get(t.as_str()) {
+                vec![i]
+            } else if let Some((group, rest)) = t.split_once(':') {
+                (0..self.procs.len())
+                    .filter(|&i| {
+                        let s = &self.procs[i].spec;
+                        (s.group == group || s.program == group) && (rest == "*" || s.name == rest)
+                    })
+                    .collect()
+            } else {
+                // A program block with numprocs, or a group, named without `:*`.
+                (0..self.procs.len()).filter(|&i| self.procs[i].spec.program == *t).collect()
+            };
+            if hits.is_empty() {
+                unknown.push(t.clone());
+            }
+            out.extend(hits);
+        }
+        if all {
+            out = (0..self.procs.len()).collect();
+        }
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        out.sort_by(|&a, &b| {
+            let (sa, sb) = (&self.procs[a].spec, &self.procs[b].spec);
+            (&sa.group, &sa.name).cmp(&(&sb.group, &sb.name))
+        });
+        out.dedup();
+        Ok(out)
+    }
+
+    fn status_of(&self, i: usize) -> ProgramStatus {
+        let p = &self.procs[i];
+        let now = Instant::now();
+        let (exit_status, exit_signal) = match p.rt.last_exit {
+            Some(Exit::Code(c)) => (Some(c), None),
+            Some(Exit::Signal(s)) => (None, Some(svc_platform::signal_name(s).map_or_else(|| s.to_string(), str::to_owned))),
+            None => (None, None),
+        };
+        let next_attempt = match p.rt.state {
+            ProgramState::Backoff { until } => Some(unix_time_of(until, now)),
+            _ => None,
+        };
+        let reason = match p.rt.public_state() {
+            State::Backoff | State::Fatal => p.rt.reason.clone(),
+            _ => p.stdout_log.as_ref().and_then(|l| l.error()).or_else(|| p.stderr_log.as_ref().and_then(|l| l.error())),
+        };
+        ProgramStatus {
+            name: p.spec.name.clone(),
+            group: p.spec.group.clone(),
+            state: p.rt.public_state(),
+            pid: p.rt.pid(),
+            since: unix_time_of(p.rt.since, now),
+            exit_status,
+            exit_signal,
+            restarts: p.rt.restarts,
+            next_attempt,
+            reason,
+        }
+    }
+}
+
+fn open_log(spec: &LogSpec, log_dir: &Path, name: &str, suffix: &str) -> Option<Arc<LogFile>> {
+    let path = match &spec.path {
+        LogPath::Discard => return None,
+        LogPath::Default => log_dir.join(format!("{name}.{suffix}.log")),
+        LogPath::File(p) => p.clone(),
+    };
+    Some(LogFile::open(path, spec.max_bytes, spec.backups))
+}
+
+fn send_signal(pid: u32, signal: i32, group: bool) {
+    let Ok(sig) = Signal::try_from(signal) else {
+        tracing::error!("signal {signal} does not exist on this OS");
+        return;
+    };
+    let target = Pid::from_raw(pid as i32);
+    let sent = if group { killpg(target, sig) } else { kill(target, sig) };
+    if let Err(e) = sent {
+        tracing::debug!("signal {sig} to {pid} (group: {group}): {e}");
+    }
+    if sig != Signal::SIGKILL && sig != Signal::SIGCONT {
+        // A stopped (SIGSTOP/^Z) process cannot act on the stop signal until continued;
+        // systemd sends SIGCONT for the same reason.
+        let _ = if group { killpg(target, Signal::SIGCONT) } else { kill(target, Signal::SIGCONT) };
+    }
+}
+
+fn error(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
+    Response::Error(ErrorReply { code, message: message.into(), field: field.map(str::to_owned) })
+}
+
+/// Unix seconds of a monotonic instant, by its distance from now.
+fn unix_time_of(at: Instant, now: Instant) -> f64 {
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    if at <= now { wall - (now - at).as_secs_f64() } else { wall + (at - now).as_secs_f64() }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(86400 * 365)
+}

@@ -1,0 +1,359 @@
+//! The socket protocol between the CLI and the daemon: JSON lines, versioned.
+//!
+//! Each request is one JSON object on one line, carrying `"protocol": PROTOCOL_VERSION` and a
+//! `"type"`. Each reply is one JSON object on one line; a follow stream (`logs` with
+//! `follow: true`) answers with many lines until the client disconnects. A bad line gets an
+//! `error` reply naming the offending field, and the connection stays open. `docs/protocol.md`
+//! describes the same thing for people writing clients in other languages.
+//!
+//! These are wire types only: the daemon's runtime state lives elsewhere and is converted to
+//! [`ProgramStatus`] snapshots when asked.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol. Bumped on any incompatible change; both sides refuse a mismatch
+/// with an error that says which one to upgrade.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest request line the daemon accepts, in bytes. Longer lines are refused without being
+/// buffered whole.
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// A request from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Snapshot of programs (all when `targets` is empty).
+    Status {
+        /// Program names, `GROUP:*` or `all`.
+        #[serde(default)]
+        targets: Vec<String>,
+    },
+    /// Start targets; reply once each is RUNNING or has failed.
+    Start {
+        /// Program names, `GROUP:*` or `all`.
+        targets: Vec<String>,
+    },
+    /// Stop targets; reply once each is stopped.
+    Stop {
+        /// Program names, `GROUP:*` or `all`.
+        targets: Vec<String>,
+    },
+    /// Stop then start targets; reply once each is RUNNING again or has failed.
+    Restart {
+        /// Program names, `GROUP:*` or `all`.
+        targets: Vec<String>,
+    },
+    /// The last lines of a program's log, optionally followed.
+    Logs {
+        /// Process name.
+        name: String,
+        /// Which stream.
+        #[serde(default)]
+        stream: LogStream,
+        /// How many lines from the end to send first.
+        #[serde(default = "default_log_lines")]
+        lines: usize,
+        /// Keep the connection open and stream new output.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Stop every program in reverse priority order, then exit the daemon.
+    Shutdown,
+    /// Daemon facts: pid, version, config path.
+    Info,
+}
+
+fn default_log_lines() -> usize {
+    10
+}
+
+/// One of a program's two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output (also stderr when `redirect-stderr` is set).
+    #[default]
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A reply from the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to `status`.
+    Status {
+        /// One entry per process, in status order (group, then name).
+        programs: Vec<ProgramStatus>,
+    },
+    /// Answer to `start`/`stop`/`restart`: one entry per resolved target.
+    Results {
+        /// Per-target outcomes.
+        results: Vec<TargetResult>,
+    },
+    /// A chunk of log text (`logs`); a follow stream sends many.
+    Log {
+        /// The text, lossily decoded as UTF-8.
+        data: String,
+    },
+    /// Answer to `info`.
+    Info(DaemonInfo),
+    /// The request was carried out and has nothing to report (`shutdown`).
+    Ok,
+    /// The request failed or was malformed.
+    Error(ErrorReply),
+}
+
+/// An error reply: a stable code for scripts, a message for people, and the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Error codes of [`ErrorReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line is not a valid request (bad JSON, unknown type or field, wrong value type).
+    BadRequest,
+    /// The request's `protocol` differs from the daemon's.
+    ProtocolMismatch,
+    /// The request line exceeds [`MAX_REQUEST_LINE`].
+    TooLong,
+    /// A named program or group does not exist.
+    UnknownTarget,
+    /// The peer is not allowed to talk to this daemon.
+    PermissionDenied,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// Anything else that went wrong on the daemon's side.
+    Internal,
+}
+
+/// What the daemon says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    /// The daemon's pid.
+    pub pid: u32,
+    /// svc version of the daemon.
+    pub version: String,
+    /// The config file it loaded.
+    pub config: String,
+    /// Unix seconds when it started.
+    pub started: u64,
+}
+
+/// The outcome of a control verb for one program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// Process name (or the target as typed, if it matched nothing).
+    pub name: String,
+    /// Whether the program reached the goal.
+    pub ok: bool,
+    /// State when the reply was made (`None` for unknown targets).
+    pub state: Option<State>,
+    /// What happened, for people ("started", "already running", "exited too quickly").
+    pub message: String,
+}
+
+/// supervisord's process states, with its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum State {
+    /// Not running, by request or never started.
+    Stopped,
+    /// Spawned, waiting for `start-secs` to pass.
+    Starting,
+    /// Up for at least `start-secs`.
+    Running,
+    /// Exited too quickly; waiting before the next attempt.
+    Backoff,
+    /// Stop signal sent; waiting for the exit.
+    Stopping,
+    /// Exited from RUNNING and not restarted.
+    Exited,
+    /// Could not be started after every retry.
+    Fatal,
+}
+
+impl State {
+    /// The uppercase name as shown by `svc status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "STOPPED",
+            State::Starting => "STARTING",
+            State::Running => "RUNNING",
+            State::Backoff => "BACKOFF",
+            State::Stopping => "STOPPING",
+            State::Exited => "EXITED",
+            State::Fatal => "FATAL",
+        }
+    }
+}
+
+/// A snapshot of one process for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramStatus {
+    /// Process name.
+    pub name: String,
+    /// Group name (the program's own name unless it is in a `group` block).
+    pub group: String,
+    /// Current state.
+    pub state: State,
+    /// Pid of the running process, if any.
+    pub pid: Option<u32>,
+    /// Unix time (seconds, fractional) of the last state change.
+    pub since: f64,
+    /// Exit code of the last exit, if it exited normally.
+    pub exit_status: Option<i32>,
+    /// Name of the signal that killed the last run, if one did.
+    pub exit_signal: Option<String>,
+    /// How many times svc restarted it automatically since the daemon started.
+    pub restarts: u32,
+    /// Unix time of the next start attempt while in BACKOFF.
+    pub next_attempt: Option<f64>,
+    /// Why it is FATAL or why the last spawn failed.
+    pub reason: Option<String>,
+}
+
+/// Wraps a request with the protocol version for the wire.
+pub fn encode_request(req: &Request) -> String {
+    let mut value = serde_json::to_value(req).expect("Request serializes to an object");
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("protocol".into(), PROTOCOL_VERSION.into());
+    }
+    let mut line = value.to_string();
+    line.push('\n');
+    line
+}
+
+/// Encodes a reply as one line.
+pub fn encode_response(resp: &Response) -> String {
+    let mut line = serde_json::to_string(resp).expect("Response always serializes");
+    line.push('\n');
+    line
+}
+
+/// Decodes one request line, checking the protocol version first so that a client from
+/// another version gets a clear answer rather than a confusing field error.
+pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
+    let bad = |message: String, field: Option<&str>| ErrorReply {
+        code: ErrorCode::BadRequest,
+        message,
+        field: field.map(str::to_owned),
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| bad(format!("not valid JSON: {e}"), None))?;
+    let map = value
+        .as_object_mut()
+        .ok_or_else(|| bad("a request must be a JSON object".into(), None))?;
+    match map.remove("protocol") {
+        None => return Err(bad("missing field `protocol`".into(), Some("protocol"))),
+        Some(v) => match v.as_u64() {
+            Some(n) if n == u64::from(PROTOCOL_VERSION) => {}
+            Some(n) => {
+                let upgrade = if n < u64::from(PROTOCOL_VERSION) { "client" } else { "daemon" };
+                return Err(ErrorReply {
+                    code: ErrorCode::ProtocolMismatch,
+                    message: format!(
+                        "protocol version {n} is not supported: this daemon speaks {PROTOCOL_VERSION}; upgrade the {upgrade} (or restart the daemon after upgrading svc)"
+                    ),
+                    field: Some("protocol".into()),
+                });
+            }
+            None => return Err(bad("`protocol` must be an unsigned integer".into(), Some("protocol"))),
+        },
+    }
+    if !map.contains_key("type") {
+        return Err(bad("missing field `type`".into(), Some("type")));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        let field = offending_field(&message);
+        bad(message, field.as_deref())
+    })
+}
+
+/// serde_json names the field in its message (`unknown field `x``, `missing field `x``,
+/// `unknown variant `x``); pull it out so scripts get it as data.
+fn offending_field(message: &str) -> Option<String> {
+    if message.starts_with("unknown variant") {
+        return Some("type".into());
+    }
+    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_with_version() {
+        let req = Request::Start { targets: vec!["web".into(), "g:*".into()] };
+        let line = encode_request(&req);
+        assert!(line.contains("\"protocol\":1"), "{line}");
+        assert_eq!(decode_request(line.trim_end().as_bytes()), Ok(req));
+    }
+
+    #[test]
+    fn unit_variant_and_defaults() {
+        assert_eq!(decode_request(br#"{"protocol":1,"type":"shutdown"}"#), Ok(Request::Shutdown));
+        assert_eq!(
+            decode_request(br#"{"protocol":1,"type":"status"}"#),
+            Ok(Request::Status { targets: vec![] })
+        );
+        assert_eq!(
+            decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
+            Ok(Request::Logs { name: "x".into(), stream: LogStream::Stdout, lines: 10, follow: false })
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = decode_request(br#"{"protocol":1,"type":"status","tragets":[]}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert_eq!(err.field.as_deref(), Some("tragets"));
+    }
+
+    #[test]
+    fn unknown_type_names_type() {
+        let err = decode_request(br#"{"protocol":1,"type":"explode"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("type"));
+        assert!(err.message.contains("explode"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_version_says_which_side() {
+        let err = decode_request(br#"{"protocol":99,"type":"status"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ProtocolMismatch);
+        assert!(err.message.contains("upgrade the daemon"), "{}", err.message);
+        let err = decode_request(br#"{"type":"status"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("protocol"));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for line in [&b"nope"[..], b"[]", b"{}", b"\xff\xfe", b"{\"protocol\":1}", b"{\"protocol\":\"1\"}"] {
+            assert!(decode_request(line).is_err());
+        }
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let err = decode_request(br#"{"protocol":1,"type":"start"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("targets"));
+    }
+}
