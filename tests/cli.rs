@@ -1,0 +1,112 @@
+//! The CLI without and around a daemon: hints, config errors, up/shutdown, check, paths.
+
+use crate::support::{Sandbox, TestDaemon, wait_until};
+
+#[test]
+fn every_command_without_daemon_says_so_with_hint() {
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1" }"#);
+    for args in [
+        &["status"][..],
+        &["start", "p"],
+        &["stop", "p"],
+        &["restart", "p"],
+        &["logs", "p"],
+        &["shutdown"],
+    ] {
+        let run = s.svc(args);
+        assert_eq!(run.code, 4, "{args:?}: {run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line: {run:?}");
+        assert!(run.stderr.contains("not running") && run.stderr.contains("svc up"), "{args:?}: {run:?}");
+    }
+}
+
+#[test]
+fn check_reports_file_line_column_for_every_error() {
+    let s = Sandbox::new();
+    s.write_config("program \"web\" {\n    command \"x\"\n    comand \"typo\"\n}\nprogram \"other\" {\n    autostart \"yes\"\n}\n");
+    let run = s.command(&["check"]).env("NO_COLOR", "1").output().expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("svc.kdl:3:5"), "{stderr}");
+    assert!(stderr.contains("comand"), "{stderr}");
+    assert!(stderr.contains("svc.kdl:6:"), "second error reported too: {stderr}");
+    assert!(stderr.contains("command"), "missing command reported: {stderr}");
+}
+
+#[test]
+fn check_accepts_good_config_and_json() {
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1" }"#);
+    let run = s.svc(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("ok"), "{run:?}");
+    let run = s.svc(&["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn daemon_refuses_bad_config_with_location() {
+    let s = Sandbox::new();
+    s.write_config("program \"p\" {\n  command \"sleep 1\"\n  priority \"high\"\n}\n");
+    let run = s.svc(&["daemon"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("svc.kdl:3:"), "{run:?}");
+}
+
+#[test]
+fn up_is_idempotent_and_shutdown_stops_it() {
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    let run = s.svc(&["up"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("started"), "{run:?}");
+    let run = s.svc(&["up"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("already running"), "{run:?}");
+    assert_eq!(s.svc(&["up", "--quiet"]).stdout, "");
+    wait_until("p running", || s.svc(&["status", "p"]).code == 0);
+    let run = s.svc(&["shutdown"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    wait_until("nothing left", || s.marked_pids().is_empty());
+    assert_eq!(s.svc(&["status"]).code, 4);
+    let log = std::fs::read_to_string(s.log_dir().join("svc.log")).expect("daemon log");
+    assert!(log.contains("listening on"), "{log}");
+}
+
+#[test]
+fn up_reports_startup_failure() {
+    let s = Sandbox::new();
+    s.write_config("program \"p\" {\n}\n");
+    let run = s.svc(&["up"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("exited at start-up"), "{run:?}");
+    assert!(run.stderr.contains("svc.kdl:1:"), "{run:?}");
+}
+
+#[test]
+fn second_daemon_is_refused() {
+    let d = TestDaemon::start(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    d.wait_state("p", "RUNNING");
+    let run = d.svc(&["daemon"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(&format!("already running (pid {})", d.daemon_pid())), "{run:?}");
+    assert_eq!(d.svc(&["status", "p"]).code, 0, "first daemon unharmed");
+}
+
+#[test]
+fn no_arguments_prints_overview() {
+    let s = Sandbox::new();
+    let run = s.svc(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("svc up"), "{run:?}");
+}
+
+#[test]
+fn paths_are_printed() {
+    let s = Sandbox::new();
+    let run = s.svc(&["paths", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["socket"], s.socket().display().to_string());
+}
