@@ -8,9 +8,9 @@
 //! - [`daemon`]: the supervisor itself.
 //! - [`cli`]: one module per command family; argument handling and output.
 
-pub mod config;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod daemon;
 pub mod paths;
 pub mod protocol;

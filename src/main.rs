@@ -47,7 +47,9 @@ enum Command {
     #[command(after_help = "Example:\n  svc shutdown")]
     Shutdown,
     /// Show the state of programs (all by default).
-    #[command(after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not.")]
+    #[command(
+        after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not."
+    )]
     Status {
         /// Program names, GROUP:*, or all.
         targets: Vec<String>,
@@ -134,8 +136,12 @@ fn main() -> ExitCode {
         Some(Command::Up { quiet }) => cli::daemon::up(&global, quiet),
         Some(Command::Shutdown) => cli::daemon::shutdown(&global),
         Some(Command::Status { targets, json }) => cli::status::status(&global, targets, json),
-        Some(Command::Start { targets, json }) => cli::control::control(&global, cli::control::Verb::Start, targets, json),
-        Some(Command::Stop { targets, json }) => cli::control::control(&global, cli::control::Verb::Stop, targets, json),
+        Some(Command::Start { targets, json }) => {
+            cli::control::control(&global, cli::control::Verb::Start, targets, json)
+        }
+        Some(Command::Stop { targets, json }) => {
+            cli::control::control(&global, cli::control::Verb::Stop, targets, json)
+        }
         Some(Command::Restart { targets, json }) => {
             cli::control::control(&global, cli::control::Verb::Restart, targets, json)
         }

@@ -252,9 +252,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
     };
     let mut value: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| bad(format!("not valid JSON: {e}"), None))?;
-    let map = value
-        .as_object_mut()
-        .ok_or_else(|| bad("a request must be a JSON object".into(), None))?;
+    let map = value.as_object_mut().ok_or_else(|| bad("a request must be a JSON object".into(), None))?;
     match map.remove("protocol") {
         None => return Err(bad("missing field `protocol`".into(), Some("protocol"))),
         Some(v) => match v.as_u64() {
@@ -311,10 +309,7 @@ mod tests {
     #[test]
     fn unit_variant_and_defaults() {
         assert_eq!(decode_request(br#"{"protocol":1,"type":"shutdown"}"#), Ok(Request::Shutdown));
-        assert_eq!(
-            decode_request(br#"{"protocol":1,"type":"status"}"#),
-            Ok(Request::Status { targets: vec![] })
-        );
+        assert_eq!(decode_request(br#"{"protocol":1,"type":"status"}"#), Ok(Request::Status { targets: vec![] }));
         assert_eq!(
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
             Ok(Request::Logs { name: "x".into(), stream: LogStream::Stdout, lines: 10, follow: false })

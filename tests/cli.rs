@@ -6,14 +6,7 @@ use crate::support::{Sandbox, TestDaemon, wait_until};
 fn every_command_without_daemon_says_so_with_hint() {
     let s = Sandbox::new();
     s.write_config(r#"program "p" { command "sleep 1" }"#);
-    for args in [
-        &["status"][..],
-        &["start", "p"],
-        &["stop", "p"],
-        &["restart", "p"],
-        &["logs", "p"],
-        &["shutdown"],
-    ] {
+    for args in [&["status"][..], &["start", "p"], &["stop", "p"], &["restart", "p"], &["logs", "p"], &["shutdown"]] {
         let run = s.svc(args);
         assert_eq!(run.code, 4, "{args:?}: {run:?}");
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line: {run:?}");
@@ -24,7 +17,9 @@ fn every_command_without_daemon_says_so_with_hint() {
 #[test]
 fn check_reports_file_line_column_for_every_error() {
     let s = Sandbox::new();
-    s.write_config("program \"web\" {\n    command \"x\"\n    comand \"typo\"\n}\nprogram \"other\" {\n    autostart \"yes\"\n}\n");
+    s.write_config(
+        "program \"web\" {\n    command \"x\"\n    comand \"typo\"\n}\nprogram \"other\" {\n    autostart \"yes\"\n}\n",
+    );
     let run = s.command(&["check"]).env("NO_COLOR", "1").output().expect("run");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");

@@ -15,11 +15,7 @@ pub const HAS_PARENT_DEATH_SIGNAL: bool = true;
 
 pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
     let (uid, gid) = nix::unistd::getpeereid(fd).map_err(io::Error::from)?;
-    Ok(PeerCred {
-        uid: uid.as_raw(),
-        gid: gid.as_raw(),
-        pid: peer_pid(fd),
-    })
+    Ok(PeerCred { uid: uid.as_raw(), gid: gid.as_raw(), pid: peer_pid(fd) })
 }
 
 /// The peer's pid from `struct xucred`. FreeBSD 13 put `cr_pid` in what used to be an always-NULL
@@ -30,15 +26,7 @@ fn peer_pid(fd: BorrowedFd<'_>) -> Option<i32> {
     let mut len = size_of::<libc::xucred>() as libc::socklen_t;
     // SAFETY: cred is valid for len bytes; the kernel writes at most len bytes and updates len.
     // Level 0 is SOL_LOCAL, which libc does not export for FreeBSD.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            0,
-            libc::LOCAL_PEERCRED,
-            cred.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), 0, libc::LOCAL_PEERCRED, cred.as_mut_ptr().cast(), &mut len) };
     if rc != 0 || len as usize != size_of::<libc::xucred>() {
         return None;
     }
@@ -54,14 +42,8 @@ fn peer_pid(fd: BorrowedFd<'_>) -> Option<i32> {
 
 pub fn become_subreaper() -> Result<(), Error> {
     // SAFETY: PROC_REAP_ACQUIRE takes no data argument.
-    let rc = unsafe {
-        libc::procctl(
-            libc::P_PID,
-            libc::getpid() as libc::id_t,
-            libc::PROC_REAP_ACQUIRE,
-            ptr::null_mut(),
-        )
-    };
+    let rc =
+        unsafe { libc::procctl(libc::P_PID, libc::getpid() as libc::id_t, libc::PROC_REAP_ACQUIRE, ptr::null_mut()) };
     if rc == 0 {
         return Ok(());
     }
@@ -70,29 +52,15 @@ pub fn become_subreaper() -> Result<(), Error> {
     if e.raw_os_error() == Some(libc::EBUSY) {
         return Ok(());
     }
-    Err(Error::Io {
-        what: "procctl(PROC_REAP_ACQUIRE)",
-        source: e,
-    })
+    Err(Error::Io { what: "procctl(PROC_REAP_ACQUIRE)", source: e })
 }
 
 pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
     let mut sig: libc::c_int = signal;
     // SAFETY: PROC_PDEATHSIG_CTL reads one c_int through the pointer, which lives on our stack.
     // Id 0 means the calling process. Unlike Linux, it fires when the parent *process* exits.
-    let rc = unsafe {
-        libc::procctl(
-            libc::P_PID,
-            0,
-            libc::PROC_PDEATHSIG_CTL,
-            (&raw mut sig).cast(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::procctl(libc::P_PID, 0, libc::PROC_PDEATHSIG_CTL, (&raw mut sig).cast()) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 pub fn raise_nofile_limit() -> Result<(u64, u64), Error> {
@@ -132,16 +100,7 @@ fn kinfo_start(pid: i32) -> io::Result<libc::timeval> {
     let mut len = buf.len();
     let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid];
     // SAFETY: mib holds 4 ints; buf is valid for len bytes and the kernel writes at most that.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_ptr(),
-            4,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            ptr::null(),
-            0,
-        )
-    };
+    let rc = unsafe { libc::sysctl(mib.as_ptr(), 4, buf.as_mut_ptr().cast(), &mut len, ptr::null(), 0) };
     if rc != 0 {
         return Err(esrch_to_not_found(io::Error::last_os_error()));
     }
@@ -150,10 +109,7 @@ fn kinfo_start(pid: i32) -> io::Result<libc::timeval> {
         return Err(io::Error::new(io::ErrorKind::NotFound, "no such process"));
     }
     if len < off + size_of::<libc::timeval>() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "kern.proc.pid: short kinfo_proc",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "kern.proc.pid: short kinfo_proc"));
     }
     // SAFETY: the range was checked to lie inside buf; read_unaligned because a Vec<u8> has no
     // alignment guarantee for timeval.
@@ -166,16 +122,7 @@ fn boot_time() -> io::Result<libc::timeval> {
     let mut len = size_of::<libc::timeval>();
     let mib = [libc::CTL_KERN, libc::KERN_BOOTTIME];
     // SAFETY: mib holds 2 ints; tv is valid for len bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_ptr(),
-            2,
-            tv.as_mut_ptr().cast(),
-            &mut len,
-            ptr::null(),
-            0,
-        )
-    };
+    let rc = unsafe { libc::sysctl(mib.as_ptr(), 2, tv.as_mut_ptr().cast(), &mut len, ptr::null(), 0) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

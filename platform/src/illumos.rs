@@ -31,28 +31,17 @@ pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
     }
     let cred = Ucred(raw);
     // SAFETY: cred.0 is a valid ucred_t until cred is dropped at the end of this function.
-    let (uid, gid, pid) = unsafe {
-        (
-            libc::ucred_geteuid(cred.0),
-            libc::ucred_getegid(cred.0),
-            libc::ucred_getpid(cred.0),
-        )
-    };
+    let (uid, gid, pid) =
+        unsafe { (libc::ucred_geteuid(cred.0), libc::ucred_getegid(cred.0), libc::ucred_getpid(cred.0)) };
     // The getters return -1 for "not available"; a uid we cannot know must not pass a uid check.
     if uid == libc::uid_t::MAX || gid == libc::gid_t::MAX {
         return Err(io::Error::other("getpeerucred: peer uid/gid not available"));
     }
-    Ok(PeerCred {
-        uid,
-        gid,
-        pid: (pid > 0).then_some(pid),
-    })
+    Ok(PeerCred { uid, gid, pid: (pid > 0).then_some(pid) })
 }
 
 pub fn become_subreaper() -> Result<(), Error> {
-    Err(Error::Unsupported {
-        what: "becoming the reaper of orphaned descendants",
-    })
+    Err(Error::Unsupported { what: "becoming the reaper of orphaned descendants" })
 }
 
 pub fn child_set_parent_death_signal(_signal: i32) -> io::Result<()> {
@@ -110,19 +99,13 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
     // Missing file: ENOENT, which std already reports as NotFound.
     let bytes = std::fs::read(format!("/proc/{pid}/psinfo")).map_err(esrch_to_not_found)?;
     if bytes.len() < size_of::<PsinfoPrefix>() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "short /proc/PID/psinfo",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "short /proc/PID/psinfo"));
     }
     // SAFETY: the length was checked; the fields are plain integers, so any bytes are valid;
     // read_unaligned because a Vec<u8> has no alignment guarantee.
     let info = unsafe { ptr::read_unaligned(bytes.as_ptr().cast::<PsinfoPrefix>()) };
     if info.pr_pid != pid {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "/proc/PID/psinfo is for another pid",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "/proc/PID/psinfo is for another pid"));
     }
     let [sec, nsec] = info.pr_start.map(|v| u64::try_from(v).unwrap_or(0));
     Ok(sec.saturating_mul(1_000_000_000).saturating_add(nsec))

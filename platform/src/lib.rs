@@ -19,9 +19,7 @@ mod signals;
 mod unix;
 mod unix_common;
 
-pub use notify::{
-    NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to,
-};
+pub use notify::{NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to};
 pub use signals::{signal_from_name, signal_name};
 pub use unix::{PrivateDirError, ensure_private_dir};
 
@@ -126,10 +124,7 @@ pub fn default_log_dir(home: &Path, state_dir: &Path) -> PathBuf {
 /// `kern.boottime`. macOS: `proc_pidinfo(PROC_PIDTBSDINFO)`. illumos: `pr_start` of `/proc/PID/psinfo`.
 pub fn process_start_time(pid: i32) -> io::Result<u64> {
     if pid <= 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not a process id: {pid}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("not a process id: {pid}")));
     }
     os::process_start_time(pid)
 }

@@ -12,29 +12,19 @@ pub const HAS_PARENT_DEATH_SIGNAL: bool = true;
 
 pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
     let c = getsockopt(&fd, PeerCredentials).map_err(io::Error::from)?;
-    Ok(PeerCred {
-        uid: c.uid(),
-        gid: c.gid(),
-        pid: Some(c.pid()),
-    })
+    Ok(PeerCred { uid: c.uid(), gid: c.gid(), pid: Some(c.pid()) })
 }
 
 pub fn become_subreaper() -> Result<(), Error> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::Io {
-        what: "prctl(PR_SET_CHILD_SUBREAPER)",
-        source: e.into(),
-    })
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::Io { what: "prctl(PR_SET_CHILD_SUBREAPER)", source: e.into() })
 }
 
 pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
     // Raw prctl: nix's wrapper takes a Signal enum, and this runs between fork and exec.
     // SAFETY: prctl with integer arguments has no memory effects.
     let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 pub fn raise_nofile_limit() -> Result<(u64, u64), Error> {
@@ -56,14 +46,9 @@ pub fn default_log_dir(_home: &Path, state_dir: &Path) -> PathBuf {
 /// Field 22 of `/proc/PID/stat`: clock ticks from boot to the process's creation. It never
 /// changes for the life of the process, so a different value means the pid was reused.
 pub fn process_start_time(pid: i32) -> io::Result<u64> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat"))
-        .map_err(crate::unix_common::esrch_to_not_found)?;
-    parse_stat_start_time(&stat).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unexpected format of /proc/{pid}/stat"),
-        )
-    })
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).map_err(crate::unix_common::esrch_to_not_found)?;
+    parse_stat_start_time(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of /proc/{pid}/stat")))
 }
 
 /// The command name (field 2) is in parentheses and may itself hold spaces and `)`, so fields are
@@ -71,10 +56,7 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
 fn parse_stat_start_time(stat: &[u8]) -> Option<u64> {
     let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
     // After ")" come field 3 (state) onwards, so field 22 is the 20th.
-    let field = after
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty())
-        .nth(19)?;
+    let field = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(19)?;
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
@@ -84,8 +66,7 @@ mod tests {
 
     #[test]
     fn stat_with_awkward_command_name() {
-        let line =
-            b"42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0";
+        let line = b"42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0";
         assert_eq!(parse_stat_start_time(line), Some(987654));
         assert_eq!(parse_stat_start_time(b"42 (x) S 1"), None);
     }

@@ -25,17 +25,11 @@ pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
     let (uid, gid) = nix::unistd::getpeereid(fd).map_err(io::Error::from)?;
     // Best effort: the uid check does not depend on the pid.
     let pid = getsockopt(&fd, LocalPeerPid).ok().filter(|&p| p > 0);
-    Ok(PeerCred {
-        uid: uid.as_raw(),
-        gid: gid.as_raw(),
-        pid,
-    })
+    Ok(PeerCred { uid: uid.as_raw(), gid: gid.as_raw(), pid })
 }
 
 pub fn become_subreaper() -> Result<(), Error> {
-    Err(Error::Unsupported {
-        what: "becoming the reaper of orphaned descendants",
-    })
+    Err(Error::Unsupported { what: "becoming the reaper of orphaned descendants" })
 }
 
 pub fn child_set_parent_death_signal(_signal: i32) -> io::Result<()> {
@@ -53,13 +47,7 @@ fn max_files_per_proc() -> Option<u64> {
     let mut len = size_of::<libc::c_int>();
     // SAFETY: the name is NUL-terminated; value is valid for len bytes; no new value is set.
     let rc = unsafe {
-        libc::sysctlbyname(
-            c"kern.maxfilesperproc".as_ptr(),
-            (&raw mut value).cast(),
-            &mut len,
-            ptr::null_mut(),
-            0,
-        )
+        libc::sysctlbyname(c"kern.maxfilesperproc".as_ptr(), (&raw mut value).cast(), &mut len, ptr::null_mut(), 0)
     };
     if rc != 0 {
         return None;
@@ -78,13 +66,7 @@ fn darwin_user_temp_dir() -> Option<PathBuf> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: buf is valid for buf.len() bytes; confstr writes at most that many, NUL included,
     // and returns the size it needed (NUL included), or 0 on error.
-    let needed = unsafe {
-        libc::confstr(
-            libc::_CS_DARWIN_USER_TEMP_DIR,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let needed = unsafe { libc::confstr(libc::_CS_DARWIN_USER_TEMP_DIR, buf.as_mut_ptr().cast(), buf.len()) };
     if needed == 0 || needed > buf.len() {
         return None;
     }
@@ -111,28 +93,14 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
     let size = size_of::<libc::proc_bsdinfo>() as libc::c_int;
     // SAFETY: info is valid for size bytes; proc_pidinfo writes at most that many and returns
     // how many it wrote (0 or less on error, with errno set).
-    let n = unsafe {
-        libc::proc_pidinfo(
-            pid,
-            libc::PROC_PIDTBSDINFO,
-            0,
-            info.as_mut_ptr().cast(),
-            size,
-        )
-    };
+    let n = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, info.as_mut_ptr().cast(), size) };
     if n <= 0 {
         return Err(esrch_to_not_found(io::Error::last_os_error()));
     }
     if n != size {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "proc_pidinfo: short proc_bsdinfo",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "proc_pidinfo: short proc_bsdinfo"));
     }
     // SAFETY: the kernel filled all of it (checked above), and it is plain integers.
     let info = unsafe { info.assume_init() };
-    Ok(info
-        .pbi_start_tvsec
-        .saturating_mul(1_000_000)
-        .saturating_add(info.pbi_start_tvusec))
+    Ok(info.pbi_start_tvsec.saturating_mul(1_000_000).saturating_add(info.pbi_start_tvusec))
 }

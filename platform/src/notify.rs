@@ -25,8 +25,7 @@ pub fn notify_ready() -> io::Result<bool> {
 /// Tells the service manager that a configuration reload has begun (`RELOADING=1`, with the
 /// `MONOTONIC_USEC` that `Type=notify-reload` requires). Send [`notify_ready`] when it is done.
 pub fn notify_reloading() -> io::Result<bool> {
-    let now =
-        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_err(io::Error::from)?;
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_err(io::Error::from)?;
     let usec = now.tv_sec() as i128 * 1_000_000 + now.tv_nsec() as i128 / 1_000;
     notify_state(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"))
 }
@@ -63,10 +62,7 @@ pub fn notify_to(socket: &OsStr, state: &str) -> io::Result<()> {
         _ => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "{NOTIFY_SOCKET_ENV}={} is neither an absolute path nor @abstract",
-                    socket.display()
-                ),
+                format!("{NOTIFY_SOCKET_ENV}={} is neither an absolute path nor @abstract", socket.display()),
             ));
         }
     };
@@ -74,10 +70,7 @@ pub fn notify_to(socket: &OsStr, state: &str) -> io::Result<()> {
     if sent == state.len() {
         Ok(())
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "notification datagram was truncated",
-        ))
+        Err(io::Error::new(io::ErrorKind::WriteZero, "notification datagram was truncated"))
     }
 }
 

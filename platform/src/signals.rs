@@ -10,11 +10,7 @@ pub fn signal_from_name(name: &str) -> Option<i32> {
         return Signal::try_from(n).ok().map(|s| s as i32);
     }
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&full).ok().map(|s| s as i32)
 }
 

@@ -33,9 +33,7 @@ pub enum PrivateDirError {
         me: u32,
     },
     /// Group or others can access the directory.
-    #[error(
-        "{path} has unsafe permissions {mode:o} (group or others can access it); run: chmod 700 {path}"
-    )]
+    #[error("{path} has unsafe permissions {mode:o} (group or others can access it); run: chmod 700 {path}")]
     UnsafeMode {
         /// The path.
         path: PathBuf,
@@ -47,34 +45,22 @@ pub enum PrivateDirError {
 /// Creates `path` (mode 0700) if missing, then checks, without following a symlink, that it is a
 /// directory owned by the current user with no group/other permission bits (the tmux rule).
 pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
-    let io = |source| PrivateDirError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
     match mkdir(path, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
         Err(e) => return Err(io(e.into())),
     }
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
     if !meta.file_type().is_dir() {
-        return Err(PrivateDirError::NotADirectory {
-            path: path.to_owned(),
-        });
+        return Err(PrivateDirError::NotADirectory { path: path.to_owned() });
     }
     let me = Uid::current().as_raw();
     if meta.uid() != me {
-        return Err(PrivateDirError::WrongOwner {
-            path: path.to_owned(),
-            owner: meta.uid(),
-            me,
-        });
+        return Err(PrivateDirError::WrongOwner { path: path.to_owned(), owner: meta.uid(), me });
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(PrivateDirError::UnsafeMode {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(PrivateDirError::UnsafeMode { path: path.to_owned(), mode });
     }
     Ok(())
 }

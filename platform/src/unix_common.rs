@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 /// `kern.maxfilesperproc`, and the caller logs what it really got.
 pub fn raise_nofile_to(cap: Option<u64>) -> Result<(u64, u64), Error> {
     let get = || {
-        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::Io {
-            what: "getrlimit(RLIMIT_NOFILE)",
-            source: e.into(),
-        })
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::Io { what: "getrlimit(RLIMIT_NOFILE)", source: e.into() })
     };
     let (soft, hard) = get()?;
     let (soft_u, hard_u) = (rlim_to_u64(soft), rlim_to_u64(hard));
@@ -22,10 +19,8 @@ pub fn raise_nofile_to(cap: Option<u64>) -> Result<(u64, u64), Error> {
     if target <= soft_u {
         return Ok((soft_u, soft_u));
     }
-    setrlimit(Resource::RLIMIT_NOFILE, u64_to_rlim(target), hard).map_err(|e| Error::Io {
-        what: "setrlimit(RLIMIT_NOFILE)",
-        source: e.into(),
-    })?;
+    setrlimit(Resource::RLIMIT_NOFILE, u64_to_rlim(target), hard)
+        .map_err(|e| Error::Io { what: "setrlimit(RLIMIT_NOFILE)", source: e.into() })?;
     let (new_soft, _) = get()?;
     Ok((soft_u, rlim_to_u64(new_soft)))
 }
@@ -56,9 +51,5 @@ pub fn xdg_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
 /// Turns "no such process" (ESRCH, which std reports as an uncategorized error) into
 /// `ErrorKind::NotFound`, the one kind callers of `process_start_time` test for.
 pub fn esrch_to_not_found(e: io::Error) -> io::Error {
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        io::Error::new(io::ErrorKind::NotFound, "no such process")
-    } else {
-        e
-    }
+    if e.raw_os_error() == Some(libc::ESRCH) { io::Error::new(io::ErrorKind::NotFound, "no such process") } else { e }
 }

@@ -73,10 +73,7 @@ fn private_dir_refuses_a_symlink_even_to_a_private_dir() {
     ensure_private_dir(&target).unwrap();
     let link = dir.path().join("link");
     symlink(&target, &link).unwrap();
-    assert!(matches!(
-        ensure_private_dir(&link),
-        Err(PrivateDirError::NotADirectory { .. })
-    ));
+    assert!(matches!(ensure_private_dir(&link), Err(PrivateDirError::NotADirectory { .. })));
 }
 
 #[test]
@@ -84,20 +81,14 @@ fn private_dir_refuses_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     fs::write(&file, b"x").unwrap();
-    assert!(matches!(
-        ensure_private_dir(&file),
-        Err(PrivateDirError::NotADirectory { .. })
-    ));
+    assert!(matches!(ensure_private_dir(&file), Err(PrivateDirError::NotADirectory { .. })));
 }
 
 #[test]
 fn private_dir_reports_a_missing_parent_as_io() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/parent");
-    assert!(matches!(
-        ensure_private_dir(&path),
-        Err(PrivateDirError::Io { .. })
-    ));
+    assert!(matches!(ensure_private_dir(&path), Err(PrivateDirError::Io { .. })));
 }
 
 /// Only root can give a directory away, so this runs only as root.
@@ -123,11 +114,7 @@ fn private_dir_refuses_another_owner() {
 
 #[test]
 fn socket_path_max_matches_sun_path() {
-    let expected = if cfg!(any(target_os = "freebsd", target_os = "macos")) {
-        103
-    } else {
-        107
-    };
+    let expected = if cfg!(any(target_os = "freebsd", target_os = "macos")) { 103 } else { 107 };
     assert_eq!(SOCKET_PATH_MAX, expected);
 }
 
@@ -166,10 +153,7 @@ fn start_time_of_a_child_then_not_found_once_reaped() {
 #[test]
 fn start_time_rejects_non_positive_pids() {
     for pid in [0, -1] {
-        assert_eq!(
-            process_start_time(pid).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        assert_eq!(process_start_time(pid).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 }
 
@@ -234,10 +218,7 @@ fn default_paths() {
         assert_eq!(default_state_dir(home, Some(xdg)), xdg);
         assert_eq!(default_log_dir(home, xdg), xdg.join("logs"));
         let uid = nix::unistd::getuid();
-        assert_eq!(
-            private_temp_dir(),
-            std::path::PathBuf::from(format!("/tmp/svc-{uid}"))
-        );
+        assert_eq!(private_temp_dir(), std::path::PathBuf::from(format!("/tmp/svc-{uid}")));
     }
 }
 
@@ -254,12 +235,7 @@ fn linux_capabilities() {
 fn missing_capabilities_are_reported() {
     const { assert!(!HAS_PARENT_DEATH_SIGNAL) };
     assert!(matches!(become_subreaper(), Err(Error::Unsupported { .. })));
-    assert_eq!(
-        child_set_parent_death_signal(libc::SIGTERM)
-            .unwrap_err()
-            .kind(),
-        io::ErrorKind::Unsupported
-    );
+    assert_eq!(child_set_parent_death_signal(libc::SIGTERM).unwrap_err().kind(), io::ErrorKind::Unsupported);
 }
 
 /// The parent-death signal is set in a child between fork and exec, the way the daemon uses it.

@@ -64,4 +64,3 @@ pub fn paths(g: &Global, json: bool) -> u8 {
     }
     SUCCESS
 }
-

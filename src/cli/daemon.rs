@@ -150,4 +150,3 @@ pub fn shutdown(g: &Global) -> u8 {
         SUCCESS
     })
 }
-

@@ -61,10 +61,10 @@ fn line(text: &str, pos: usize) -> Result<(Option<(String, String)>, usize), Dot
     if rest.trim_end_matches('\r').is_empty() || rest.starts_with('#') {
         return Ok((None, eol + 1));
     }
-    if let Some(r) = rest.strip_prefix("export") {
-        if r.starts_with([' ', '\t']) {
-            p = skip_blanks(text, p + "export".len());
-        }
+    if let Some(r) = rest.strip_prefix("export")
+        && r.starts_with([' ', '\t'])
+    {
+        p = skip_blanks(text, p + "export".len());
     }
     let key_len = text[p..eol].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(eol - p);
     let key = &text[p..p + key_len];

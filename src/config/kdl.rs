@@ -528,6 +528,12 @@ impl Loader<'_> {
                 "invalid name",
                 Some(NAME_RULE.into()),
             );
+            // Still check a program's settings, but nothing that would refer to the bad name.
+            self.incomplete = true;
+            if let (Some(block), "program") = (node.children(), kind) {
+                self.opts(fi, block, &format!("program `{}`", name.value));
+            }
+            return None;
         }
         Some(name)
     }
@@ -553,12 +559,22 @@ impl Loader<'_> {
         out
     }
 
+    /// The `{` that opens a children block (the block's own span starts inside it).
+    fn brace(&self, fi: usize, block: &KdlDocument) -> SourceSpan {
+        let at = block.span().offset();
+        match self.files[fi].source.inner().get(..at).and_then(|t| t.rfind('{')) {
+            Some(open) => (open, 1).into(),
+            None => block.span(),
+        }
+    }
+
     fn no_children(&mut self, fi: usize, n: &KdlNode) {
         if let Some(c) = n.children() {
             let key = n.name().value();
+            let span = self.brace(fi, c);
             self.err(
                 fi,
-                c.span(),
+                span,
                 format!("`{key}` takes no block"),
                 "unexpected block",
                 example(key).map(|x| format!("write: {x}")),
@@ -578,7 +594,10 @@ impl Loader<'_> {
         let key = n.name().value();
         match args.as_slice() {
             [] => {
-                self.missing(fi, n, example(key).unwrap_or(key));
+                // `key prop=value` was already reported as a property.
+                if n.entries().is_empty() {
+                    self.missing(fi, n, example(key).unwrap_or(key));
+                }
                 None
             }
             [one] => Some(one),
@@ -608,7 +627,7 @@ impl Loader<'_> {
                 hint.clone(),
             );
         }
-        if n.children().is_none() {
+        if n.children().is_none() && n.entries().is_empty() {
             self.err(fi, n.name().span(), format!("`{key}` needs a block {{ ... }}"), "no block", hint);
         }
         n.children()
@@ -1420,35 +1439,28 @@ impl Loader<'_> {
     /// Layers, lowest first: `defaults` environment, `env-file`, the program's environment.
     fn environment_of(&mut self, p: &ProgramDef, defaults: &Opts, o: &Opts, cx: &Context<'_>) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = Vec::new();
-        let mut set =
-            |env: &mut Vec<(String, String)>, k: &str, v: String| match env.iter_mut().find(|(key, _)| key == k) {
-                Some(slot) => slot.1 = v,
-                None => env.push((k.to_owned(), v)),
-            };
-        let layer = |this: &mut Self,
-                     env: &mut Vec<(String, String)>,
-                     vars: &[(String, Str)],
-                     set: &mut dyn FnMut(&mut Vec<(String, String)>, &str, String)| {
-            for (k, s) in vars {
-                match expand::expand(&s.value, cx) {
-                    Ok(v) if v.contains('\0') => {
-                        this.err(s.file, s.span, format!("`{k}` contains a NUL character"), "here", None)
-                    }
-                    Ok(v) => set(env, k, v),
-                    Err(e) => this.expand_err(s, e),
-                }
-            }
-        };
-        layer(self, &mut env, &defaults.environment, &mut set);
-        if let Some(file) = &o.env_file {
-            if let Some(path) = self.path(file, cx) {
-                for (k, v) in self.env_file(file, &path) {
-                    set(&mut env, &k, v);
-                }
+        self.env_layer(&mut env, &defaults.environment, cx);
+        if let Some(file) = &o.env_file
+            && let Some(path) = self.path(file, cx)
+        {
+            for (k, v) in self.env_file(file, &path) {
+                set_var(&mut env, &k, v);
             }
         }
-        layer(self, &mut env, &p.opts.environment, &mut set);
+        self.env_layer(&mut env, &p.opts.environment, cx);
         env
+    }
+
+    fn env_layer(&mut self, env: &mut Vec<(String, String)>, vars: &[(String, Str)], cx: &Context<'_>) {
+        for (k, s) in vars {
+            match expand::expand(&s.value, cx) {
+                Ok(v) if v.contains('\0') => {
+                    self.err(s.file, s.span, format!("`{k}` contains a NUL character"), "here", None)
+                }
+                Ok(v) => set_var(env, k, v),
+                Err(e) => self.expand_err(s, e),
+            }
+        }
     }
 
     fn env_file(&mut self, at: &Str, path: &Path) -> Vec<(String, String)> {
@@ -1524,6 +1536,14 @@ impl Loader<'_> {
                 }
             }
         }
+    }
+}
+
+/// Sets `k` in place if present (keeping the first position), else appends it.
+fn set_var(env: &mut Vec<(String, String)>, k: &str, v: String) {
+    match env.iter_mut().find(|(key, _)| key == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k.to_owned(), v)),
     }
 }
 
@@ -1726,7 +1746,8 @@ mod tests {
     #[test]
     fn defaults_of_a_minimal_program() {
         let p = one(r#"program "web" { command "python3 -m http.server 8000"; }"#);
-        let mut want = ProgramSpec::new("web", vec!["python3".into(), "-m".into(), "http.server".into(), "8000".into()]);
+        let mut want =
+            ProgramSpec::new("web", vec!["python3".into(), "-m".into(), "http.server".into(), "8000".into()]);
         want.priority = 999;
         assert_eq!(p, want);
         assert_eq!(p.group, "web");
@@ -1737,8 +1758,7 @@ mod tests {
 
     #[test]
     fn every_option() {
-        let p = one(
-            r#"
+        let p = one(r#"
 program "web" {
     command "server" "--port" "$PORT" "{program}/{name}"
     directory "site"
@@ -1760,8 +1780,7 @@ program "web" {
     stderr-log { path "none"; }
     limits { nofile 4096; nproc 100; core 0; as "1GB"; data "unlimited"; stack "8MiB"; fsize 1024; cpu "1m"; }
 }
-"#,
-        );
+"#);
         assert_eq!(p.command, ["server", "--port", "8080", "web/web"]);
         assert_eq!(p.directory, Some(PathBuf::from("/etc/svc/site")));
         assert_eq!(
@@ -1776,7 +1795,11 @@ program "web" {
         assert_eq!(p.start_retries, Retries::Infinite);
         assert_eq!(
             p.backoff,
-            Backoff { initial: Duration::from_secs(2), max: Duration::from_secs(30), reset_after: Duration::from_secs(60) }
+            Backoff {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(30),
+                reset_after: Duration::from_secs(60)
+            }
         );
         assert_eq!(p.stop_signal, libc::SIGINT);
         assert_eq!(p.stop_wait, Duration::from_millis(2500));
@@ -1806,7 +1829,10 @@ program "web" {
 
     #[test]
     fn value_forms() {
-        assert_eq!(one(r#"program "a" { command "x"; autorestart "unexpected"; }"#).autorestart, AutoRestart::Unexpected);
+        assert_eq!(
+            one(r#"program "a" { command "x"; autorestart "unexpected"; }"#).autorestart,
+            AutoRestart::Unexpected
+        );
         assert_eq!(one(r#"program "a" { command "x"; autorestart #false; }"#).autorestart, AutoRestart::Never);
         assert_eq!(one(r#"program "a" { command "x"; start-retries 0; }"#).start_retries, Retries::Count(0));
         assert_eq!(one(r#"program "a" { command "x"; start-secs 0; }"#).start_secs, Duration::ZERO);
@@ -1892,11 +1918,11 @@ group "e" { priority 1; }
         assert_eq!(
             e,
             [
+                "7:7 group `e` has no `programs`",
                 "3:26 group `g` lists `nope`, but there is no program `nope`",
                 "4:22 program `a` is already in group `g`",
                 "5:7 group `g` is defined twice",
                 "6:22 program `a` is already in group `g`",
-                "7:7 group `e` has no `programs`",
                 "6:7 group `b` has the name of program `b`, which is not in it",
             ]
         );
@@ -1967,7 +1993,10 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         );
         assert_eq!(
             e,
-            ["2:46 log file /l/x.log is written by more than one process", "3:58 log file /l/c.log is written by more than one process"]
+            [
+                "2:46 log file /l/x.log is written by more than one process",
+                "3:58 log file /l/c.log is written by more than one process"
+            ]
         );
     }
 
@@ -1981,7 +2010,10 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
             err1("program \"a\" { command \"x\"; directory \"/x/${NOPE}/y\"; }"),
             "1:42 environment variable `NOPE` is not set"
         );
-        assert_eq!(err1("program \"a\" { command \"x\"; environment { A \"{nmu}\" }; }"), "1:45 unknown template `{nmu}`");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; environment { A \"{nmu}\" }; }"),
+            "1:45 unknown template `{nmu}`"
+        );
         let c = ok("program \"a\" { command \"x\"; directory \"${NOPE:-/tmp}\"; }");
         assert_eq!(c.programs[0].directory, Some(PathBuf::from("/tmp")));
     }
@@ -1997,16 +2029,40 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
             err1("program \"a\" { command \"x\"; autorestart \"always\"; }"),
             "1:40 `autorestart` expects #true, #false or \"unexpected\", got \"always\""
         );
-        assert_eq!(err1("program \"a\" { command \"x\"; exit-codes 0 256; }"), "1:41 `exit-codes` must be between 0 and 255, got 256");
-        assert_eq!(err1("program \"a\" { command \"x\"; start-secs \"soon\"; }"), "1:39 `start-secs` expects seconds or a duration, got \"soon\"");
-        assert_eq!(err1("program \"a\" { command \"x\"; start-retries \"many\"; }"), "1:42 `start-retries` expects a count or \"infinite\", got \"many\"");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; exit-codes 0 256; }"),
+            "1:41 `exit-codes` must be between 0 and 255, got 256"
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; start-secs \"soon\"; }"),
+            "1:39 `start-secs` expects seconds or a duration, got \"soon\""
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; start-retries \"many\"; }"),
+            "1:42 `start-retries` expects a count or \"infinite\", got \"many\""
+        );
         assert_eq!(err1("program \"a\" { command \"x\"; stop-signal \"NOPE\"; }"), "1:40 unknown signal \"NOPE\"");
         assert_eq!(err1("program \"a\" { command \"x\"; umask 022; }"), "1:34 `umask` 022 is read as a decimal number");
-        assert_eq!(err1("program \"a\" { command \"x\"; umask \"999\"; }"), "1:34 `umask` expects an octal mask up to 777, got \"999\"");
-        assert_eq!(err1("program \"a\" { command \"x\"; priority 1.5; }"), "1:37 `priority` expects an integer, got 1.5");
-        assert_eq!(err1("program \"a\" { command \"x\"; stdout-log { max-bytes \"5 parsecs\"; }; }"), "1:51 `max-bytes` expects a size, got \"5 parsecs\"");
-        assert_eq!(err1("program \"a\" { command \"x\"; limits { nofile \"lots\"; }; }"), "1:45 limit `nofile` expects a count or \"unlimited\", got \"lots\"");
-        assert_eq!(err1("program \"a\" { command \"x\"; environment { A #null; }; }"), "1:45 environment variable `A` can't be #null");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; umask \"999\"; }"),
+            "1:34 `umask` expects an octal mask up to 777, got \"999\""
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; priority 1.5; }"),
+            "1:37 `priority` expects an integer, got 1.5"
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; stdout-log { max-bytes \"5 parsecs\"; }; }"),
+            "1:51 `max-bytes` expects a size, got \"5 parsecs\""
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; limits { nofile \"lots\"; }; }"),
+            "1:44 limit `nofile` expects a count or \"unlimited\", got \"lots\""
+        );
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; environment { A #null; }; }"),
+            "1:44 environment variable `A` can't be #null"
+        );
     }
 
     #[test]
@@ -2015,24 +2071,33 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         assert_eq!(err1("program \"a\" { command \"x\"; directory \"a\" \"b\"; }"), "1:42 `directory` takes one value");
         assert_eq!(
             err1("program \"a\" { command \"x\"; autostart x=#true; }"),
-            "1:39 `autostart` takes no properties (key=value), got `x=`"
+            "1:38 `autostart` takes no properties (key=value), got `x=`"
         );
-        assert_eq!(err1("program \"a\" { command \"x\"; autostart #true { } }"), "1:45 `autostart` takes no block");
+        assert_eq!(err1("program \"a\" { command \"x\"; autostart #true { } }"), "1:44 `autostart` takes no block");
         assert_eq!(
             err1("program \"a\" { command \"x\"; environment \"A=1\"; }"),
-            "1:41 `environment` takes a block { ... }, not a value"
+            "1:40 `environment` takes a block { ... }, not a value"
         );
-        assert_eq!(err1("program \"a\" { command \"x\"; backoff; }"), "1:29 `backoff` needs a block { ... }");
-        assert_eq!(err1("program \"a\" { command \"x\"; command \"y\"; }"), "1:29 `command` is set twice in program `a`");
+        assert_eq!(err1("program \"a\" { command \"x\"; backoff; }"), "1:28 `backoff` needs a block { ... }");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; command \"y\"; }"),
+            "1:28 `command` is set twice in program `a`"
+        );
         assert!(help("program \"a\" { command \"x\"; command \"y\"; }").contains("svc.kdl:1:15"));
         assert_eq!(err1("program \"a\" { }"), "1:9 program `a` has no `command`");
         assert_eq!(err1("program \"a\""), "1:9 program `a` has no `command`");
         assert_eq!(err1("program \"a\" { command \"\"; }"), "1:23 the `command` of `a` is empty");
-        assert_eq!(err1("program \"a\" { command \"a 'b\"; }"), "1:23 cannot split `command` into words: missing closing quote");
+        assert_eq!(
+            err1("program \"a\" { command \"a 'b\"; }"),
+            "1:23 cannot split `command` into words: missing closing quote"
+        );
         assert_eq!(err1("program { command \"x\"; }"), "1:1 `program` needs a name");
         assert_eq!(err1("program \"a:b\" { command \"x\"; }"), "1:9 invalid program name `a:b`: `:` is not allowed");
         assert_eq!(err1("program \"a\" \"b\" { command \"x\"; }"), "1:13 `program` takes one name");
-        assert_eq!(err1("program \"a\" { command \"x\"; backoff { initial 1; initial 2; }; }"), "1:50 `initial` is set twice in `backoff` of program `a`");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; backoff { initial 1; initial 2; }; }"),
+            "1:49 `initial` is set twice in `backoff` of program `a`"
+        );
         assert_eq!(
             err1("program \"a\" { command \"x\"; backoff { initial 10; max 5; }; }"),
             "1:9 the backoff `initial` of `a` is longer than its `max`"
@@ -2050,13 +2115,22 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         assert!(help("program \"a\" { command \"x\"; stop_wait_secs 1; }").contains("did you mean `stop-wait-secs`?"));
         assert!(help("program \"a\" { command \"x\"; stdout_logfile \"x\"; }").contains("stdout-log { path"));
         assert!(!help("program \"a\" { command \"x\"; zzzzzz 1; }").contains("did you mean"));
-        assert_eq!(err1("program \"a\" { command \"x\"; user \"root\"; }"), "1:29 svc never runs programs as another user");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; user \"root\"; }"),
+            "1:28 svc never runs programs as another user"
+        );
         assert!(help("program \"a\" { command \"x\"; user \"root\"; }").contains("run a separate svc as that user"));
         assert_eq!(err1("programm \"a\" { }"), "1:1 unknown node `programm`");
         assert!(help("programm \"a\" { }").contains("did you mean `program`?"));
         assert!(help("command \"x\"").contains("is a program setting"));
-        assert_eq!(err1("program \"a\" { command \"x\"; limits { files 1; }; }"), "1:38 unknown setting `files` in `limits` of program `a`");
-        assert_eq!(err1("group \"g\" { programs \"a\"; prio 1; }\nprogram \"a\" { command \"x\" }"), "1:28 unknown setting `prio` in group `g`");
+        assert_eq!(
+            err1("program \"a\" { command \"x\"; limits { files 1; }; }"),
+            "1:37 unknown setting `files` in `limits` of program `a`"
+        );
+        assert_eq!(
+            err1("group \"g\" { programs \"a\"; prio 1; }\nprogram \"a\" { command \"x\" }"),
+            "1:27 unknown setting `prio` in group `g`"
+        );
     }
 
     #[test]
@@ -2084,7 +2158,8 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         let src = "program \"web\" {\n    comand \"x\"\n    autostart \"yes\"\n}\nprogram \"db\" { command \"x\"; priority \"high\"; }\nbogus 1\n";
         let e = parse(src).expect_err("bad");
         let lines: Vec<_> = e.items().iter().map(|i| (i.line, i.column)).collect();
-        assert_eq!(lines, [(2, 5), (3, 15), (5, 39), (6, 1), (1, 9)]);
+        // Per-node errors come in file order, cross-checks (missing `command`) after them.
+        assert_eq!(lines, [(2, 5), (3, 15), (5, 38), (6, 1), (1, 9)]);
         let text = e.render(false);
         for needle in [
             "svc.kdl:2:5",
@@ -2099,7 +2174,9 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         // The caret line under `comand`.
         assert!(text.contains("    comand \"x\"\n"), "{text}");
         assert!(text.contains("───┬──"), "{text}");
-        assert!(e.to_string().starts_with("/etc/svc/svc.kdl:2:5: unknown setting `comand` in program `web` (and 4 more)"));
+        assert!(
+            e.to_string().starts_with("/etc/svc/svc.kdl:2:5: unknown setting `comand` in program `web` (and 4 more)")
+        );
     }
 
     #[test]
@@ -2128,14 +2205,23 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::create_dir(root.join("conf.d")).expect("mkdir");
-        std::fs::write(root.join("conf.d/b.kdl"), "program \"b\" { command \"b\"; directory \"{here}\"; stdout-log { path \"b.log\"; } }")
-            .expect("write");
-        std::fs::write(root.join("conf.d/a.kdl"), "program \"a\" { command \"a\" }\ngroup \"g\" { programs \"a\" \"top\" }\n")
-            .expect("write");
+        std::fs::write(
+            root.join("conf.d/b.kdl"),
+            "program \"b\" { command \"b\"; directory \"{here}\"; stdout-log { path \"b.log\"; } }",
+        )
+        .expect("write");
+        std::fs::write(
+            root.join("conf.d/a.kdl"),
+            "program \"a\" { command \"a\" }\ngroup \"g\" { programs \"a\" \"top\" }\n",
+        )
+        .expect("write");
         std::fs::write(root.join("conf.d/notes.txt"), "not kdl").expect("write");
         let main = root.join("svc.kdl");
-        std::fs::write(&main, "include \"conf.d/*.kdl\" \"nothing/*.kdl\" \"conf.d/a.kdl\"\nprogram \"top\" { command \"t\" }\n")
-            .expect("write");
+        std::fs::write(
+            &main,
+            "include \"conf.d/*.kdl\" \"nothing/*.kdl\" \"conf.d/a.kdl\"\nprogram \"top\" { command \"t\" }\n",
+        )
+        .expect("write");
         let c = super::load(&main, &env).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let names: Vec<_> = c.programs.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "top"]);
@@ -2191,7 +2277,8 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         let main = root.join("svc.kdl");
         let src = "defaults { environment { Z \"d\"; A \"d\" } }\nprogram \"a\" { command \"x\"; env-file \"app.env\"; environment { B \"prog\" } }\n";
         let c = parse_str(src, &main, &env).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let kv = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let kv =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
         assert_eq!(c.programs[0].environment, kv(&[("Z", "d"), ("A", "from-file"), ("B", "prog"), ("C", "c")]));
         assert_eq!(c.files, [main.clone(), root.join("app.env")]);
 
@@ -2201,7 +2288,7 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         assert!(e.render(false).contains("bad.env:2:5"), "{}", e.render(false));
 
         let e = parse_str("program \"a\" { command \"x\"; env-file \"none.env\" }", &main, &env).expect_err("missing");
-        assert_eq!(err_pos(&e), (1, 38));
+        assert_eq!(err_pos(&e), (1, 37));
         assert!(e.items()[0].message.starts_with("cannot read env file"));
     }
 
@@ -2223,6 +2310,20 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
             }
         }
         assert!(seen >= 2, "expected quickstart.kdl and full.kdl");
+        let quick = super::load(&dir.join("quickstart.kdl"), &env).expect("quickstart");
+        let names: Vec<_> = quick.programs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ticker", "grumbler", "crasher"]);
+        assert_eq!(quick.programs[0].command[..2], ["sh", "-c"]);
+        assert!(quick.programs[0].command[2].contains("$(date"));
+        let full = super::load(&dir.join("full.kdl"), &env).expect("full");
+        let names: Vec<_> = full.programs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["web", "worker_01", "worker_02", "worker_03", "cleanup"]);
+        let web = &full.programs[0];
+        assert_eq!(web.command, ["python3", "-m", "http.server", "8080", "--bind", "127.0.0.1"]);
+        assert_eq!((web.priority, full.programs[1].priority, full.programs[4].priority), (100, 50, 999));
+        assert_eq!(web.environment[0], ("TZ".to_owned(), "UTC".to_owned()));
+        assert_eq!(web.stdout_log.max_bytes, 50 << 20);
+        assert_eq!(full.programs[1].stdout_log.max_bytes, 20 << 20);
     }
 
     #[test]

@@ -67,9 +67,14 @@ impl ConfigError {
     /// and tests).
     pub fn render(&self, color: bool) -> String {
         let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+        // No wrapping: miette's wrapper splits words at hyphens (`exit-` / `codes`), which
+        // mangles setting names; a terminal wraps long help lines well enough.
+        let handler = GraphicalReportHandler::new_themed(theme).with_wrap_lines(false).with_links(false);
         let mut out = String::new();
-        for d in &self.diagnostics {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
             if handler.render_report(&mut out, d).is_err() {
                 // A span outside its source can't be drawn; the one-line form still says it all.
                 out.push_str(&d.one_line());

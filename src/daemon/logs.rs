@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::unix::pipe;
 use tokio::sync::broadcast;
 
+/// A live subscription to a log's new output.
+pub type Follower = broadcast::Receiver<Arc<[u8]>>;
+
 /// Chunks queued per follower before it is told it lagged.
 const FOLLOW_QUEUE: usize = 256;
 
@@ -82,7 +85,7 @@ impl LogFile {
     /// The last `lines` lines (from the current file and, if it is short, the newest backup),
     /// plus a subscription to everything written after them when `follow` is set. Taken under
     /// one lock, so nothing is missed or repeated between the two.
-    pub fn tail(&self, lines: usize, follow: bool) -> (Vec<u8>, Option<broadcast::Receiver<Arc<[u8]>>>) {
+    pub fn tail(&self, lines: usize, follow: bool) -> (Vec<u8>, Option<Follower>) {
         let mut inner = self.lock();
         if let Some(f) = inner.file.as_mut() {
             let _ = f.flush();
@@ -93,9 +96,7 @@ impl LogFile {
             let older = tail_file(&rotated(&inner.path, 1), lines - have).unwrap_or_default();
             text = [older, text].concat();
         }
-        let rx = follow.then(|| {
-            inner.followers.get_or_insert_with(|| broadcast::channel(FOLLOW_QUEUE).0).subscribe()
-        });
+        let rx = follow.then(|| inner.followers.get_or_insert_with(|| broadcast::channel(FOLLOW_QUEUE).0).subscribe());
         (text, rx)
     }
 }
@@ -239,13 +240,15 @@ pub async fn pump(reader: PipeReader, log: Arc<LogFile>) {
         if rx.readable().await.is_err() {
             return;
         }
-        let done = READ_BUF.with_borrow_mut(|buf| loop {
-            match rx.try_read(buf) {
-                Ok(0) => return true,
-                Ok(n) => log.write(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return true,
+        let done = READ_BUF.with_borrow_mut(|buf| {
+            loop {
+                match rx.try_read(buf) {
+                    Ok(0) => return true,
+                    Ok(n) => log.write(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return true,
+                }
             }
         });
         if done {

@@ -118,9 +118,9 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
     }
     match svc_platform::raise_nofile_limit() {
         Ok((old, new)) if new > old => tracing::debug!("RLIMIT_NOFILE raised from {old} to {new}"),
-        Ok((old, _)) if old < 4096 => tracing::warn!(
-            "open-file limit is {old} and cannot be raised; each program needs up to 3 descriptors"
-        ),
+        Ok((old, _)) if old < 4096 => {
+            tracing::warn!("open-file limit is {old} and cannot be raised; each program needs up to 3 descriptors")
+        }
         Ok(_) => {}
         Err(e) => tracing::warn!("{e}"),
     }

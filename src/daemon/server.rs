@@ -134,21 +134,33 @@ fn shutting_down() -> Response {
 async fn log_file(tx: &mpsc::Sender<Msg>, name: String, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
     let (reply, rx) = oneshot::channel();
     if tx.send(Msg::LogFile { name, stream, reply }).await.is_err() {
-        return Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None });
+        return Err(ErrorReply {
+            code: ErrorCode::ShuttingDown,
+            message: "the daemon is shutting down".into(),
+            field: None,
+        });
     }
-    rx.await
-        .unwrap_or_else(|_| Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None }))
+    rx.await.unwrap_or_else(|_| {
+        Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None })
+    })
 }
 
 /// Sends the tail, then (when following) every new chunk until the client goes away. A
 /// non-follow reply ends with an empty `log` line so the client knows the tail is complete.
-async fn stream_log<W, R>(log: &LogFile, lines: usize, follow: bool, send: &mut W, reader: &mut R) -> std::io::Result<()>
+async fn stream_log<W, R>(
+    log: &LogFile,
+    lines: usize,
+    follow: bool,
+    send: &mut W,
+    reader: &mut R,
+) -> std::io::Result<()>
 where
     W: AsyncWriteExt + Unpin,
     R: AsyncReadExt + Unpin,
 {
     let (tail, rx) = log.tail(lines, follow);
-    let chunk = |data: &[u8]| protocol::encode_response(&Response::Log { data: String::from_utf8_lossy(data).into_owned() });
+    let chunk =
+        |data: &[u8]| protocol::encode_response(&Response::Log { data: String::from_utf8_lossy(data).into_owned() });
     if !tail.is_empty() {
         send.write_all(chunk(&tail).as_bytes()).await?;
     }

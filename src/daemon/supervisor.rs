@@ -528,7 +528,9 @@ impl Supervisor {
         let now = Instant::now();
         let (exit_status, exit_signal) = match p.rt.last_exit {
             Some(Exit::Code(c)) => (Some(c), None),
-            Some(Exit::Signal(s)) => (None, Some(svc_platform::signal_name(s).map_or_else(|| s.to_string(), str::to_owned))),
+            Some(Exit::Signal(s)) => {
+                (None, Some(svc_platform::signal_name(s).map_or_else(|| s.to_string(), str::to_owned)))
+            }
             None => (None, None),
         };
         let next_attempt = match p.rt.state {
@@ -537,7 +539,9 @@ impl Supervisor {
         };
         let reason = match p.rt.public_state() {
             State::Backoff | State::Fatal => p.rt.reason.clone(),
-            _ => p.stdout_log.as_ref().and_then(|l| l.error()).or_else(|| p.stderr_log.as_ref().and_then(|l| l.error())),
+            _ => {
+                p.stdout_log.as_ref().and_then(|l| l.error()).or_else(|| p.stderr_log.as_ref().and_then(|l| l.error()))
+            }
         };
         ProgramStatus {
             name: p.spec.name.clone(),

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 /// Generous limit for conditions: these machines are shared and noisy.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// The `svc` binary under test.
-pub fn svc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_svc")
+/// The `svc` binary under test: `SVC_TEST_BIN` when the suite runs from a copy (as another
+/// user in CI), else the one cargo built.
+pub fn svc_bin() -> String {
+    std::env::var("SVC_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_svc").to_owned())
 }
 
 /// Polls `cond` until it holds or `PATIENCE` runs out; panics with `what` on timeout.
@@ -196,10 +197,7 @@ impl TestDaemon {
 
     /// The status object of one program.
     pub fn program(&self, name: &str) -> serde_json::Value {
-        self.status()
-            .into_iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("no program {name} in status"))
+        self.status().into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no program {name} in status"))
     }
 
     pub fn state_of(&self, name: &str) -> String {
@@ -244,15 +242,14 @@ impl Drop for TestDaemon {
             }
         }
         // Programs live in their own sessions; anything still carrying our marker leaked.
-        let mut leaked = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            leaked = self.sandbox.marked_pids();
+        let leaked = loop {
+            let leaked = self.sandbox.marked_pids();
             if leaked.is_empty() || Instant::now() > deadline {
-                break;
+                break leaked;
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         for pid in &leaked {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
