@@ -87,11 +87,64 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-read the config: start added programs, stop removed ones, restart changed ones.
+    ///
+    /// Programs whose definition did not change keep running untouched; a config with errors
+    /// changes nothing. SIGHUP to the daemon does the same.
+    #[command(after_help = "Examples:\n  svc reload --dry-run\n  svc reload")]
+    Reload {
+        /// Print what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan and results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a signal to running programs.
+    #[command(after_help = "Examples:\n  svc signal HUP web\n  svc signal USR1 'workers:*'")]
+    Signal {
+        /// Signal name (HUP, SIGUSR1) or number.
+        signal: String,
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the daemon's pid, or the pids of programs (0 when not running).
+    #[command(after_help = "Examples:\n  svc pid\n  svc pid web")]
+    Pid {
+        /// Program names, GROUP:*, or all.
+        targets: Vec<String>,
+    },
+    /// List the programs of the config file, including those not started or not loaded yet.
+    #[command(after_help = "Example:\n  svc avail")]
+    Avail {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Empty the log files of programs (and remove their rotated backups).
+    #[command(after_help = "Examples:\n  svc clear web\n  svc clear all")]
+    Clear {
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the last lines of a program's output; -f to follow.
-    #[command(after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f web")]
+    #[command(
+        after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f web\n  svc logs --clear web"
+    )]
     Logs {
         /// Program name.
         name: String,
+        /// Empty the program's logs instead of showing them.
+        #[arg(long, conflicts_with_all = ["follow", "stderr"])]
+        clear: bool,
         /// Show stderr instead of stdout.
         #[arg(long)]
         stderr: bool,
@@ -145,7 +198,15 @@ fn main() -> ExitCode {
         Some(Command::Restart { targets, json }) => {
             cli::control::control(&global, cli::control::Verb::Restart, targets, json)
         }
-        Some(Command::Logs { name, stderr, lines, follow }) => cli::logs::logs(&global, name, stderr, lines, follow),
+        Some(Command::Reload { dry_run, json }) => cli::config::reload(&global, dry_run, json),
+        Some(Command::Signal { signal, targets, json }) => cli::control::signal(&global, signal, targets, json),
+        Some(Command::Pid { targets }) => cli::status::pid(&global, targets),
+        Some(Command::Avail { json }) => cli::status::avail(&global, json),
+        Some(Command::Clear { targets, json }) => cli::logs::clear(&global, targets, json),
+        Some(Command::Logs { name, clear: true, .. }) => cli::logs::clear(&global, vec![name], false),
+        Some(Command::Logs { name, stderr, lines, follow, .. }) => {
+            cli::logs::logs(&global, name, stderr, lines, follow)
+        }
         Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
         Some(Command::Paths { json }) => cli::config::paths(&global, json),
     };

@@ -58,6 +58,24 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// Re-read the config and apply the difference (or only report it with `dry_run`).
+    Reload {
+        /// Report the plan without changing anything.
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Send a signal to running targets.
+    Signal {
+        /// Signal name (`HUP`, `SIGUSR1`) or number.
+        signal: String,
+        /// Program names, `GROUP:*` or `all`.
+        targets: Vec<String>,
+    },
+    /// Empty the log files (and remove the rotated backups) of targets.
+    ClearLogs {
+        /// Program names, `GROUP:*` or `all`.
+        targets: Vec<String>,
+    },
     /// Stop every program in reverse priority order, then exit the daemon.
     Shutdown,
     /// Daemon facts: pid, version, config path.
@@ -98,6 +116,13 @@ pub enum Response {
         /// The text, lossily decoded as UTF-8.
         data: String,
     },
+    /// Answer to `reload`: what changed, and the outcome of the programs it started.
+    Reload {
+        /// The difference between the running and the new config.
+        plan: ReloadPlan,
+        /// Outcomes of starting added and changed programs (empty for a dry run).
+        results: Vec<TargetResult>,
+    },
     /// Answer to `info`.
     Info(DaemonInfo),
     /// The request was carried out and has nothing to report (`shutdown`).
@@ -134,6 +159,8 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// The config file has errors; the message holds the diagnostics. Nothing was changed.
+    ConfigInvalid,
     /// Anything else that went wrong on the daemon's side.
     Internal,
 }
@@ -149,6 +176,29 @@ pub struct DaemonInfo {
     pub config: String,
     /// Unix seconds when it started.
     pub started: u64,
+}
+
+/// What a reload changes, by process name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadPlan {
+    /// New programs: started if `autostart`.
+    pub added: Vec<String>,
+    /// Programs no longer in the config: stopped and forgotten.
+    pub removed: Vec<String>,
+    /// Programs whose process definition changed (command, environment, ...): restarted.
+    pub changed: Vec<String>,
+    /// Programs whose supervision settings changed (priority, stop-wait, ...): updated in
+    /// place, the process keeps running.
+    pub updated: Vec<String>,
+    /// Programs left alone.
+    pub unchanged: Vec<String>,
+}
+
+impl ReloadPlan {
+    /// True when the reload changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.updated.is_empty()
+    }
 }
 
 /// The outcome of a control verb for one program.

@@ -6,5 +6,7 @@ mod support;
 mod cli;
 mod control;
 mod logs;
+mod options;
 mod protocol;
+mod reload;
 mod supervision;

@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 mod os;
 
 mod notify;
+mod rlimit;
 mod signals;
 mod unix;
 mod unix_common;
 
 pub use notify::{NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to};
+pub use rlimit::{RLIM_UNLIMITED, Rlimit, child_set_rlimit, rlimit_supported};
 pub use signals::{signal_from_name, signal_name};
 pub use unix::{PrivateDirError, ensure_private_dir};
 

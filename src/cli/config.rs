@@ -64,3 +64,54 @@ pub fn paths(g: &Global, json: bool) -> u8 {
     }
     SUCCESS
 }
+
+/// `svc reload`: apply the config file's changes (or print them with `dry_run`).
+pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
+    use crate::protocol::{ErrorCode, Request, Response};
+    super::block_on(async {
+        let mut c = match super::connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let (plan, results) = match c.request(&Request::Reload { dry_run }).await {
+            Ok(Response::Reload { plan, results }) => (plan, results),
+            Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+            Err(crate::client::ClientError::Daemon(e)) if e.code == ErrorCode::ConfigInvalid => {
+                if json {
+                    println!("{:#}", serde_json::json!({ "ok": false, "error": e.message }));
+                } else {
+                    eprint!("{}", e.message);
+                    eprintln!("svc: the config has errors; nothing was changed");
+                }
+                return FAILURE;
+            }
+            Err(e) => return super::report(&e),
+        };
+        let ok = results.iter().all(|r| r.ok);
+        if json {
+            println!("{:#}", serde_json::json!({ "ok": ok, "dry_run": dry_run, "plan": plan, "results": results }));
+            return if ok { SUCCESS } else { FAILURE };
+        }
+        if plan.is_empty() {
+            println!("nothing to do: the running programs match the config");
+            return SUCCESS;
+        }
+        let (verb_add, verb_rm, verb_ch, verb_up) = if dry_run {
+            ("would start", "would stop and remove", "would restart", "would update in place")
+        } else {
+            ("added", "removed", "restarted", "updated in place")
+        };
+        for (label, names) in
+            [(verb_add, &plan.added), (verb_rm, &plan.removed), (verb_ch, &plan.changed), (verb_up, &plan.updated)]
+        {
+            if !names.is_empty() {
+                println!("{label}: {}", names.join(", "));
+            }
+        }
+        println!("unchanged: {} program{}", plan.unchanged.len(), if plan.unchanged.len() == 1 { "" } else { "s" });
+        for r in results.iter().filter(|r| !r.ok) {
+            eprintln!("{}: ERROR {}", r.name, r.message);
+        }
+        if ok { SUCCESS } else { FAILURE }
+    })
+}

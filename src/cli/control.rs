@@ -32,18 +32,43 @@ pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool) -> u8 {
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),
         };
-        if json {
-            println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
-        } else {
-            for r in &results {
-                if r.ok {
-                    println!("{}: {}", r.name, r.message);
-                } else {
-                    let state = r.state.map(|s| format!(" [{}]", s.as_str())).unwrap_or_default();
-                    eprintln!("{}: ERROR {}{state}", r.name, r.message);
-                }
+        print_results(&results, json)
+    })
+}
+
+/// `svc signal SIG TARGET...`: deliver a signal to running programs.
+pub fn signal(g: &Global, signal: String, targets: Vec<String>, json: bool) -> u8 {
+    run_and_print(g, Request::Signal { signal, targets }, json)
+}
+
+/// Sends a request answered with per-target results and prints them like `control`.
+pub fn run_and_print(g: &Global, req: Request, json: bool) -> u8 {
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let results = match c.request(&req).await {
+            Ok(Response::Results { results }) => results,
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        };
+        print_results(&results, json)
+    })
+}
+
+fn print_results(results: &[crate::protocol::TargetResult], json: bool) -> u8 {
+    if json {
+        println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
+    } else {
+        for r in results {
+            if r.ok {
+                println!("{}: {}", r.name, r.message);
+            } else {
+                let state = r.state.map(|s| format!(" [{}]", s.as_str())).unwrap_or_default();
+                eprintln!("{}: ERROR {}{state}", r.name, r.message);
             }
         }
-        if results.iter().all(|r| r.ok) { SUCCESS } else { FAILURE }
-    })
+    }
+    if results.iter().all(|r| r.ok) { SUCCESS } else { FAILURE }
 }

@@ -36,3 +36,8 @@ pub fn logs(g: &Global, name: String, stderr: bool, lines: usize, follow: bool) 
         }
     })
 }
+
+/// `svc clear TARGET...` / `svc logs --clear NAME`: empty the logs of programs.
+pub fn clear(g: &Global, targets: Vec<String>, json: bool) -> u8 {
+    super::control::run_and_print(g, Request::ClearLogs { targets }, json)
+}

@@ -100,6 +100,93 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// `svc pid`: the daemon's pid; `svc pid TARGET...`: each program's pid, 0 when not running
+/// (as supervisorctl prints).
+pub fn pid(g: &Global, targets: Vec<String>) -> u8 {
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        if targets.is_empty() {
+            return match c.request(&Request::Info).await {
+                Ok(Response::Info(info)) => {
+                    println!("{}", info.pid);
+                    SUCCESS
+                }
+                Ok(other) => report(&ClientError::Protocol(format!("{other:?}"))),
+                Err(e) => report(&e),
+            };
+        }
+        match c.request(&Request::Status { targets }).await {
+            Ok(Response::Status { programs }) => {
+                for p in &programs {
+                    println!("{}", p.pid.unwrap_or(0));
+                }
+                if programs.iter().all(|p| p.pid.is_some()) { SUCCESS } else { NOT_RUNNING }
+            }
+            Ok(other) => report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => report(&e),
+        }
+    })
+}
+
+/// `svc avail`: every program in the config file on disk, whether the daemon runs it
+/// already ("in use") or only knows it after a reload ("avail"), its autostart and priority.
+pub fn avail(g: &Global, json: bool) -> u8 {
+    block_on(async {
+        let mut c = match connect(g).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let config_path = match c.request(&Request::Info).await {
+            Ok(Response::Info(info)) => std::path::PathBuf::from(info.config),
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        };
+        let running = match c.request(&Request::Status { targets: vec![] }).await {
+            Ok(Response::Status { programs }) => programs,
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
+        };
+        let config = match crate::config::load(&config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprint!("{}", e.render(false));
+                return FAILURE;
+            }
+        };
+        let rows: Vec<serde_json::Value> = config
+            .programs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "group": p.group,
+                    "in_use": running.iter().any(|r| r.name == p.name),
+                    "autostart": p.autostart,
+                    "priority": p.priority,
+                })
+            })
+            .collect();
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        } else {
+            let width = config.programs.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
+            for r in &rows {
+                println!(
+                    "{:<width$}  {:<6}  {:<6}  {}",
+                    r["name"].as_str().unwrap_or_default(),
+                    if r["in_use"] == true { "in use" } else { "avail" },
+                    if r["autostart"] == true { "auto" } else { "manual" },
+                    r["priority"],
+                );
+            }
+        }
+        SUCCESS
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,23 @@ impl LogFile {
         }
     }
 
+    /// Empties the log and removes its rotated backups (`svc clear`).
+    pub fn clear(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        for n in 1..=inner.backups {
+            match std::fs::remove_file(rotated(&inner.path, n)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        if let Some(f) = inner.file.as_mut() {
+            // O_APPEND writes go to the new end after truncation, so the open handle stays valid.
+            f.set_len(0)?;
+        }
+        inner.size = 0;
+        Ok(())
+    }
+
     /// The last `lines` lines (from the current file and, if it is short, the newest backup),
     /// plus a subscription to everything written after them when `follow` is set. Taken under
     /// one lock, so nothing is missed or repeated between the two.

@@ -11,6 +11,7 @@
 mod logs;
 pub mod process;
 mod reaper;
+mod reload;
 mod server;
 mod spawn;
 mod supervisor;
@@ -140,6 +141,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     let sigchld = sig(SignalKind::child())?;
     let mut sigterm = sig(SignalKind::terminate())?;
     let mut sigint = sig(SignalKind::interrupt())?;
+    let mut sighup = sig(SignalKind::hangup())?;
 
     let listener = bind(&paths.socket)?;
     let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -161,18 +163,19 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     };
     let (tx, rx) = mpsc::channel(1024);
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::new(config, paths.log_dir.clone(), info);
+    let supervisor = Supervisor::new(config, paths.config.clone(), paths.log_dir.clone(), info);
     tokio::spawn(reaper::run(sigchld, reaped_tx));
     let (inflight, mut inflight_done) = mpsc::channel::<()>(1);
     let server = tokio::spawn(server::run(listener, tx.clone(), inflight));
     let signals = tx.clone();
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = sigterm.recv() => tracing::info!("SIGTERM received"),
-                _ = sigint.recv() => tracing::info!("SIGINT received"),
-            }
-            if signals.send(Msg::Shutdown).await.is_err() {
+            let msg = tokio::select! {
+                _ = sigterm.recv() => { tracing::info!("SIGTERM received"); Msg::Shutdown }
+                _ = sigint.recv() => { tracing::info!("SIGINT received"); Msg::Shutdown }
+                _ = sighup.recv() => { tracing::info!("SIGHUP received: reloading"); Msg::Reload }
+            };
+            if signals.send(msg).await.is_err() {
                 return;
             }
         }

@@ -8,7 +8,7 @@
 //! Everything the child needs is built before the fork; the `pre_exec` hook only makes
 //! async-signal-safe system calls.
 
-use crate::config::ProgramSpec;
+use crate::config::{Limit, ProgramSpec};
 use std::io::{self, PipeReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -38,9 +38,22 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     let (program, args) = spec.command.split_first().ok_or_else(|| io::Error::other("empty command"))?;
     let mut cmd = Command::new(program);
     cmd.args(args);
-    if let Some(dir) = &spec.directory {
-        cmd.current_dir(dir);
-    }
+    // Like systemd user services, a program without `directory` starts in the home directory,
+    // not wherever the daemon happened to be started from.
+    match &spec.directory {
+        // Checked here because a failed chdir in the child is reported like a missing program.
+        Some(dir) if !dir.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("working directory {} does not exist", dir.display()),
+            ));
+        }
+        Some(dir) => cmd.current_dir(dir),
+        None => {
+            let home = std::env::var_os("HOME").map(std::path::PathBuf::from).filter(|h| h.is_dir());
+            cmd.current_dir(home.unwrap_or_else(|| "/".into()))
+        }
+    };
     cmd.envs(spec.environment.iter().map(|(k, v)| (k, v)));
     cmd.env("SVC_PROCESS_NAME", &spec.name).env("SVC_GROUP_NAME", &spec.group);
     // systemd's readiness socket belongs to svc, not to its programs.
@@ -73,6 +86,14 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     }
 
     let umask = spec.umask;
+    let mut limits = Vec::with_capacity(spec.limits.len());
+    for &(limit, value) in &spec.limits {
+        let kind = rlimit_kind(limit);
+        if !svc_platform::rlimit_supported(kind) {
+            return Err(io::Error::other(format!("limit {limit:?} is not supported on {}", svc_platform::OS_NAME)));
+        }
+        limits.push((kind, value));
+    }
     let pdeath = svc_platform::HAS_PARENT_DEATH_SIGNAL;
     // SAFETY: the closure runs in the child between fork and exec; it only calls
     // async-signal-safe functions (setsid, sigprocmask, sigaction via signal, umask, prctl)
@@ -91,6 +112,9 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
                 // EINVAL for SIGKILL/SIGSTOP and numbers this OS lacks is expected.
                 libc::signal(sig, libc::SIG_DFL);
             }
+            for &(kind, value) in &limits {
+                svc_platform::child_set_rlimit(kind, value)?;
+            }
             if let Some(mask) = umask {
                 libc::umask(mask as libc::mode_t);
             }
@@ -107,4 +131,18 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     // (and its children) close theirs.
     drop(cmd);
     Ok(Spawned { pid: child.id(), stdout: out_reader, stderr: err_reader })
+}
+
+fn rlimit_kind(limit: Limit) -> svc_platform::Rlimit {
+    use svc_platform::Rlimit as R;
+    match limit {
+        Limit::Nofile => R::Nofile,
+        Limit::Nproc => R::Nproc,
+        Limit::Core => R::Core,
+        Limit::As => R::As,
+        Limit::Data => R::Data,
+        Limit::Stack => R::Stack,
+        Limit::Fsize => R::Fsize,
+        Limit::Cpu => R::Cpu,
+    }
 }

@@ -17,10 +17,11 @@
 use super::logs::{self, LogFile};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
+use super::reload;
 use super::spawn::{self, Output};
 use crate::config::{Config, LogPath, LogSpec, ProgramSpec};
 use crate::protocol::{
-    DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, Request, Response, State, TargetResult,
+    DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, ReloadPlan, Request, Response, State, TargetResult,
 };
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -53,6 +54,8 @@ pub enum Msg {
     },
     /// SIGTERM/SIGINT: stop everything and exit.
     Shutdown,
+    /// SIGHUP: reload the config, as `svc reload` does (errors go to the daemon log).
+    Reload,
 }
 
 /// One supervised process: its spec, its runtime record, and its log files.
@@ -61,6 +64,15 @@ struct Proc {
     rt: Runtime,
     stdout_log: Option<Arc<LogFile>>,
     stderr_log: Option<Arc<LogFile>>,
+    /// Removed (or replaced) by a reload: being stopped, invisible to clients, and dropped
+    /// once no job refers to it.
+    retired: bool,
+}
+
+impl Proc {
+    fn new(spec: ProgramSpec, now: Instant) -> Proc {
+        Proc { spec, rt: Runtime::new(now), stdout_log: None, stderr_log: None, retired: false }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +93,9 @@ enum Reply {
     Client(oneshot::Sender<Response>),
     /// The daemon's own shutdown; a client that asked for it is answered when it is done.
     Shutdown(Option<oneshot::Sender<Response>>),
-    /// Autostart at boot: nobody waits.
+    /// A reload: the plan plus the outcomes of the programs it started.
+    Reload(oneshot::Sender<Response>, ReloadPlan),
+    /// Autostart at boot, or a SIGHUP reload: nobody waits.
     Nobody,
 }
 
@@ -100,6 +114,7 @@ pub struct Supervisor {
     by_pid: HashMap<u32, usize>,
     jobs: Vec<Job>,
     log_dir: PathBuf,
+    config_path: PathBuf,
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
@@ -107,13 +122,9 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor for `config`, with every program STOPPED.
-    pub fn new(config: Config, log_dir: PathBuf, info: DaemonInfo) -> Supervisor {
+    pub fn new(config: Config, config_path: PathBuf, log_dir: PathBuf, info: DaemonInfo) -> Supervisor {
         let now = Instant::now();
-        let procs: Vec<Proc> = config
-            .programs
-            .into_iter()
-            .map(|spec| Proc { spec, rt: Runtime::new(now), stdout_log: None, stderr_log: None })
-            .collect();
+        let procs: Vec<Proc> = config.programs.into_iter().map(|spec| Proc::new(spec, now)).collect();
         let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
         Supervisor {
             procs,
@@ -121,6 +132,7 @@ impl Supervisor {
             by_pid: HashMap::new(),
             jobs: Vec::new(),
             log_dir,
+            config_path,
             info,
             shutting_down: false,
             done: false,
@@ -148,6 +160,7 @@ impl Supervisor {
                 }
             }
             self.progress_jobs();
+            self.compact();
         }
         tracing::info!("all programs stopped");
     }
@@ -182,6 +195,11 @@ impl Supervisor {
                 let _ = reply.send(self.log_file(&name, stream));
             }
             Msg::Shutdown => self.begin_shutdown(None),
+            Msg::Reload => {
+                if !self.shutting_down {
+                    self.reload(false, None);
+                }
+            }
         }
     }
 
@@ -198,11 +216,7 @@ impl Supervisor {
             Request::Status { targets } => {
                 let resp = match self.resolve(&targets) {
                     Ok(idx) => Response::Status { programs: idx.into_iter().map(|i| self.status_of(i)).collect() },
-                    Err(unknown) => error(
-                        ErrorCode::UnknownTarget,
-                        &format!("no such program or group: {}", unknown.join(", ")),
-                        Some("targets"),
-                    ),
+                    Err(unknown) => unknown_targets(&unknown),
                 };
                 let _ = reply.send(resp);
             }
@@ -220,6 +234,16 @@ impl Supervisor {
                     phases.extend(s.start_phases(idx, true));
                     phases
                 });
+            }
+            Request::Reload { dry_run } => {
+                let Some(reply) = refuse_if_stopping(self, reply) else { return };
+                self.reload(dry_run, Some(reply));
+            }
+            Request::Signal { signal, targets } => {
+                let _ = reply.send(self.signal(&signal, &targets));
+            }
+            Request::ClearLogs { targets } => {
+                let _ = reply.send(self.clear_logs(&targets));
             }
             Request::Shutdown => self.begin_shutdown(Some(reply)),
             Request::Info => {
@@ -390,8 +414,161 @@ impl Supervisor {
                 }
                 self.done = true;
             }
+            Reply::Reload(tx, plan) => {
+                let _ = tx.send(Response::Reload { plan, results: job.results });
+            }
             Reply::Nobody => {}
         }
+    }
+
+    /// Re-reads the config and applies the difference. A config with errors changes
+    /// nothing: the running programs are not touched.
+    fn reload(&mut self, dry_run: bool, reply: Option<oneshot::Sender<Response>>) {
+        let config = match crate::config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("reload refused, nothing changed:\n{}", e.render(false));
+                if let Some(tx) = reply {
+                    let _ = tx.send(error(ErrorCode::ConfigInvalid, &e.render(false), None));
+                }
+                return;
+            }
+        };
+        let plan = reload::plan(self.procs.iter().filter(|p| !p.retired).map(|p| &p.spec), &config.programs);
+        if dry_run {
+            if let Some(tx) = reply {
+                let _ = tx.send(Response::Reload { plan, results: Vec::new() });
+            }
+            return;
+        }
+        let _ = svc_platform::notify_reloading();
+        tracing::info!(
+            "reload: {} added, {} removed, {} changed, {} updated in place, {} unchanged",
+            plan.added.len(),
+            plan.removed.len(),
+            plan.changed.len(),
+            plan.updated.len(),
+            plan.unchanged.len()
+        );
+        let now = Instant::now();
+        let mut stop = Vec::new();
+        let mut start = Vec::new();
+        for spec in config.programs {
+            let old = self.by_name.get(&spec.name).copied();
+            match old {
+                Some(i) if plan.updated.contains(&spec.name) => self.procs[i].spec = spec,
+                Some(i) if plan.changed.contains(&spec.name) => {
+                    let was_up =
+                        matches!(self.procs[i].rt.public_state(), State::Starting | State::Running | State::Backoff);
+                    let mut fresh = Proc::new(spec, now);
+                    // Keep writing to the same log objects when the log settings did not
+                    // change, so followers and rotation carry on across the restart.
+                    if fresh.spec.stdout_log == self.procs[i].spec.stdout_log {
+                        fresh.stdout_log = self.procs[i].stdout_log.clone();
+                    }
+                    if fresh.spec.stderr_log == self.procs[i].spec.stderr_log {
+                        fresh.stderr_log = self.procs[i].stderr_log.clone();
+                    }
+                    let autostart = fresh.spec.autostart;
+                    self.procs[i].retired = true;
+                    stop.push(i);
+                    self.by_name.insert(fresh.spec.name.clone(), self.procs.len());
+                    if autostart || was_up {
+                        start.push(self.procs.len());
+                    }
+                    self.procs.push(fresh);
+                }
+                Some(_) => {}
+                None => {
+                    if spec.autostart {
+                        start.push(self.procs.len());
+                    }
+                    self.by_name.insert(spec.name.clone(), self.procs.len());
+                    self.procs.push(Proc::new(spec, now));
+                }
+            }
+        }
+        for name in &plan.removed {
+            if let Some(i) = self.by_name.remove(name) {
+                self.procs[i].retired = true;
+                stop.push(i);
+            }
+        }
+        let mut phases = self.stop_phases(stop, false);
+        phases.extend(self.start_phases(start, true));
+        let reply = match reply {
+            Some(tx) => Reply::Reload(tx, plan),
+            None => Reply::Nobody,
+        };
+        self.add_job(phases, reply);
+        let _ = svc_platform::notify_ready();
+    }
+
+    /// Drops retired programs once they are stopped and no job can refer to them by index.
+    fn compact(&mut self) {
+        if !self.jobs.is_empty() || !self.procs.iter().any(|p| p.retired && p.rt.pid().is_none()) {
+            return;
+        }
+        let keep: Vec<bool> = self.procs.iter().map(|p| !p.retired || p.rt.pid().is_some()).collect();
+        let mut k = keep.iter();
+        self.procs.retain(|_| *k.next().unwrap_or(&true));
+        self.by_name =
+            self.procs.iter().enumerate().filter(|(_, p)| !p.retired).map(|(i, p)| (p.spec.name.clone(), i)).collect();
+        self.by_pid = self.procs.iter().enumerate().filter_map(|(i, p)| p.rt.pid().map(|pid| (pid, i))).collect();
+    }
+
+    /// Sends `signal` to every running target.
+    fn signal(&mut self, signal: &str, targets: &[String]) -> Response {
+        let Some(number) = svc_platform::signal_from_name(signal) else {
+            return error(ErrorCode::BadRequest, &format!("unknown signal `{signal}`"), Some("signal"));
+        };
+        let idx = match self.resolve(targets) {
+            Ok(idx) => idx,
+            Err(unknown) => return unknown_targets(&unknown),
+        };
+        let name = svc_platform::signal_name(number).unwrap_or("?");
+        let results = idx
+            .into_iter()
+            .map(|i| {
+                let p = &self.procs[i];
+                let (ok, message) = match p.rt.pid() {
+                    Some(pid) => {
+                        send_signal(pid, number, p.spec.stop_as_group);
+                        (true, format!("sent SIG{name}"))
+                    }
+                    None => (false, "not running".to_owned()),
+                };
+                TargetResult { name: p.spec.name.clone(), ok, state: Some(p.rt.public_state()), message }
+            })
+            .collect();
+        Response::Results { results }
+    }
+
+    /// Empties the logs of targets.
+    fn clear_logs(&mut self, targets: &[String]) -> Response {
+        let idx = match self.resolve(targets) {
+            Ok(idx) => idx,
+            Err(unknown) => return unknown_targets(&unknown),
+        };
+        let mut results = Vec::new();
+        for i in idx {
+            let mut failures = Vec::new();
+            for stream in [LogStream::Stdout, LogStream::Stderr] {
+                if let Ok(log) = self.log_file_of(i, stream)
+                    && let Err(e) = log.clear()
+                {
+                    failures.push(e.to_string());
+                }
+            }
+            let p = &self.procs[i];
+            results.push(TargetResult {
+                name: p.spec.name.clone(),
+                ok: failures.is_empty(),
+                state: Some(p.rt.public_state()),
+                message: if failures.is_empty() { "logs cleared".into() } else { failures.join("; ") },
+            });
+        }
+        Response::Results { results }
     }
 
     /// Feeds `event` to program `i` and carries out the resulting actions, including the
@@ -447,7 +624,11 @@ impl Supervisor {
                 Event::Spawned { pid: s.pid }
             }
             Err(e) => {
-                let error = format!("cannot run `{}`: {e}", p.spec.command.first().map_or("", String::as_str));
+                let error = if e.kind() == std::io::ErrorKind::NotFound && e.raw_os_error().is_none() {
+                    e.to_string()
+                } else {
+                    format!("cannot run `{}`: {e}", p.spec.command.first().map_or("", String::as_str))
+                };
                 Event::SpawnFailed { error }
             }
         }
@@ -461,6 +642,11 @@ impl Supervisor {
                 field: Some("name".into()),
             });
         };
+        self.log_file_of(i, stream)
+    }
+
+    fn log_file_of(&mut self, i: usize, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
+        let name = self.procs[i].spec.name.clone();
         let log_dir = self.log_dir.clone();
         let p = &mut self.procs[i];
         let (slot, spec, suffix) = match stream {
@@ -494,7 +680,7 @@ impl Supervisor {
             let hits: Vec<usize> = if let Some(&i) = self.by_name.get(t.as_str()) {
                 vec![i]
             } else if let Some((group, rest)) = t.split_once(':') {
-                (0..self.procs.len())
+                self.live()
                     .filter(|&i| {
                         let s = &self.procs[i].spec;
                         (s.group == group || s.program == group) && (rest == "*" || s.name == rest)
@@ -502,7 +688,7 @@ impl Supervisor {
                     .collect()
             } else {
                 // A program block with numprocs, or a group, named without `:*`.
-                (0..self.procs.len()).filter(|&i| self.procs[i].spec.program == *t).collect()
+                self.live().filter(|&i| self.procs[i].spec.program == *t).collect()
             };
             if hits.is_empty() {
                 unknown.push(t.clone());
@@ -510,7 +696,7 @@ impl Supervisor {
             out.extend(hits);
         }
         if all {
-            out = (0..self.procs.len()).collect();
+            out = self.live().collect();
         }
         if !unknown.is_empty() {
             return Err(unknown);
@@ -521,6 +707,11 @@ impl Supervisor {
         });
         out.dedup();
         Ok(out)
+    }
+
+    /// Indices of programs clients can see (not retired by a reload).
+    fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.procs.len()).filter(|&i| !self.procs[i].retired)
     }
 
     fn status_of(&self, i: usize) -> ProgramStatus {
@@ -582,6 +773,10 @@ fn send_signal(pid: u32, signal: i32, group: bool) {
         // systemd sends SIGCONT for the same reason.
         let _ = if group { killpg(target, Signal::SIGCONT) } else { kill(target, Signal::SIGCONT) };
     }
+}
+
+fn unknown_targets(unknown: &[String]) -> Response {
+    error(ErrorCode::UnknownTarget, &format!("no such program or group: {}", unknown.join(", ")), Some("targets"))
 }
 
 fn error(code: ErrorCode, message: &str, field: Option<&str>) -> Response {

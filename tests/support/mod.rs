@@ -67,6 +67,7 @@ impl Sandbox {
         // Short prefix under /tmp: socket paths are limited to ~104 bytes on some OSes.
         let dir = tempfile::Builder::new().prefix("svct").tempdir_in("/tmp").expect("tempdir");
         let marker = format!("SVC_TEST_MARKER={}", dir.path().display());
+        fs::create_dir(dir.path().join("home")).expect("home dir");
         Sandbox { dir, marker }
     }
 
