@@ -171,6 +171,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the daemon start with your session: systemd, launchd, cron or login profile.
+    #[command(
+        after_help = "Examples:\n  svc install --dry-run          # show what would be written and run\n  svc install\n  svc install --method profile\n  svc install --status\n\nMethods: systemd (Linux with a user manager), launchd (macOS), cron (@reboot; illumos: every 5 minutes),\nprofile (your login shell's profile). The default is the best one this system offers."
+    )]
+    Install {
+        /// systemd, launchd, cron or profile (default: the best one here; see --status).
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// Print every file that would be written and every command that would run; change nothing.
+        #[arg(long, conflicts_with = "status")]
+        dry_run: bool,
+        /// Report what is installed, with which method, instead of installing.
+        #[arg(long)]
+        status: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what 'svc install' added, and stop the unit or agent it started.
+    #[command(
+        after_help = "Examples:\n  svc uninstall --dry-run\n  svc uninstall                  # every method\n  svc uninstall --method cron"
+    )]
+    Uninstall {
+        /// Only this method (default: whatever any method installed).
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// Print what would be removed and run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -208,6 +241,12 @@ fn main() -> ExitCode {
             cli::logs::logs(&global, name, stderr, lines, follow)
         }
         Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
+        Some(Command::Install { method, dry_run, status, json }) => {
+            cli::install::install(&global, cli::install::InstallArgs { method, dry_run, json, status })
+        }
+        Some(Command::Uninstall { method, dry_run, json }) => {
+            cli::install::uninstall(&global, cli::install::UninstallArgs { method, dry_run, json })
+        }
         Some(Command::Paths { json }) => cli::config::paths(&global, json),
     };
     ExitCode::from(code)

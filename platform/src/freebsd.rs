@@ -88,8 +88,34 @@ pub fn default_log_dir(_home: &Path, state_dir: &Path) -> PathBuf {
 pub fn process_start_time(pid: i32) -> io::Result<u64> {
     let start = kinfo_start(pid)?;
     let boot = boot_time()?;
+    Ok(since_boot(start, boot))
+}
+
+/// `ki_start` minus `kern.boottime` in microseconds: the one computation behind both
+/// [`process_start_time`] and the `start_time` of [`process_table`] rows.
+fn since_boot(start: libc::timeval, boot: libc::timeval) -> u64 {
     let usec = |tv: libc::timeval| i128::from(tv.tv_sec) * 1_000_000 + i128::from(tv.tv_usec);
-    Ok(u64::try_from(usec(start) - usec(boot)).unwrap_or(0))
+    u64::try_from(usec(start) - usec(boot)).unwrap_or(0)
+}
+
+/// Types for which every bit pattern is a valid value, so they can be copied out of kernel bytes.
+///
+/// # Safety
+/// Implement only for plain integers and structs made of them, without padding-sensitive invariants.
+unsafe trait Plain: Copy {}
+// SAFETY: integers, and timeval is two integers.
+unsafe impl Plain for libc::c_int {}
+// SAFETY: as above.
+unsafe impl Plain for libc::c_char {}
+// SAFETY: as above.
+unsafe impl Plain for libc::timeval {}
+
+/// The `T` at byte `off` of `buf`, or None when it does not fit.
+fn read_plain<T: Plain>(buf: &[u8], off: usize) -> Option<T> {
+    let bytes = buf.get(off..off.checked_add(size_of::<T>())?)?;
+    // SAFETY: bytes holds size_of::<T>() bytes and any bit pattern is a valid T (Plain);
+    // read_unaligned because a byte buffer has no alignment guarantee.
+    Some(unsafe { ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
 /// `ki_start` of `kern.proc.pid.PID`.
@@ -104,16 +130,12 @@ fn kinfo_start(pid: i32) -> io::Result<libc::timeval> {
     if rc != 0 {
         return Err(esrch_to_not_found(io::Error::last_os_error()));
     }
-    let off = offset_of!(libc::kinfo_proc, ki_start);
     if len == 0 {
         return Err(io::Error::new(io::ErrorKind::NotFound, "no such process"));
     }
-    if len < off + size_of::<libc::timeval>() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "kern.proc.pid: short kinfo_proc"));
-    }
-    // SAFETY: the range was checked to lie inside buf; read_unaligned because a Vec<u8> has no
-    // alignment guarantee for timeval.
-    Ok(unsafe { ptr::read_unaligned(buf.as_ptr().add(off).cast::<libc::timeval>()) })
+    buf.truncate(len);
+    read_plain(&buf, offset_of!(libc::kinfo_proc, ki_start))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "kern.proc.pid: short kinfo_proc"))
 }
 
 /// `kern.boottime`.
@@ -128,4 +150,85 @@ fn boot_time() -> io::Result<libc::timeval> {
     }
     // SAFETY: zero-initialised, and timeval is plain integers, so any bytes are valid.
     Ok(unsafe { tv.assume_init() })
+}
+
+/// Every process from `kern.proc.proc` (one `kinfo_proc` per process, zombies included).
+///
+/// `kern.boottime` is read on both sides of the snapshot and the snapshot retaken if it moved, so
+/// every `ki_start` is converted with the boottime the kernel added to it.
+pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
+    let key = |tv: libc::timeval| (tv.tv_sec, tv.tv_usec);
+    for _ in 0..3 {
+        let before = boot_time()?;
+        let buf = all_kinfo_procs()?;
+        if key(boot_time()?) == key(before) {
+            return parse_kinfo_procs(&buf, before);
+        }
+    }
+    Err(io::Error::other("kern.boottime kept changing while reading kern.proc.proc"))
+}
+
+/// The raw bytes of `kern.proc.proc`.
+fn all_kinfo_procs() -> io::Result<Vec<u8>> {
+    let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC];
+    let mut attempts = 0;
+    loop {
+        let mut needed = 0usize;
+        // SAFETY: mib holds 3 ints; with a null old pointer the kernel only stores the size in needed.
+        let rc = unsafe { libc::sysctl(mib.as_ptr(), 3, ptr::null_mut(), &mut needed, ptr::null(), 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Slack for processes forked between the two calls.
+        let mut buf = vec![0u8; needed + needed / 4 + 16 * size_of::<libc::kinfo_proc>()];
+        let mut len = buf.len();
+        // SAFETY: mib holds 3 ints; buf is valid for len bytes and the kernel writes at most that.
+        let rc = unsafe { libc::sysctl(mib.as_ptr(), 3, buf.as_mut_ptr().cast(), &mut len, ptr::null(), 0) };
+        if rc == 0 {
+            buf.truncate(len);
+            return Ok(buf);
+        }
+        let e = io::Error::last_os_error();
+        // ENOMEM: still too small (a fork storm); measure again.
+        attempts += 1;
+        if e.raw_os_error() != Some(libc::ENOMEM) || attempts == 5 {
+            return Err(e);
+        }
+    }
+}
+
+/// Splits `kern.proc.proc` output into rows, stepping by each entry's `ki_structsize` so that a
+/// kernel whose `kinfo_proc` is larger than libc's is read correctly.
+fn parse_kinfo_procs(buf: &[u8], boot: libc::timeval) -> io::Result<Vec<crate::ProcEntry>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "kern.proc.proc: malformed kinfo_proc");
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let size: libc::c_int = read_plain(rest, offset_of!(libc::kinfo_proc, ki_structsize)).ok_or_else(bad)?;
+        let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(bad)?;
+        let entry = rest.get(..size).ok_or_else(bad)?;
+        rest = &rest[size..];
+        let pid: libc::pid_t = read_plain(entry, offset_of!(libc::kinfo_proc, ki_pid)).ok_or_else(bad)?;
+        let ppid: libc::pid_t = read_plain(entry, offset_of!(libc::kinfo_proc, ki_ppid)).ok_or_else(bad)?;
+        let pgid: libc::pid_t = read_plain(entry, offset_of!(libc::kinfo_proc, ki_pgid)).ok_or_else(bad)?;
+        let start: libc::timeval = read_plain(entry, offset_of!(libc::kinfo_proc, ki_start)).ok_or_else(bad)?;
+        let stat: libc::c_char = read_plain(entry, offset_of!(libc::kinfo_proc, ki_stat)).ok_or_else(bad)?;
+        // Pid 0 is the kernel, which process_start_time refuses; leave it out for the same reason.
+        if pid <= 0 {
+            continue;
+        }
+        out.push(crate::ProcEntry {
+            pid,
+            ppid,
+            pgid,
+            start_time: since_boot(start, boot),
+            zombie: stat == libc::SZOMB,
+        });
+    }
+    Ok(out)
+}
+
+/// Resets every signal to its default action. Async-signal-safe.
+pub fn child_reset_signal_dispositions() {
+    crate::unix_common::reset_signals_with_libc();
 }

@@ -90,12 +90,33 @@ struct PsinfoPrefix {
     pr_start: [libc::c_long; 2],
 }
 
-// Hand-computed for LP64 from the header (10 ints, 5 word-sized fields, 2 shorts, padding).
+// Hand-computed for LP64 from `psinfo_t` in illumos-gate usr/src/uts/common/sys/procfs.h
+// (10 ints, 5 word-sized fields, 2 shorts, padding), for every field read here.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(offset_of!(PsinfoPrefix, pr_start) == 88);
+const _: () = {
+    assert!(offset_of!(PsinfoPrefix, pr_nlwp) == 4);
+    assert!(offset_of!(PsinfoPrefix, pr_pid) == 8);
+    assert!(offset_of!(PsinfoPrefix, pr_ppid) == 12);
+    assert!(offset_of!(PsinfoPrefix, pr_pgid) == 16);
+    assert!(offset_of!(PsinfoPrefix, pr_ttydev) == 72);
+    assert!(offset_of!(PsinfoPrefix, pr_start) == 88);
+    assert!(size_of::<PsinfoPrefix>() == 104);
+};
 
 /// Nanoseconds since the epoch at which the process started (`pr_start`, recorded at fork).
 pub fn process_start_time(pid: i32) -> io::Result<u64> {
+    read_psinfo(pid).map(|info| start_of(&info))
+}
+
+/// The one computation behind both [`process_start_time`] and the `start_time` of
+/// [`process_table`] rows.
+fn start_of(info: &PsinfoPrefix) -> u64 {
+    let [sec, nsec] = info.pr_start.map(|v| u64::try_from(v).unwrap_or(0));
+    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// The start of `/proc/PID/psinfo`, checked to be about `pid`.
+fn read_psinfo(pid: i32) -> io::Result<PsinfoPrefix> {
     // Missing file: ENOENT, which std already reports as NotFound.
     let bytes = std::fs::read(format!("/proc/{pid}/psinfo")).map_err(esrch_to_not_found)?;
     if bytes.len() < size_of::<PsinfoPrefix>() {
@@ -107,6 +128,32 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
     if info.pr_pid != pid {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "/proc/PID/psinfo is for another pid"));
     }
-    let [sec, nsec] = info.pr_start.map(|v| u64::try_from(v).unwrap_or(0));
-    Ok(sec.saturating_mul(1_000_000_000).saturating_add(nsec))
+    Ok(info)
+}
+
+/// Every numeric entry of `/proc`, from its `psinfo`. A zombie has `pr_nlwp == 0` (proc(5)).
+pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        // Pid 0 is sched, which process_start_time refuses; leave it out for the same reason.
+        if pid <= 0 {
+            continue;
+        }
+        // A process may exit between readdir and read: skip it.
+        let Ok(info) = read_psinfo(pid) else { continue };
+        out.push(crate::ProcEntry {
+            pid,
+            ppid: info.pr_ppid,
+            pgid: info.pr_pgid,
+            start_time: start_of(&info),
+            zombie: info.pr_nlwp == 0,
+        });
+    }
+    Ok(out)
+}
+
+/// Resets every signal to its default action. Async-signal-safe.
+pub fn child_reset_signal_dispositions() {
+    crate::unix_common::reset_signals_with_libc();
 }

@@ -16,6 +16,7 @@ mod os;
 
 mod notify;
 mod rlimit;
+pub mod service;
 mod signals;
 mod unix;
 mod unix_common;
@@ -88,6 +89,19 @@ pub fn child_set_parent_death_signal(signal: i32) -> io::Result<()> {
     os::child_set_parent_death_signal(signal)
 }
 
+/// Resets every signal's disposition to the default, so that programs never inherit the
+/// daemon's ignored or handled signals. Async-signal-safe: meant for `pre_exec`.
+pub fn child_reset_signal_dispositions() {
+    os::child_reset_signal_dispositions()
+}
+
+/// Marks every inherited descriptor above stderr close-on-exec, so that programs never get
+/// descriptors the daemon inherited (svc's own are opened close-on-exec already). Call at
+/// daemon start, before raising the descriptor limit. Returns how many needed it.
+pub fn mark_inherited_fds_cloexec() -> usize {
+    unix_common::mark_inherited_fds_cloexec()
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard limit, returning `(old_soft, new_soft)`.
 ///
 /// A daemon supervising 1000 programs holds two pipes each; the default soft limit (often 1024)
@@ -113,6 +127,42 @@ pub fn default_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
 /// Where svc writes program logs when the user set nothing.
 pub fn default_log_dir(home: &Path, state_dir: &Path) -> PathBuf {
     os::default_log_dir(home, state_dir)
+}
+
+/// One row of the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcEntry {
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id.
+    pub ppid: i32,
+    /// Process group id.
+    pub pgid: i32,
+    /// The same fingerprint as [`process_start_time`].
+    pub start_time: u64,
+    /// Exited but not yet reaped.
+    pub zombie: bool,
+}
+
+/// Every process this user can see, for finding a program's descendants (including those
+/// that left its process group with `setsid`) and leftovers of a killed daemon.
+pub fn process_table() -> io::Result<Vec<ProcEntry>> {
+    os::process_table()
+}
+
+/// The descendants of `root` in `table` (children, grandchildren, ...), not `root` itself.
+pub fn descendants(table: &[ProcEntry], root: i32) -> Vec<ProcEntry> {
+    let mut out: Vec<ProcEntry> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for e in table.iter().filter(|e| e.ppid == parent && e.pid != root) {
+            if !out.iter().any(|o| o.pid == e.pid) {
+                out.push(*e);
+                frontier.push(e.pid);
+            }
+        }
+    }
+    out
 }
 
 /// An opaque fingerprint of when process `pid` started, stable for the life of the process.

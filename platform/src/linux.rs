@@ -60,6 +60,51 @@ fn parse_stat_start_time(stat: &[u8]) -> Option<u64> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Every process in `/proc`, from `/proc/PID/stat` (pid, ppid, pgrp, start time).
+pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        // A process may exit between readdir and read: skip it.
+        let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { continue };
+        if let Some(e) = parse_stat_entry(pid, &stat) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_stat_entry(pid: i32, stat: &[u8]) -> Option<crate::ProcEntry> {
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let fields: Vec<&[u8]> = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).collect();
+    let num = |i: usize| -> Option<i64> { std::str::from_utf8(fields.get(i)?).ok()?.parse().ok() };
+    Some(crate::ProcEntry {
+        pid,
+        ppid: num(1)? as i32,
+        pgid: num(2)? as i32,
+        start_time: num(19)? as u64,
+        zombie: fields.first() == Some(&&b"Z"[..]),
+    })
+}
+
+/// Resets every signal to its default action, through the raw system call: glibc's
+/// `sigaction` refuses signals 32 and 33 (its own), yet an inherited "ignore" on them would
+/// leak into programs. Async-signal-safe.
+pub fn child_reset_signal_dispositions() {
+    // The kernel's struct sigaction with SIG_DFL, no flags and an empty mask is all zeroes,
+    // whatever the architecture's field layout; 32 bytes cover every layout.
+    let act = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads `act` (valid, zeroed) and writes nothing (null old action).
+        unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, sig, act.as_ptr(), std::ptr::null::<u8>(), 8usize);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;

@@ -89,11 +89,24 @@ pub fn default_log_dir(home: &Path, _state_dir: &Path) -> PathBuf {
 
 /// Microseconds since the epoch at which the process started, as recorded by the kernel at fork.
 pub fn process_start_time(pid: i32) -> io::Result<u64> {
+    bsd_info(pid, false).map(|info| start_of(&info))
+}
+
+/// The one computation behind both [`process_start_time`] and the `start_time` of
+/// [`process_table`] rows.
+fn start_of(info: &libc::proc_bsdinfo) -> u64 {
+    info.pbi_start_tvsec.saturating_mul(1_000_000).saturating_add(info.pbi_start_tvusec)
+}
+
+/// `proc_pidinfo(PROC_PIDTBSDINFO)`. With `zombies`, the kernel also answers for processes that
+/// exited but were not reaped (a non-zero `arg` makes it look them up too).
+fn bsd_info(pid: i32, zombies: bool) -> io::Result<libc::proc_bsdinfo> {
     let mut info = MaybeUninit::<libc::proc_bsdinfo>::zeroed();
     let size = size_of::<libc::proc_bsdinfo>() as libc::c_int;
     // SAFETY: info is valid for size bytes; proc_pidinfo writes at most that many and returns
     // how many it wrote (0 or less on error, with errno set).
-    let n = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, info.as_mut_ptr().cast(), size) };
+    let n =
+        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, u64::from(zombies), info.as_mut_ptr().cast(), size) };
     if n <= 0 {
         return Err(esrch_to_not_found(io::Error::last_os_error()));
     }
@@ -101,6 +114,56 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "proc_pidinfo: short proc_bsdinfo"));
     }
     // SAFETY: the kernel filled all of it (checked above), and it is plain integers.
-    let info = unsafe { info.assume_init() };
-    Ok(info.pbi_start_tvsec.saturating_mul(1_000_000).saturating_add(info.pbi_start_tvusec))
+    Ok(unsafe { info.assume_init() })
+}
+
+/// Every pid from `proc_listallpids`, then `PROC_PIDTBSDINFO` for each. Processes of other users
+/// answer EPERM and processes that exited in between answer ESRCH: both are left out.
+pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
+    let mut out = Vec::new();
+    // Pid 0 is the kernel, which process_start_time refuses; leave it out for the same reason.
+    for pid in all_pids()?.into_iter().filter(|&p| p > 0) {
+        let Ok(info) = bsd_info(pid, true) else { continue };
+        let (Ok(ppid), Ok(pgid)) = (i32::try_from(info.pbi_ppid), i32::try_from(info.pbi_pgid)) else { continue };
+        if i32::try_from(info.pbi_pid) != Ok(pid) {
+            continue;
+        }
+        out.push(crate::ProcEntry {
+            pid,
+            ppid,
+            pgid,
+            start_time: start_of(&info),
+            zombie: info.pbi_status == libc::SZOMB,
+        });
+    }
+    Ok(out)
+}
+
+/// `proc_listallpids`, retried with a larger buffer while the answer fills the buffer.
+fn all_pids() -> io::Result<Vec<libc::pid_t>> {
+    for _ in 0..5 {
+        // SAFETY: a null buffer asks only for an estimate of the number of pids.
+        let estimate = unsafe { libc::proc_listallpids(ptr::null_mut(), 0) };
+        let estimate = usize::try_from(estimate).map_err(|_| io::Error::last_os_error())?;
+        // Slack for processes forked between the two calls.
+        let cap = estimate + estimate / 4 + 64;
+        let mut pids: Vec<libc::pid_t> = vec![0; cap];
+        let bytes = libc::c_int::try_from(cap * size_of::<libc::pid_t>())
+            .map_err(|_| io::Error::other("proc_listallpids: too many processes"))?;
+        // SAFETY: pids is valid for bytes bytes; the call writes at most that many and returns
+        // the number of pids written (negative on error, with errno set).
+        let got = unsafe { libc::proc_listallpids(pids.as_mut_ptr().cast(), bytes) };
+        let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
+        // A full buffer may mean pids were cut off: ask again.
+        if got < cap {
+            pids.truncate(got);
+            return Ok(pids);
+        }
+    }
+    Err(io::Error::other("proc_listallpids: the process count kept growing"))
+}
+
+/// Resets every signal to its default action. Async-signal-safe.
+pub fn child_reset_signal_dispositions() {
+    crate::unix_common::reset_signals_with_libc();
 }

@@ -53,3 +53,34 @@ pub fn xdg_state_dir(home: &Path, xdg_state: Option<&Path>) -> PathBuf {
 pub fn esrch_to_not_found(e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(libc::ESRCH) { io::Error::new(io::ErrorKind::NotFound, "no such process") } else { e }
 }
+
+/// `signal(sig, SIG_DFL)` for every signal number; errors for numbers the OS lacks (and for
+/// KILL/STOP) are expected and ignored. Async-signal-safe.
+#[allow(dead_code)] // Linux uses the raw system call instead.
+pub fn reset_signals_with_libc() {
+    for sig in 1..=64 {
+        // SAFETY: signal() with SIG_DFL installs no handler code.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Sets close-on-exec on every descriptor above stderr, returning how many were inherited
+/// without it (such as a build tool's jobserver pipes, or whatever the parent leaked).
+pub fn mark_inherited_fds_cloexec() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft).min(1 << 16) as i32;
+    let mut marked = 0;
+    for fd in 3..limit {
+        // SAFETY: fcntl on an arbitrary number only fails with EBADF for unused ones.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                marked += 1;
+            }
+        }
+    }
+    marked
+}

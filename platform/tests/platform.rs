@@ -151,6 +151,57 @@ fn start_time_of_a_child_then_not_found_once_reaped() {
 }
 
 #[test]
+fn process_table_has_self_and_a_child() {
+    let me = std::process::id() as i32;
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let child_pid = child.id() as i32;
+    let table = process_table();
+    let child_start = process_start_time(child_pid);
+    let own_start = process_start_time(me);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let table = table.unwrap();
+
+    let mut pids: Vec<i32> = table.iter().map(|e| e.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), table.len(), "a pid appears twice");
+    assert!(table.iter().all(|e| e.pid > 0));
+
+    let own = table.iter().find(|e| e.pid == me).expect("the test process is in the table");
+    assert_eq!(own.ppid, std::os::unix::process::parent_id() as i32);
+    assert_eq!(own.pgid, nix::unistd::getpgrp().as_raw());
+    assert_eq!(own.start_time, own_start.unwrap());
+    assert!(!own.zombie);
+
+    let kid = table.iter().find(|e| e.pid == child_pid).expect("the child is in the table");
+    assert_eq!(kid.ppid, me);
+    assert_eq!(kid.start_time, child_start.unwrap());
+    assert!(!kid.zombie);
+    assert!(descendants(&table, me).iter().any(|e| e.pid == child_pid));
+}
+
+#[test]
+fn process_table_marks_an_unreaped_child_as_zombie() {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.kill().unwrap();
+    // Not reaped yet: the child turns into a zombie once the kill lands.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let entry = loop {
+        let entry = process_table().unwrap().into_iter().find(|e| e.pid == pid);
+        if entry.is_some_and(|e| e.zombie) || std::time::Instant::now() > deadline {
+            break entry;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.wait().unwrap();
+    let entry = entry.expect("the unreaped child is in the table");
+    assert!(entry.zombie, "{entry:?}");
+    assert_eq!(entry.ppid, std::process::id() as i32);
+}
+
+#[test]
 fn start_time_rejects_non_positive_pids() {
     for pid in [0, -1] {
         assert_eq!(process_start_time(pid).unwrap_err().kind(), io::ErrorKind::InvalidInput);

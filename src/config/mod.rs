@@ -7,6 +7,7 @@
 
 mod dotenv;
 mod expand;
+pub mod import;
 mod kdl;
 pub mod model;
 

@@ -14,14 +14,18 @@ use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::net::unix::pipe;
 use tokio::sync::broadcast;
 
 /// A live subscription to a log's new output.
 pub type Follower = broadcast::Receiver<Arc<[u8]>>;
+
+/// How often a log that is being written checks that its file still exists.
+const UNLINK_CHECK: Duration = Duration::from_secs(1);
 
 /// Chunks queued per follower before it is told it lagged.
 const FOLLOW_QUEUE: usize = 256;
@@ -41,6 +45,8 @@ struct Inner {
     backups: u32,
     /// The last write or open error, shown by `svc status` until a write succeeds again.
     error: Option<String>,
+    /// When the file was last checked for having been deleted under us.
+    checked: Instant,
     followers: Option<broadcast::Sender<Arc<[u8]>>>,
 }
 
@@ -48,7 +54,16 @@ impl LogFile {
     /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files.
     /// The file is opened now; failure is remembered, reported, and retried on each write.
     pub fn open(path: PathBuf, max_bytes: u64, backups: u32) -> Arc<LogFile> {
-        let mut inner = Inner { path, file: None, size: 0, max_bytes, backups, error: None, followers: None };
+        let mut inner = Inner {
+            path,
+            file: None,
+            size: 0,
+            max_bytes,
+            backups,
+            error: None,
+            checked: Instant::now(),
+            followers: None,
+        };
         inner.reopen();
         Arc::new(LogFile { inner: Mutex::new(inner) })
     }
@@ -121,7 +136,9 @@ impl LogFile {
 impl Inner {
     fn reopen(&mut self) {
         if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            // Private, like the log directory the daemon made at start-up (it may have been
+            // removed since).
+            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
         }
         let opened = OpenOptions::new()
             .create(true)
@@ -165,6 +182,15 @@ impl Inner {
     fn write_all(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
+        }
+        if self.file.is_some() && self.checked.elapsed() >= UNLINK_CHECK {
+            self.checked = Instant::now();
+            // Writes to a deleted file (its directory removed, or a user's `rm`) succeed and
+            // vanish; notice, and write to a fresh file instead.
+            if self.file.as_ref().and_then(|f| f.metadata().ok()).is_some_and(|m| m.nlink() == 0) {
+                tracing::warn!("log {} was deleted; recreating it", self.path.display());
+                self.file = None;
+            }
         }
         if self.file.is_none() {
             self.reopen();
@@ -368,6 +394,18 @@ mod tests {
         log.write(b"z\n");
         assert_eq!(log.error(), None);
         assert_eq!(std::fs::read(sub.join("p.log")).expect("log"), b"z\n");
+    }
+
+    #[test]
+    fn deleted_log_is_recreated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("logs");
+        let log = LogFile::open(sub.join("p.log"), 0, 0);
+        log.write(b"before\n");
+        std::fs::remove_dir_all(&sub).expect("remove");
+        log.lock().checked = Instant::now() - UNLINK_CHECK;
+        log.write(b"after\n");
+        assert_eq!(std::fs::read(sub.join("p.log")).expect("recreated"), b"after\n");
     }
 
     #[test]

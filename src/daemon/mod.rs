@@ -11,6 +11,7 @@
 mod logs;
 pub mod process;
 mod reaper;
+mod recover;
 mod reload;
 mod server;
 mod spawn;
@@ -113,9 +114,19 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
         });
     }
 
+    // Only now, holding the lock, can we be sure these are a dead daemon's programs.
+    let leftovers = recover::stop_leftovers(&paths.state_dir.join("programs.json"), &config);
+    if !leftovers.is_empty() {
+        tracing::warn!("stopped {} program(s) left running by a previous daemon", leftovers.len());
+    }
+
     match svc_platform::become_subreaper() {
         Ok(()) => tracing::debug!("subreaper: orphaned descendants will be re-parented to svc"),
         Err(e) => tracing::debug!("{e}: orphans of programs go to init"),
+    }
+    let inherited = svc_platform::mark_inherited_fds_cloexec();
+    if inherited > 0 {
+        tracing::debug!("{inherited} inherited descriptors will not be passed on to programs");
     }
     match svc_platform::raise_nofile_limit() {
         Ok((old, new)) if new > old => tracing::debug!("RLIMIT_NOFILE raised from {old} to {new}"),
@@ -163,7 +174,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     };
     let (tx, rx) = mpsc::channel(1024);
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::new(config, paths.config.clone(), paths.log_dir.clone(), info);
+    let supervisor = Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info);
     tokio::spawn(reaper::run(sigchld, reaped_tx));
     let (inflight, mut inflight_done) = mpsc::channel::<()>(1);
     let server = tokio::spawn(server::run(listener, tx.clone(), inflight));

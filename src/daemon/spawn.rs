@@ -96,7 +96,7 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     }
     let pdeath = svc_platform::HAS_PARENT_DEATH_SIGNAL;
     // SAFETY: the closure runs in the child between fork and exec; it only calls
-    // async-signal-safe functions (setsid, sigprocmask, sigaction via signal, umask, prctl)
+    // async-signal-safe functions (setsid, sigprocmask, sigaction, umask, setrlimit, prctl)
     // and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
@@ -108,10 +108,7 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            for sig in 1..65 {
-                // EINVAL for SIGKILL/SIGSTOP and numbers this OS lacks is expected.
-                libc::signal(sig, libc::SIG_DFL);
-            }
+            svc_platform::child_reset_signal_dispositions();
             for &(kind, value) in &limits {
                 svc_platform::child_set_rlimit(kind, value)?;
             }

@@ -17,6 +17,7 @@
 use super::logs::{self, LogFile};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
+use super::recover;
 use super::reload;
 use super::spawn::{self, Output};
 use crate::config::{Config, LogPath, LogSpec, ProgramSpec};
@@ -29,6 +30,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use svc_platform::ProcEntry;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
@@ -67,11 +69,24 @@ struct Proc {
     /// Removed (or replaced) by a reload: being stopped, invisible to clients, and dropped
     /// once no job refers to it.
     retired: bool,
+    /// Start-time fingerprint of the live leader, for the crash record.
+    start_time: Option<u64>,
+    /// Descendants seen outside the process group (a worker that called `setsid`), found
+    /// when the stop began, so they can be stopped with it even after the leader is gone.
+    strays: Vec<ProcEntry>,
 }
 
 impl Proc {
     fn new(spec: ProgramSpec, now: Instant) -> Proc {
-        Proc { spec, rt: Runtime::new(now), stdout_log: None, stderr_log: None, retired: false }
+        Proc {
+            spec,
+            rt: Runtime::new(now),
+            stdout_log: None,
+            stderr_log: None,
+            retired: false,
+            start_time: None,
+            strays: Vec::new(),
+        }
     }
 }
 
@@ -115,6 +130,11 @@ pub struct Supervisor {
     jobs: Vec<Job>,
     log_dir: PathBuf,
     config_path: PathBuf,
+    /// `<state>/programs.json`: live programs, for recovery after a crash of the daemon.
+    record_path: PathBuf,
+    record_dirty: bool,
+    /// The process table, read at most once per loop iteration and only when a stop needs it.
+    table: Option<Vec<ProcEntry>>,
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
@@ -122,7 +142,13 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor for `config`, with every program STOPPED.
-    pub fn new(config: Config, config_path: PathBuf, log_dir: PathBuf, info: DaemonInfo) -> Supervisor {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        state_dir: &Path,
+        log_dir: PathBuf,
+        info: DaemonInfo,
+    ) -> Supervisor {
         let now = Instant::now();
         let procs: Vec<Proc> = config.programs.into_iter().map(|spec| Proc::new(spec, now)).collect();
         let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
@@ -133,6 +159,9 @@ impl Supervisor {
             jobs: Vec::new(),
             log_dir,
             config_path,
+            record_path: state_dir.join("programs.json"),
+            record_dirty: false,
+            table: None,
             info,
             shutting_down: false,
             done: false,
@@ -161,8 +190,73 @@ impl Supervisor {
             }
             self.progress_jobs();
             self.compact();
+            self.table = None;
+            if self.record_dirty {
+                self.write_record();
+            }
         }
+        self.stop_orphans();
+        let _ = std::fs::remove_file(&self.record_path);
         tracing::info!("all programs stopped");
+    }
+
+    fn write_record(&mut self) {
+        self.record_dirty = false;
+        let records: Vec<recover::Record> = self
+            .procs
+            .iter()
+            .filter_map(|p| {
+                Some(recover::Record { name: p.spec.name.clone(), pid: p.rt.pid()?, start_time: p.start_time? })
+            })
+            .collect();
+        if let Err(e) = recover::write(&self.record_path, &records) {
+            tracing::warn!("cannot record live programs in {}: {e}", self.record_path.display());
+        }
+    }
+
+    /// At shutdown: processes re-parented to svc (descendants of programs that escaped their
+    /// process group and outlived it) are killed, so nothing started by svc survives it.
+    fn stop_orphans(&mut self) {
+        let me = std::process::id() as i32;
+        let Ok(table) = svc_platform::process_table() else { return };
+        for e in svc_platform::descendants(&table, me).iter().filter(|e| !e.zombie) {
+            tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
+            let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
+        }
+    }
+
+    /// The process table for this loop iteration.
+    fn table(&mut self) -> Option<&[ProcEntry]> {
+        if self.table.is_none() {
+            self.table = svc_platform::process_table().ok();
+        }
+        self.table.as_deref()
+    }
+
+    /// Sends a stop (or kill) signal to a program: to its group, and to descendants that
+    /// left the group, found now while the leader still links them to it.
+    fn signal_program(&mut self, i: usize, pid: u32, signal: i32, group: bool) {
+        if group {
+            let found: Vec<ProcEntry> = self
+                .table()
+                .map(|t| {
+                    svc_platform::descendants(t, pid as i32)
+                        .into_iter()
+                        .filter(|e| e.pgid != pid as i32 && !e.zombie)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let strays = &mut self.procs[i].strays;
+            for e in found {
+                if !strays.iter().any(|s| s.pid == e.pid) {
+                    strays.push(e);
+                }
+            }
+            for s in self.procs[i].strays.clone() {
+                signal_stray(&s, signal);
+            }
+        }
+        send_signal(pid, signal, group);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -181,7 +275,10 @@ impl Supervisor {
 
     fn on_reaped(&mut self, r: Reaped) {
         match self.by_pid.remove(&r.pid) {
-            Some(i) => self.apply(i, Event::Exited(r.exit)),
+            Some(i) => {
+                self.record_dirty = true;
+                self.apply(i, Event::Exited(r.exit));
+            }
             // An orphaned grandchild re-parented to us (we are a subreaper): reaping it was
             // the whole job.
             None => tracing::debug!("reaped orphan {} ({})", r.pid, process::describe_exit(r.exit)),
@@ -591,10 +688,13 @@ impl Supervisor {
             for action in actions {
                 match action {
                     Action::Spawn => queue.push_back(self.spawn(i)),
-                    Action::Signal { pid, signal, group } => send_signal(pid, signal, group),
+                    Action::Signal { pid, signal, group } => self.signal_program(i, pid, signal, group),
                     Action::KillGroup { pgid } => {
                         // ESRCH (nothing left) is the usual, happy case.
                         let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+                        for s in std::mem::take(&mut self.procs[i].strays) {
+                            signal_stray(&s, libc::SIGKILL);
+                        }
                     }
                 }
             }
@@ -621,6 +721,9 @@ impl Supervisor {
                     tokio::spawn(logs::pump(r, log.clone()));
                 }
                 self.by_pid.insert(s.pid, i);
+                p.start_time = svc_platform::process_start_time(s.pid as i32).ok();
+                p.strays.clear();
+                self.record_dirty = true;
                 Event::Spawned { pid: s.pid }
             }
             Err(e) => {
@@ -756,6 +859,15 @@ fn open_log(spec: &LogSpec, log_dir: &Path, name: &str, suffix: &str) -> Option<
         LogPath::File(p) => p.clone(),
     };
     Some(LogFile::open(path, spec.max_bytes, spec.backups))
+}
+
+/// Signals a descendant that left its program's group, if it is still the same process
+/// (start time unchanged); a worker that made its own group gets the signal group-wide.
+fn signal_stray(s: &ProcEntry, signal: i32) {
+    if svc_platform::process_start_time(s.pid).ok() != Some(s.start_time) {
+        return;
+    }
+    send_signal(s.pid as u32, signal, s.pgid == s.pid);
 }
 
 fn send_signal(pid: u32, signal: i32, group: bool) {

@@ -162,8 +162,18 @@ impl TestDaemon {
 
     /// Starts a daemon in an existing sandbox.
     pub fn start_in(sandbox: Sandbox) -> TestDaemon {
-        let stderr = fs::File::create(sandbox.path().join("daemon.stderr")).expect("stderr file");
+        TestDaemon::start_with_env(sandbox, &[])
+    }
+
+    /// Starts a daemon in an existing sandbox with extra environment variables.
+    pub fn start_with_env(sandbox: Sandbox, env: &[(&str, &str)]) -> TestDaemon {
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sandbox.path().join("daemon.stderr"))
+            .expect("stderr file");
         let mut cmd = sandbox.command(&["daemon"]);
+        cmd.envs(env.iter().copied());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn daemon");
         let mut d = TestDaemon { sandbox, child: Some(child) };

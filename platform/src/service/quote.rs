@@ -39,9 +39,26 @@ pub fn systemd_arg(s: &str) -> String {
     out
 }
 
-/// A systemd command line from its arguments.
+/// The executable (first word) of a systemd command line. systemd expands specifiers in it but
+/// not variables, so only `%` is doubled; it refuses an executable containing a quote or a
+/// backslash ("Executable name contains special characters"), which [`systemd_exe_is_safe`]
+/// checks first.
+pub fn systemd_exe(s: &str) -> String {
+    let escaped = s.replace('%', "%%");
+    if is_plain(s) { escaped } else { format!("\"{escaped}\"") }
+}
+
+/// False for an executable path systemd refuses to run (its `string_is_safe()`: control
+/// characters, quotes, backslashes), measured with `systemd-analyze verify` (systemd 252).
+pub fn systemd_exe_is_safe(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() || matches!(c, '"' | '\'' | '\\'))
+}
+
+/// A systemd command line from its arguments: the executable, then the arguments.
 pub fn systemd_command(argv: &[String]) -> String {
-    argv.iter().map(|a| systemd_arg(a)).collect::<Vec<_>>().join(" ")
+    let mut words = argv.iter();
+    let exe = words.next().map(|e| systemd_exe(e)).into_iter();
+    exe.chain(words.map(|a| systemd_arg(a))).collect::<Vec<_>>().join(" ")
 }
 
 /// Text for an XML element or attribute value.
@@ -118,7 +135,10 @@ mod tests {
 
     #[test]
     fn sh_quotes_spaces_and_single_quotes() {
-        assert_eq!(sh_word("/Users/a/Library/Application Support/svc/svc.kdl"), "'/Users/a/Library/Application Support/svc/svc.kdl'");
+        assert_eq!(
+            sh_word("/Users/a/Library/Application Support/svc/svc.kdl"),
+            "'/Users/a/Library/Application Support/svc/svc.kdl'"
+        );
         assert_eq!(sh_word("it's"), r"'it'\''s'");
         assert_eq!(sh_word(""), "''");
         assert_eq!(sh_word("$HOME"), "'$HOME'");
@@ -141,6 +161,16 @@ mod tests {
         assert_eq!(systemd_arg("50%"), "\"50%%\"");
         assert_eq!(systemd_arg("$HOME"), "\"$$HOME\"");
         assert_eq!(systemd_arg(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn systemd_executable_doubles_only_percent() {
+        assert_eq!(systemd_exe("/a b/100%/$x/svc"), "\"/a b/100%%/$x/svc\"");
+        assert_eq!(systemd_command(&["/a/$x".into(), "$x".into()]), "\"/a/$x\" \"$$x\"");
+        assert!(systemd_exe_is_safe("/a b/%/$/svc"));
+        for bad in ["/a'b/svc", "/a\"b/svc", "/a\\b/svc"] {
+            assert!(!systemd_exe_is_safe(bad), "{bad}");
+        }
     }
 
     #[test]

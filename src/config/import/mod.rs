@@ -13,7 +13,7 @@
 pub mod procfile;
 pub mod supervisord;
 
-pub use procfile::procfile_to_kdl;
+pub use procfile::{procfile_file, procfile_to_kdl};
 pub use supervisord::{supervisord_file, supervisord_to_kdl};
 
 use std::fmt;
@@ -176,7 +176,8 @@ fn kdl_disallowed(c: char) -> bool {
 /// reads as written), otherwise an ordinary quoted string with escapes.
 pub(crate) fn kdl_string(s: &str) -> String {
     let needs_escape = s.contains(['"', '\\']);
-    if needs_escape && !s.chars().any(|c| kdl_disallowed(c) || c == '\t') {
+    // A leading `"` would make `#"""` read as a multi-line string opener.
+    if needs_escape && !s.starts_with('"') && !s.chars().any(|c| kdl_disallowed(c) || c == '\t') {
         // Enough `#`s that no `"#..#` inside the text ends the string early.
         let mut hashes = 1;
         while s.contains(&format!("\"{}", "#".repeat(hashes))) {
@@ -296,7 +297,7 @@ mod tests {
         assert_eq!(kdl_string("c:\\x"), "#\"c:\\x\"#");
         assert_eq!(kdl_string("l1\nl2 \"q\""), "\"l1\\nl2 \\\"q\\\"\"");
         assert_eq!(kdl_string("\u{1}"), "\"\\u{1}\"");
-        for s in ["x", "\"", "\\", "\"#", "a\tb", "\u{feff}", "é ü", "a\r\nb", ""] {
+        for s in ["x", "\"", "\"\"x", "a\"", "\\", "\"#", "a\tb", "\u{feff}", "é ü", "a\r\nb", ""] {
             let doc = format!("n {}", kdl_string(s));
             let parsed: ::kdl::KdlDocument = doc.parse().unwrap_or_else(|e| panic!("{doc}: {e:?}"));
             let v = parsed.nodes()[0].entries()[0].value().as_string().map(str::to_owned);

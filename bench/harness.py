@@ -1,0 +1,1176 @@
+#!/usr/bin/env python3
+"""bench/harness.py -- svc and its peers (supervisord, runit, s6) and the physical floor,
+measured side by side on one machine, on the method of ../shared/bench/anchors.py so that the
+figures compare with that table.
+
+Usage (Linux, python3 >= 3.11, stdlib only, run as root so /proc/PID/smaps_rollup of every
+supervisor is readable):
+  python3 bench/harness.py setup [--no-install] [--svc-src worktree|head]
+        install the peers from the registries (pip install supervisor; apt-get install -y runit s6),
+        build svc (cargo build --release) and pin the binary; print every version
+  python3 bench/harness.py versions
+  python3 bench/harness.py one PEER N [--log]
+        one measurement, one JSON line. PEER: floor supervisord runit s6 svc svc-defaults
+  python3 bench/harness.py all [--peers floor,svc,...] [--ns 10,100,1000] [--rounds 3] [--budget S]
+        every peer x N, plus the log test (N=1), ROUNDS rounds; writes bench/RESULTS.md and
+        bench/results.jsonl and prints the table
+
+Env: BENCH_IDLE_S (default 30): idle window; the context switches after 20 s are recorded too
+     (the anchors' window).  BENCH_SVC: an svc binary to use instead of building one.
+Every process the harness starts is killed on exit, Ctrl-C or error (process groups of every
+launched supervisor, every `sleep 7dddd`, every log writer).
+"""
+import atexit
+import ctypes
+import datetime
+import glob
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RESULTS_MD = os.path.join(HERE, 'RESULTS.md')
+RESULTS_JSONL = os.path.join(HERE, 'results.jsonl')
+PIN_DIR = '/tmp/svc-bench-bin'            # pinned svc binary (others rebuild target/ meanwhile)
+HEAD_SRC = '/tmp/svc-bench-src'           # `--svc-src head`: a clean export of HEAD
+LOG_BYTES = 200_000_000
+YES_LINE = '0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij'
+WRITER = f'yes {YES_LINE} | head -c {LOG_BYTES}'
+CLK = os.sysconf('SC_CLK_TCK')
+IDLE_S = float(os.environ.get('BENCH_IDLE_S', '30'))
+ANCHOR_IDLE_S = 20.0
+START_TIMEOUT = 180.0
+CMD_TIMEOUT = 300.0
+LOG_TIMEOUT = 240.0
+NS = (10, 100, 1000)
+PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc', 'svc-defaults')
+LOG_PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc')
+perf = time.perf_counter
+
+
+def arg(i):
+    """Program i runs `sleep 7<i:04d>`: a unique argument finds (and kills) exactly ours."""
+    return '7%04d' % i
+
+
+# ----------------------------------------------------------------- /proc helpers
+def read(path):
+    try:
+        with open(path, 'rb', buffering=0) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def cmdline(pid):
+    c = read(f'/proc/{pid}/cmdline')
+    return c.split(b'\0') if c else None
+
+
+def sleep_arg(pid):
+    """'7dddd' if pid is `sleep 7dddd`, else None (zombies have an empty cmdline)."""
+    p = cmdline(pid)
+    if p and len(p) >= 2 and p[0].rsplit(b'/', 1)[-1] == b'sleep' and len(p[1]) == 5 \
+            and p[1][:1] == b'7' and p[1].isdigit():
+        return p[1].decode()
+    return None
+
+
+def scan_sleeps():
+    out = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            a = sleep_arg(name)
+            if a is not None:
+                out[a] = int(name)
+    return out
+
+
+def is_writer(pid):
+    p = cmdline(pid)
+    if not p:
+        return False
+    base = p[0].rsplit(b'/', 1)[-1]
+    return (base == b'yes' and YES_LINE.encode() in p) or \
+        (base == b'head' and str(LOG_BYTES).encode() in p)
+
+
+def stat(pid):
+    """(comm, state, ppid, cpu_ticks, starttime, pgid) or None."""
+    s = read(f'/proc/{pid}/stat')
+    if not s:
+        return None
+    s = s.decode(errors='replace')
+    comm = s[s.index('(') + 1:s.rindex(')')]
+    f = s[s.rindex(')') + 2:].split()
+    return comm, f[0], int(f[1]), int(f[11]) + int(f[12]), int(f[19]), int(f[2])
+
+
+def children(pid):
+    kids = []
+    for t in glob.glob(f'/proc/{pid}/task/*/children'):
+        d = read(t)
+        if d:
+            kids += [int(x) for x in d.split()]
+    return kids
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def alive(pid):
+    st = stat(pid)
+    return st is not None and st[1] != 'Z'
+
+
+def mem_kb(pids):
+    pss = rss = 0
+    for p in pids:
+        d = read(f'/proc/{p}/smaps_rollup')
+        if not d:
+            continue
+        for line in d.decode().splitlines():
+            if line.startswith('Pss:'):
+                pss += int(line.split()[1])
+            elif line.startswith('Rss:'):
+                rss += int(line.split()[1])
+    return pss, rss
+
+
+def cpu_s(pids):
+    return sum(st[3] for p in pids if (st := stat(p))) / CLK
+
+
+def ctxsw(pids):
+    """(voluntary, involuntary) context switches summed over every thread of pids."""
+    v = nv = 0
+    for p in pids:
+        for st in glob.glob(f'/proc/{p}/task/*/status'):
+            d = read(st)
+            if not d:
+                continue
+            for line in d.decode().splitlines():
+                if line.startswith('voluntary_ctxt_switches'):
+                    v += int(line.split()[1])
+                elif line.startswith('nonvoluntary_ctxt_switches'):
+                    nv += int(line.split()[1])
+    return v, nv
+
+
+def reap():
+    """The harness is a child subreaper: orphans land on it, so reap them."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_pids(pids, sig=signal.SIGKILL):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_group_of(pid):
+    """SIGKILL pid's whole process group (never our own group), else pid alone."""
+    st = stat(pid)
+    if st and st[5] > 1 and st[5] != os.getpgrp():
+        try:
+            os.killpg(st[5], signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            pass
+    kill_pids([pid])
+
+
+def kill_our_sleeps(timeout=10.0):
+    """Kill every `sleep 7dddd` and log writer (unique args => ours) by process group."""
+    pids = list(scan_sleeps().values())
+    pids += [int(n) for n in os.listdir('/proc') if n.isdigit() and is_writer(n)]
+    for p in pids:
+        kill_group_of(p)
+    end = perf() + timeout
+    while perf() < end:
+        reap()
+        if not any(alive(p) and (sleep_arg(p) or is_writer(p)) for p in pids):
+            break
+        time.sleep(0.01)
+    return len(pids)
+
+
+def run(argv, timeout=CMD_TIMEOUT, env=None, **kw):
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=timeout, text=True, env=env, **kw)
+
+
+def tool(name):
+    """Real path of a tool (skip pyenv's bash shims, which add ~100 ms per call)."""
+    cand = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), name)
+    if os.access(cand, os.X_OK):
+        return cand
+    try:
+        p = run(['pyenv', 'which', name], timeout=10)
+        if p.returncode == 0 and p.stdout.strip():
+            return p.stdout.strip().splitlines()[-1]
+    except Exception:
+        pass
+    return shutil.which(name) or name
+
+
+def write_exec(path, text):
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+def program_sh(i, log):
+    """Shell text that becomes `sleep 7<i:04d>` (after the writer in log mode)."""
+    if log and i == 0:
+        return f'{WRITER}; exec sleep {arg(i)}'
+    return f'exec sleep {arg(i)}'
+
+
+def dir_bytes(d, skip=('config', 'lock', 'state')):
+    n = 0
+    for name in os.listdir(d):
+        p = os.path.join(d, name)
+        if name not in skip and os.path.isfile(p):
+            try:
+                n += os.stat(p).st_size
+            except FileNotFoundError:
+                pass
+    return n
+
+
+def content_ok(paths):
+    """True if the concatenated files are a prefix of the writer's exact output."""
+    line = (YES_LINE + '\n').encode()
+    block = line * (1 << 14)                 # 999,424 B; the stream is periodic in len(line)
+    off = 0
+    for p in paths:
+        with open(p, 'rb') as f:
+            while True:
+                b = f.read(len(block))
+                if not b:
+                    break
+                k = off % len(line)
+                exp = (block + block)[k:k + len(b)]
+                if b != exp:
+                    return False
+                off += len(b)
+    return True
+
+
+# ----------------------------------------------------------------- process registry
+LAUNCHED = []       # Popen objects of every supervisor/floor we started
+TEMPDIRS = []
+
+
+def cleanup_everything():
+    """Last line of defence (exit, Ctrl-C, error): kill every group we launched, every
+    descendant, every sleep 7dddd and writer; remove temp dirs."""
+    for p in LAUNCHED:
+        try:
+            if p.poll() is None or alive(p.pid):
+                for d in descendants(p.pid):
+                    kill_group_of(d)
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)     # start_new_session: pgid == pid
+                except (ProcessLookupError, PermissionError):
+                    pass
+        except Exception:
+            pass
+    try:
+        kill_our_sleeps(5.0)
+    except Exception:
+        pass
+    reap()
+    for d in TEMPDIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
+# ----------------------------------------------------------------- adapters
+class Adapter:
+    """One per peer. setup() writes the config under d; start() launches and returns at
+    once; the rest are probes and actions. self.proc is the root process."""
+    name = '?'
+    full = True          # False: only start / confirm / stop (svc-defaults)
+
+    def setup(self, d, n, log=False):
+        self.d, self.n, self.log, self.proc = d, n, log, None
+        self._out = open(os.path.join(d, 'supervisor.out'), 'w')
+
+    def launch(self, argv, env=None):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        LAUNCHED.append(self.proc)
+
+    def after_launch(self):
+        """Called right after start(); returns extra fields for the result."""
+        return {}
+
+    def child_pid(self, i):
+        return scan_sleeps().get(arg(i))
+
+    def root_and_kids(self, kid_comm):
+        if not self.proc or not alive(self.proc.pid):
+            return []
+        out = [self.proc.pid]
+        for c in children(self.proc.pid):
+            st = stat(c)
+            if st and st[0] == kid_comm:
+                out.append(c)
+        return out
+
+    def wait_gone(self, pids, timeout):
+        end = perf() + timeout
+        while perf() < end:
+            reap()
+            if not any(alive(p) for p in pids):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def term_root(self, sig=signal.SIGTERM):
+        if self.proc and alive(self.proc.pid):
+            os.kill(self.proc.pid, sig)
+            if not self.wait_gone([self.proc.pid], 60):
+                kill_pids([self.proc.pid])
+
+
+class Supervisord(Adapter):
+    name = 'supervisord'
+
+    def setup(self, d, n, log=False):
+        super().setup(d, n, log)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        minfds = max(1024, min(hard if hard > 0 else 65536, 8 * n + 256))
+        self.conf = os.path.join(d, 'supervisord.conf')
+        L = ['[unix_http_server]', f'file={d}/supervisor.sock', '',
+             '[supervisord]', 'nodaemon=true', f'logfile={d}/supervisord.log',
+             f'pidfile={d}/supervisord.pid', f'childlogdir={d}',
+             f'minfds={minfds}', f'minprocs={n + 200}', '',
+             '[rpcinterface:supervisor]',
+             'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface', '',
+             '[supervisorctl]', f'serverurl=unix://{d}/supervisor.sock', '']
+        for i in range(n):
+            if log and i == 0:
+                cmd = f'sh -c "{program_sh(i, log)}"'
+                self.logfile = f'{d}/p0000.out'
+                out = [f'stdout_logfile={self.logfile}', 'stdout_logfile_maxbytes=0',
+                       'stdout_logfile_backups=0', 'stderr_logfile=NONE']
+            else:
+                cmd = f'sleep {arg(i)}'
+                out = ['stdout_logfile=NONE', 'stderr_logfile=NONE']
+            L += [f'[program:p{i:04d}]', f'command={cmd}', 'startsecs=0', 'autorestart=true',
+                  'stopwaitsecs=10'] + out + ['']
+        with open(self.conf, 'w') as f:
+            f.write('\n'.join(L))
+        self.ctl = tool('supervisorctl')
+
+    def start(self):
+        self.launch([tool('supervisord'), '-n', '-c', self.conf])
+
+    def status_listing(self):
+        return run([self.ctl, '-c', self.conf, 'status']).stdout
+
+    def all_running(self):
+        return sum(1 for l in self.status_listing().splitlines() if ' RUNNING ' in l) == self.n
+
+    def supervisor_pids(self):
+        return [self.proc.pid] if self.proc and alive(self.proc.pid) else []
+
+    def stop_all(self):
+        return run([self.ctl, '-c', self.conf, 'stop', 'all'])
+
+    def shutdown(self):
+        self.term_root()
+
+    def log_files(self):
+        return [self.logfile] if os.path.exists(self.logfile) else []
+
+
+class Runit(Adapter):
+    name = 'runit'
+
+    def setup(self, d, n, log=False):
+        super().setup(d, n, log)
+        self.sv = os.path.join(d, 'service')
+        self.dirs = []
+        for i in range(n):
+            sd = os.path.join(self.sv, f'p{i:04d}')
+            os.makedirs(sd)
+            write_exec(os.path.join(sd, 'run'), f'#!/bin/sh\n{program_sh(i, log)}\n')
+            self.dirs.append(sd)
+        if log:
+            self.logdir = os.path.join(d, 'log-p0000')
+            os.makedirs(self.logdir)
+            with open(os.path.join(self.logdir, 'config'), 'w') as f:
+                f.write('s0\n')          # no rotation
+            os.makedirs(os.path.join(self.dirs[0], 'log'))
+            write_exec(os.path.join(self.dirs[0], 'log', 'run'),
+                       f'#!/bin/sh\nexec svlogd {self.logdir}\n')
+
+    def start(self):
+        self.launch(['runsvdir', self.sv])
+
+    def status_listing(self):
+        return run(['sv', 'status'] + self.dirs).stdout
+
+    def all_running(self):
+        return sum(1 for l in self.status_listing().splitlines() if l.startswith('run: ')) == self.n
+
+    def supervisor_pids(self):
+        return self.root_and_kids('runsv')
+
+    def stop_all(self):
+        return run(['sv', '-w', '60', 'stop'] + self.dirs)
+
+    def shutdown(self):
+        pids = self.supervisor_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGHUP)   # runsvdir: TERM every runsv, then exit
+            if not self.wait_gone(pids, 60):
+                kill_pids(pids)
+
+    def log_files(self):
+        return sorted(os.path.join(self.logdir, f) for f in os.listdir(self.logdir)
+                      if f not in ('config', 'lock', 'state'))
+
+
+class S6(Adapter):
+    name = 's6'
+
+    def setup(self, d, n, log=False):
+        super().setup(d, n, log)
+        self.scan = os.path.join(d, 'scan')
+        self.dirs = []
+        for i in range(n):
+            sd = os.path.join(self.scan, f'p{i:04d}')
+            os.makedirs(sd)
+            write_exec(os.path.join(sd, 'run'), f'#!/bin/sh\n{program_sh(i, log)}\n')
+            self.dirs.append(sd)
+        if log:
+            self.logdir = os.path.join(d, 'log-p0000')
+            os.makedirs(self.logdir)
+            os.makedirs(os.path.join(self.dirs[0], 'log'))
+            # s6-log caps s at 256 MiB: the largest file size, i.e. no rotation for 200 MB.
+            write_exec(os.path.join(self.dirs[0], 'log', 'run'),
+                       f'#!/bin/sh\nexec s6-log n20 s268435455 {self.logdir}\n')
+
+    def start(self):
+        self.launch(['s6-svscan', '-c', str(max(1000, 2 * self.n + 16)), self.scan])
+
+    def status_listing(self):
+        return run(['sh', '-c', 'for d in "$1"/*; do s6-svstat "$d"; done', 'sh', self.scan]).stdout
+
+    def all_running(self):
+        return sum(1 for l in self.status_listing().splitlines() if l.startswith('up ')) == self.n
+
+    def supervisor_pids(self):
+        return self.root_and_kids('s6-supervise')
+
+    def stop_all(self):
+        # s6-svc takes one servicedir: loop -d, then one s6-svwait over all of them.
+        return run(['sh', '-c', 'for d; do s6-svc -d "$d"; done; exec s6-svwait -D -a "$@"',
+                    'sh'] + self.dirs)
+
+    def shutdown(self):
+        pids = self.supervisor_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGTERM)  # == s6-svscanctl -t
+            if not self.wait_gone(pids, 60):
+                kill_pids(pids)
+
+    def log_files(self):
+        return sorted(os.path.join(self.logdir, f) for f in os.listdir(self.logdir)
+                      if f not in ('lock', 'state')) if os.path.isdir(self.logdir) else []
+
+
+class Floor(Adapter):
+    """No supervisor: plain sh forking N sleeps / writing straight to a file."""
+    name = 'floor'
+
+    def start(self):
+        if self.log:
+            self.logfile = os.path.join(self.d, 'floor.out')
+            self.launch(['sh', '-c', f'{WRITER} > {self.logfile}'])
+        else:
+            self.launch(['sh', '-c', f'i=0; while [ $i -lt {self.n} ]; do '
+                                     f'sleep $((70000+i)) & i=$((i+1)); done'])
+
+    def all_running(self):
+        s = scan_sleeps()
+        return all(arg(i) in s for i in range(self.n))
+
+    def supervisor_pids(self):
+        return []
+
+    def status_listing(self):
+        return None
+
+    def stop_all(self):
+        kill_pids(list(scan_sleeps().values()), signal.SIGTERM)
+        return None
+
+    def shutdown(self):
+        pass
+
+    def log_files(self):
+        return [self.logfile] if os.path.exists(self.logfile) else []
+
+
+def svc_bin():
+    p = os.environ.get('BENCH_SVC') or os.path.join(PIN_DIR, 'svc')
+    if not os.access(p, os.X_OK):
+        raise RuntimeError(f'no svc binary at {p}: run `python3 bench/harness.py setup` first')
+    return p
+
+
+class Svc(Adapter):
+    """svc: one `svc daemon`, isolated by SVC_CONFIG/SVC_SOCKET/SVC_STATE_DIR/SVC_LOG_DIR."""
+    name = 'svc'
+    start_secs = '0'
+
+    def setup(self, d, n, log=False):
+        super().setup(d, n, log)
+        self.bin = svc_bin()
+        sock_dir = os.path.join(d, 'run')
+        os.makedirs(sock_dir, mode=0o700)
+        os.chmod(sock_dir, 0o700)
+        self.conf = os.path.join(d, 'svc.kdl')
+        self.logdir = os.path.join(d, 'logs')
+        self.env = dict(os.environ, SVC_CONFIG=self.conf, SVC_SOCKET=os.path.join(sock_dir, 'svc.sock'),
+                        SVC_STATE_DIR=os.path.join(d, 'state'), SVC_LOG_DIR=self.logdir,
+                        RUST_LOG=os.environ.get('RUST_LOG', 'info'))
+        # reset-after 1s: each SIGKILL of the restart test (>= 1.2 s apart) counts as the first
+        # crash after a good run, i.e. an immediate restart as in supervisord; with the default
+        # (60 s) the 2nd..5th kill would wait 1, 2, 4, 8 s in BACKOFF by design.
+        L = ['defaults { backoff { reset-after "1s" } }']
+        ss = '' if self.start_secs is None else f'; start-secs {self.start_secs}'
+        for i in range(n):
+            if log and i == 0:
+                sh = program_sh(i, log).replace('"', '\\"')
+                L.append(f'program "p{i:04d}" {{ command "sh" "-c" "{sh}"{ss}; '
+                         'stdout-log { max-bytes 0 }; stderr-log { path "none" } }')
+            else:
+                L.append(f'program "p{i:04d}" {{ command "sleep" "{arg(i)}"{ss} }}')
+        with open(self.conf, 'w') as f:
+            f.write('\n'.join(L) + '\n')
+
+    def cli(self, *args, timeout=CMD_TIMEOUT):
+        return run([self.bin] + list(args), timeout=timeout, env=self.env)
+
+    def start(self):
+        self.launch([self.bin, 'daemon'], env=self.env)
+
+    def after_launch(self):
+        """svc (as of this writing) starts autostart programs only once its loop handles a first
+        message: a daemon nobody talks to never starts them. A client is what `svc up` does;
+        poke the socket with `svc status` until it answers (the first answer can be early)."""
+        t0 = perf()
+        n = 0
+        while perf() - t0 < 30:
+            n += 1
+            cp = self.cli('status', '--json', timeout=30)
+            if cp.returncode in (0, 3):
+                return {'svc_kick_s': round(perf() - t0, 4), 'svc_kick_tries': n}
+            time.sleep(0.005)
+        return {'svc_kick_s': None}
+
+    def status_listing(self):
+        return self.cli('status').stdout
+
+    def all_running(self):
+        return self.cli('status', '--json').returncode == 0
+
+    def child_pid(self, i):
+        st = json.loads(self.cli('status', '--json', f'p{i:04d}').stdout)
+        return st[0]['pid']
+
+    def supervisor_pids(self):
+        return [self.proc.pid] if self.proc and alive(self.proc.pid) else []
+
+    def stop_all(self):
+        return self.cli('stop', 'all')
+
+    def shutdown(self):
+        if self.proc and alive(self.proc.pid):
+            try:
+                self.cli('shutdown', timeout=60)
+            except Exception:
+                pass
+            if not self.wait_gone([self.proc.pid], 30):
+                self.term_root()
+
+    def log_files(self):
+        base = os.path.join(self.logdir, 'p0000.out.log')
+        rot = sorted(glob.glob(base + '.*'), key=lambda p: -int(p.rsplit('.', 1)[1]))
+        return [p for p in rot + [base] if os.path.exists(p)]
+
+
+class SvcDefaults(Svc):
+    """svc with the default start-secs (1 s): RUNNING is only reported after 1 s up."""
+    name = 'svc-defaults'
+    start_secs = None
+    full = False
+
+
+ADAPTERS = {'supervisord': Supervisord, 'runit': Runit, 's6': S6, 'floor': Floor,
+            'svc': Svc, 'svc-defaults': SvcDefaults}
+
+
+# ----------------------------------------------------------------- measurements
+def find_new_child(ppid, a0, old):
+    for c in children(ppid):
+        if c != old and sleep_arg(c) == a0:
+            return c
+    return None
+
+
+class _Done(Exception):
+    """Early exit from measure() that still runs its cleanup."""
+
+
+def measure(peer, n, log=False, emit=lambda r: None):
+    a = ADAPTERS[peer]()
+    res = {'peer': peer, 'n': 1 if log else n, 'log': log}
+    kill_our_sleeps()
+    d = tempfile.mkdtemp(prefix=f'svcbench-{peer}-{n}-', dir='/tmp')
+    TEMPDIRS.append(d)
+    try:
+        a.setup(d, 1 if log else n, log)
+        if log:
+            measure_log(a, res)
+            if peer == 'svc':
+                # second pass: `svc status` latency while the flood runs (the probe costs CPU
+                # on a 2-core box, so throughput is taken from the first pass)
+                res.update(cleanup(a, d))
+                kill_our_sleeps()
+                d2 = tempfile.mkdtemp(prefix='svcbench-svc-flood-', dir='/tmp')
+                TEMPDIRS.append(d2)
+                a2 = ADAPTERS[peer]()
+                r2 = {}
+                try:
+                    a2.setup(d2, 1, True)
+                    measure_log(a2, r2, probe=True)
+                finally:
+                    r2.update(cleanup(a2, d2))
+                r2.pop('cleanup_done', None)
+                res.update({k if k.startswith('flood_') else 'probed_' + k: v for k, v in r2.items()})
+            raise _Done()
+        wanted = [arg(i) for i in range(n)]
+        # 1. start
+        t0 = perf()
+        a.start()
+        kick = {}
+        kicker = None
+        if isinstance(a, Svc):
+            kicker = threading.Thread(target=lambda: kick.update(a.after_launch()), daemon=True)
+            kicker.start()
+        while True:
+            s = scan_sleeps()
+            if all(w in s for w in wanted):
+                break
+            reap()
+            if perf() - t0 > START_TIMEOUT:
+                raise TimeoutError(f'start: only {sum(w in s for w in wanted)}/{n} up')
+        res['start_s'] = perf() - t0
+        if kicker:
+            kicker.join(30)
+            res.update(kick)
+        while not a.all_running():
+            if perf() - t0 > START_TIMEOUT:
+                raise TimeoutError('status tool never reported all running')
+            time.sleep(0.05)
+        res['start_confirmed_s'] = perf() - t0
+        emit(res)
+        if peer != 'floor' and a.full:
+            # 2. memory (supervisor processes only; children excluded)
+            pids = a.supervisor_pids()
+            res['sup_procs'] = len(pids)
+            res['pss_kb'], res['rss_kb'] = mem_kb(pids)
+            emit(res)
+            # 3. idle: CPU and context switches over IDLE_S, with the count at 20 s as well
+            time.sleep(1.0)
+            pids = a.supervisor_pids()
+            c0, (v0, nv0), w0 = cpu_s(pids), ctxsw(pids), perf()
+            time.sleep(min(ANCHOR_IDLE_S, IDLE_S))
+            c20, (v20, nv20) = cpu_s(pids), ctxsw(pids)
+            time.sleep(max(0.0, IDLE_S - min(ANCHOR_IDLE_S, IDLE_S)))
+            c1, (v1, nv1), w1 = cpu_s(pids), ctxsw(pids), perf()
+            res['idle_cpu_s'] = round(c1 - c0, 3)
+            res['idle_ctxsw'] = (v1 - v0) + (nv1 - nv0)
+            res['idle_vol_ctxsw'] = v1 - v0
+            res['idle_invol_ctxsw'] = nv1 - nv0
+            res['idle_window_s'] = round(w1 - w0, 2)
+            res['idle20_cpu_s'] = round(c20 - c0, 3)
+            res['idle20_ctxsw'] = (v20 - v0) + (nv20 - nv0)
+            emit(res)
+            # 4. status: one full listing, median of 5
+            ts = []
+            for _ in range(5):
+                t = perf()
+                a.status_listing()
+                ts.append(perf() - t)
+            res['status_s'] = statistics.median(ts)
+            emit(res)
+            # 5. restart of program 0 after SIGKILL, median of 5, kills >= 1.2 s apart
+            ts = []
+            for _ in range(5):
+                time.sleep(1.2)
+                old = a.child_pid(0)
+                ppid = stat(old)[2]
+                t = perf()
+                os.kill(old, signal.SIGKILL)
+                k = 0
+                while True:
+                    if find_new_child(ppid, arg(0), old):
+                        break
+                    k += 1
+                    if k % 200 == 0:
+                        p = scan_sleeps().get(arg(0))
+                        if p and p != old:
+                            break
+                    if perf() - t > 30:
+                        raise TimeoutError('restart: no new sleep in 30 s')
+                ts.append(perf() - t)
+            res['restart_s'] = statistics.median(ts)
+            res['restart_all_s'] = [round(x, 5) for x in ts]
+            emit(res)
+        # 6. stop all
+        before = [p for w, p in scan_sleeps().items() if w in set(wanted)]
+        t = perf()
+        cp = a.stop_all()
+        res['stop_cmd_s'] = perf() - t
+        if cp is not None and cp.returncode != 0:
+            res['stop_cmd_rc'] = cp.returncode
+        while any(sleep_arg(p) for p in before):
+            reap()
+            if perf() - t > CMD_TIMEOUT:
+                raise TimeoutError('stop_all: sleeps still present')
+        res['stop_all_s'] = perf() - t
+        emit(res)
+    except _Done:
+        pass
+    except KeyboardInterrupt:
+        res['error'] = 'interrupted'
+        res.update(cleanup(a, d))
+        raise
+    except Exception as e:
+        res['error'] = f'{type(e).__name__}: {e}'
+    if 'cleanup_done' not in res:
+        res.update(cleanup(a, d))
+    res.pop('cleanup_done', None)
+    return res
+
+
+def measure_log(a, res, probe=False):
+    lat, stop = [], threading.Event()
+
+    def prober():
+        time.sleep(0.05)
+        while not stop.is_set():
+            t = perf()
+            cp = a.cli('status', timeout=30)
+            lat.append((t, perf() - t, cp.returncode))
+            time.sleep(0.02)
+
+    t0 = perf()
+    a.start()
+    th = None
+    if probe:
+        th = threading.Thread(target=prober, daemon=True)
+        th.start()
+    elif isinstance(a, Svc):
+        a.after_launch()
+    last, tlast, tfirst = -1, t0, None
+    while True:
+        reap()
+        sz = sum(os.path.getsize(p) for p in a.log_files() if os.path.exists(p))
+        now = perf()
+        if sz > 0 and tfirst is None:
+            tfirst = now
+        if sz != last:
+            last, tlast = sz, now
+        if sz >= LOG_BYTES:
+            break
+        if sz > 0 and now - tlast > 3.0:     # stalled: report the time of the last growth
+            res['log_stalled'] = True
+            break
+        if now - t0 > LOG_TIMEOUT:
+            res['error'] = 'TimeoutError: log not complete'
+            break
+        time.sleep(0.005)
+    stop.set()
+    if th:
+        th.join(30)
+    res['log_s'] = tlast - t0
+    time.sleep(0.5)
+    files = a.log_files()
+    final = sum(os.path.getsize(p) for p in files)
+    res['log_bytes'] = final
+    res['log_files'] = len(files)
+    res['log_missing'] = LOG_BYTES - final
+    res['log_exact'] = final == LOG_BYTES
+    res['log_content_ok'] = content_ok(files)
+    res['log_mb_s'] = round(final / 1e6 / res['log_s'], 1) if res['log_s'] > 0 else None
+    if probe:
+        # only calls made while bytes were flowing (the first calls also start the daemon's
+        # programs and meet a daemon that is still starting)
+        during = [(d, rc) for t, d, rc in lat if tfirst is not None and tfirst <= t <= tlast]
+        ms = [x * 1000 for x, rc in during]
+        res['flood_status_n'] = len(ms)
+        res['flood_status_ms_median'] = round(statistics.median(ms), 2) if ms else None
+        res['flood_status_ms_max'] = round(max(ms), 2) if ms else None
+        res['flood_status_over_50ms'] = sum(1 for x in ms if x >= 50)
+        res['flood_status_rcs'] = sorted({rc for _, rc in during})
+        res['flood_status_ms_all'] = [round(d * 1000, 1) for _, d, _ in lat]
+    return res
+
+
+def cleanup(a, d, keep_dir=False):
+    out = {'cleanup_done': True}
+    snap = []
+    try:
+        if a.proc and alive(a.proc.pid):
+            snap = [(p, stat(p)[4]) for p in [a.proc.pid] + descendants(a.proc.pid) if stat(p)]
+        a.shutdown()
+    except Exception as e:
+        out['cleanup_error'] = f'{type(e).__name__}: {e}'
+    time.sleep(0.2)
+    reap()
+    left = [p for p, st in snap if (s := stat(p)) and s[4] == st and s[1] != 'Z']
+    if left:
+        out['cleanup_killed'] = len(left)
+        for p in left:
+            kill_group_of(p)
+    ks = kill_our_sleeps()
+    if ks:
+        out['stray_sleeps_killed'] = ks
+    if a.proc:
+        try:
+            os.killpg(a.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if a.proc in LAUNCHED and a.proc.poll() is not None:
+            LAUNCHED.remove(a.proc)
+    reap()
+    try:
+        a._out.close()
+    except Exception:
+        pass
+    if not keep_dir:
+        shutil.rmtree(d, ignore_errors=True)
+        if d in TEMPDIRS:
+            TEMPDIRS.remove(d)
+    return out
+
+
+# ----------------------------------------------------------------- setup / versions
+def pin_svc(src):
+    """Build svc (cargo build --release) from the work tree or from a clean export of HEAD,
+    and copy the binary to PIN_DIR, so concurrent rebuilds of target/ do not change it mid-run."""
+    if src == 'head':
+        os.makedirs(HEAD_SRC, exist_ok=True)
+        for name in os.listdir(HEAD_SRC):          # keep target/ so a rebuild is incremental
+            if name != 'target':
+                p = os.path.join(HEAD_SRC, name)
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+        subprocess.run(f'git -C {REPO} archive HEAD | tar -x -C {HEAD_SRC}', shell=True, check=True)
+        build_dir = HEAD_SRC
+    else:
+        build_dir = REPO
+    print(f'+ cargo build --release  (in {build_dir})', flush=True)
+    subprocess.run(['cargo', 'build', '--release'], cwd=build_dir, check=True)
+    os.makedirs(PIN_DIR, exist_ok=True)
+    shutil.copy2(os.path.join(build_dir, 'target', 'release', 'svc'), os.path.join(PIN_DIR, 'svc'))
+    git = run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'], timeout=20).stdout.strip()
+    dirty = run(['git', '-C', REPO, 'status', '--porcelain', '--', 'src', 'platform', 'Cargo.toml',
+                 'Cargo.lock'], timeout=20).stdout.strip()
+    info = {'git': git, 'source': src, 'dirty': bool(dirty) if src == 'worktree' else False,
+            'built': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
+    with open(os.path.join(PIN_DIR, 'build.json'), 'w') as f:
+        json.dump(info, f)
+    print(f'pinned {PIN_DIR}/svc: {info}', flush=True)
+
+
+def setup(install=True, src='worktree'):
+    if install:
+        for cmd in (['apt-get', 'install', '-y', 'runit', 's6'],
+                    [sys.executable, '-m', 'pip', 'install', 'supervisor']):
+            print('+ ' + ' '.join(cmd), flush=True)
+            cp = subprocess.run(cmd)
+            if cp.returncode != 0 and cmd[0] == 'apt-get':
+                subprocess.run(['apt-get', 'update'])
+                subprocess.run(cmd, check=True)
+    if not os.environ.get('BENCH_SVC'):
+        pin_svc(src)
+    for k, v in versions().items():
+        print(f'{k}: {v}')
+
+
+def versions():
+    v = {}
+    try:
+        b = svc_bin()
+        v['svc'] = run([b, '--version'], timeout=20).stdout.strip()
+        with open(b, 'rb') as f:
+            v['svc'] += ' (sha256 ' + hashlib.sha256(f.read()).hexdigest()[:12] + ')'
+        bj = os.path.join(os.path.dirname(b), 'build.json')
+        if os.path.exists(bj):
+            info = json.load(open(bj))
+            v['svc'] += f' git {info["git"]}{"+dirty work tree" if info.get("dirty") else ""} ' \
+                        f'({info["source"]}, built {info["built"]})'
+    except Exception as e:
+        v['svc'] = repr(e)
+    try:
+        v['supervisord'] = run([tool('supervisord'), '--version'], timeout=20).stdout.strip()
+    except Exception as e:
+        v['supervisord'] = repr(e)
+    for key, pkg in (('runit', 'runit'), ('s6', 's6'), ('skalibs', 'libskarnet2.13'),
+                     ('execline', 'execline')):
+        try:
+            p = run(['dpkg-query', '-W', '-f', '${Version}', pkg], timeout=20)
+            v[key] = p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else '?'
+        except Exception:
+            v[key] = '?'
+    v['python'] = sys.version.split()[0]
+    v['kernel'] = os.uname().release
+    return v
+
+
+# ----------------------------------------------------------------- report
+ROWS = [('start_s', 'start: launch -> all N sleeps in /proc (s)'),
+        ('start_confirmed_s', 'start + status tool confirms all running (s)'),
+        ('sup_procs', 'supervisor processes counted'),
+        ('pss_kb', 'memory: PSS of supervisor procs (KiB)'),
+        ('rss_kb', 'memory: RSS of supervisor procs (KiB)'),
+        ('idle20_cpu_s', 'idle: CPU s over 20 s (anchors\' window)'),
+        ('idle20_ctxsw', 'idle: context switches over 20 s (anchors\' window)'),
+        ('idle_cpu_s', f'idle: CPU s over {IDLE_S:g} s'),
+        ('idle_vol_ctxsw', f'idle: voluntary context switches over {IDLE_S:g} s'),
+        ('idle_invol_ctxsw', f'idle: involuntary context switches over {IDLE_S:g} s'),
+        ('status_s', 'status: one full listing, median of 5 (s)'),
+        ('restart_s', 'restart: SIGKILL -> new sleep, median of 5 (s)'),
+        ('stop_cmd_s', 'stop_all: command returned (s)'),
+        ('stop_all_s', 'stop_all: command returned + all sleeps gone (s)')]
+LOG_ROWS = [('log_s', 'log: start -> last byte in log file(s) (s)'),
+            ('log_mb_s', 'log: MB/s (1e6 B)'),
+            ('log_bytes', 'log: bytes in log file(s)'),
+            ('log_exact', 'log: exactly 200,000,000 bytes?'),
+            ('log_content_ok', 'log: content = the writer\'s bytes (prefix)?'),
+            ('probed_log_mb_s', 'log with `svc status` every 20 ms: MB/s'),
+            ('flood_status_n', '`svc status` calls during the flood'),
+            ('flood_status_ms_median', '`svc status` during the flood: median ms'),
+            ('flood_status_ms_max', '`svc status` during the flood: max ms'),
+            ('flood_status_over_50ms', '`svc status` during the flood: calls >= 50 ms')]
+
+
+def fmt(v):
+    if v is None:
+        return '—'
+    if isinstance(v, bool):
+        return 'yes' if v else 'no'
+    if isinstance(v, int):
+        return f'{v:,}'
+    if isinstance(v, float):
+        if v == 0:
+            return '0'
+        if abs(v) >= 100:
+            return f'{v:,.0f}'
+        return f'{v:.3g}' if abs(v) < 1 else f'{v:.3f}'.rstrip('0').rstrip('.')
+    return str(v)
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None and not isinstance(v, (list, dict))]
+    if not vals:
+        return None
+    if all(isinstance(v, bool) for v in vals):
+        return all(vals)
+    m = statistics.median(vals)
+    return int(m) if all(isinstance(v, int) for v in vals) and m == int(m) else m
+
+
+def tables(allr, peers, ns):
+    L = []
+    for n in ns:
+        cols = [p for p in peers if any(r['peer'] == p and r['n'] == n and not r['log'] for r in allr)]
+        if not cols:
+            continue
+        def vals(p, key):
+            return [r.get(key) for r in allr if r['peer'] == p and r['n'] == n and not r['log']]
+        hdr = [f'N={n}'] + [f'{p} ({len(vals(p, "peer"))})' for p in cols]
+        L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+        for key, label in ROWS:
+            cells = [fmt(med(vals(p, key))) for p in cols]
+            if any(c != '—' for c in cells):
+                L.append('| ' + ' | '.join([label] + cells) + ' |')
+    lp = [p for p in peers if any(r['peer'] == p and r['log'] for r in allr)]
+    if lp:
+        def lvals(p, key):
+            return [r.get(key) for r in allr if r['peer'] == p and r['log']]
+        hdr = ['log, N=1, 200,000,000 B via stdout'] + [f'{p} ({len(lvals(p, "peer"))})' for p in lp]
+        L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+        for key, label in LOG_ROWS:
+            cells = [fmt(med(lvals(p, key))) for p in lp]
+            if any(c != '—' for c in cells):
+                L.append('| ' + ' | '.join([label] + cells) + ' |')
+    return L
+
+
+def write_md(results, meta, peers, ns, current=None, done=False):
+    allr = results + ([current] if current else [])
+    L = ['# svc benchmark results (bench/harness.py)', '',
+         f'- date: {meta["date"]} (status: {"complete" if done else "IN PROGRESS"}, '
+         f'elapsed {meta.get("elapsed", 0):.0f} s)',
+         f'- host: nproc={os.cpu_count()}, kernel {meta["v"]["kernel"]}, Debian {meta["debian"]}, '
+         f'/tmp on {meta["tmpfs"]}, RLIMIT_NOFILE={meta["nofile"]}, load average at start {meta["load"]}',
+         '- versions: ' + ', '.join(f'{k} {v}' for k, v in meta['v'].items()),
+         f'- command: `python3 bench/harness.py {" ".join(meta["argv"])}`; cells are medians over '
+         'rounds, `(k)` = runs that produced the column.', '']
+    L += ['## Tables'] + tables(allr, peers, ns)
+    errs = [r for r in allr if any(k in r for k in ('error', 'cleanup_error', 'stop_cmd_rc', 'log_stalled'))]
+    L += ['', '## Errors / anomalies', '']
+    L += [f'- round {r.get("round")} {r["peer"]} N={r["n"]}{" log" if r["log"] else ""}: '
+          + ', '.join(f'{k}={r[k]}' for k in ('error', 'cleanup_error', 'stop_cmd_rc', 'log_stalled',
+                                              'log_missing') if k in r) for r in errs] or ['- none']
+    L += ['', '## Raw results (one JSON per run; also in results.jsonl)', '', '```']
+    L += [json.dumps(r, sort_keys=True) for r in allr]
+    L += ['```', '']
+    path = meta.get('md', RESULTS_MD)
+    with open(path + '.tmp', 'w') as f:
+        f.write('\n'.join(L))
+    os.replace(path + '.tmp', path)
+
+
+def run_all(peers, ns, rounds, budget, argv, md):
+    t_begin = time.time()
+    try:
+        load = open('/proc/loadavg').read().split()[:3]
+    except OSError:
+        load = '?'
+    meta = {'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+            'v': versions(), 'debian': open('/etc/debian_version').read().strip(),
+            'nofile': resource.getrlimit(resource.RLIMIT_NOFILE), 'argv': argv, 'load': ' '.join(load),
+            'md': md}
+    try:
+        meta['tmpfs'] = run(['df', '-T', '/tmp']).stdout.splitlines()[-1].split()[1]
+    except Exception:
+        meta['tmpfs'] = '?'
+    for k, v in meta['v'].items():
+        print(f'# {k}: {v}', flush=True)
+    jsonl = os.path.splitext(md)[0].replace('RESULTS', 'results') + '.jsonl'
+    if os.path.exists(jsonl):
+        os.replace(jsonl, jsonl + '.prev')
+    results = []
+    rnd = 0
+
+    def emit(cur):
+        meta['elapsed'] = time.time() - t_begin
+        write_md(results, meta, peers, ns, current=dict(cur, round=rnd))
+
+    jobs = [(p, n, False) for n in ns for p in peers] + \
+        [(p, 1, True) for p in peers if p in LOG_PEERS]
+    for rnd in range(1, rounds + 1):
+        for p, n, log in jobs:
+            if time.time() - t_begin > budget:
+                print(f'# budget exhausted in round {rnd}', flush=True)
+                break
+            r = measure(p, n, log, emit)
+            r['round'] = rnd
+            results.append(r)
+            with open(jsonl, 'a') as f:
+                f.write(json.dumps(r, sort_keys=True) + '\n')
+            meta['elapsed'] = time.time() - t_begin
+            write_md(results, meta, peers, ns)
+            print(json.dumps(r, sort_keys=True), flush=True)
+        else:
+            continue
+        break
+    meta['elapsed'] = time.time() - t_begin
+    write_md(results, meta, peers, ns, done=True)
+    print('\n'.join(tables(results, peers, ns)))
+
+
+def opt(args, name, default):
+    return args[args.index(name) + 1] if name in args else default
+
+
+def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:   # PR_SET_CHILD_SUBREAPER: orphaned sleeps re-parent to us, so we can reap them
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except Exception:
+        pass
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    atexit.register(cleanup_everything)
+    args = sys.argv[1:]
+    if not args or args[0] in ('-h', '--help', 'help'):
+        print(__doc__)
+        return 2
+    try:
+        if args[0] == 'setup':
+            setup(install='--no-install' not in args, src=opt(args, '--svc-src', 'worktree'))
+            return 0
+        if args[0] == 'versions':
+            for k, v in versions().items():
+                print(f'{k}: {v}')
+            return 0
+        if args[0] == 'all':
+            peers = tuple(opt(args, '--peers', ','.join(PEERS)).split(','))
+            bad = [p for p in peers if p not in ADAPTERS]
+            if bad:
+                print(f'unknown peer(s) {bad}; known: {", ".join(ADAPTERS)}', file=sys.stderr)
+                return 2
+            ns = tuple(int(x) for x in opt(args, '--ns', '10,100,1000').split(','))
+            md = os.path.abspath(opt(args, '--out', RESULTS_MD))
+            run_all(peers, ns, int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
+                    args[1:], md)
+            return 0
+        if args[0] == 'one' and len(args) >= 2:
+            peer, n = args[1], int(args[2]) if len(args) > 2 and args[2].isdigit() else 10
+            if peer not in ADAPTERS:
+                print(f'unknown peer {peer}; one of {", ".join(ADAPTERS)}', file=sys.stderr)
+                return 2
+            print(json.dumps(measure(peer, n, '--log' in args), sort_keys=True))
+            return 0
+        print(__doc__)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f'\ninterrupted ({e}); cleaning up', file=sys.stderr)
+        return 130
+    finally:
+        cleanup_everything()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

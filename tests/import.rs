@@ -1,0 +1,154 @@
+//! `svc import supervisord|procfile` through the real binary: conversions pass `svc check`,
+//! and converted configurations run under a real daemon.
+
+use crate::support::{Sandbox, TestDaemon, wait_until};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
+}
+
+/// Converts `file` into the sandbox's config file; returns the KDL and the run.
+fn import_into(sb: &Sandbox, format: &str, file: &Path) -> (String, crate::support::Run) {
+    let out = sb.config_path();
+    let run = sb.svc(&["import", format, &file.display().to_string(), "-o", &out.display().to_string()]);
+    let kdl = fs::read_to_string(&out).unwrap_or_default();
+    (kdl, run)
+}
+
+/// A stand-in for `java`: records its arguments and working directory, then waits; on
+/// SIGINT it records the signal and exits 0.
+const FAKE_JAVA: &str = r#"#!/bin/sh
+port=$6
+printf '%s\n' "$@" > "args-$port"
+pwd > "cwd-$port"
+trap 'echo INT > "signal-$port"; exit 0' INT
+trap 'echo TERM > "signal-$port"; exit 0' TERM
+sleep 1000 &
+wait
+"#;
+
+#[test]
+fn issue_example_converts_checks_and_runs() {
+    let sb = Sandbox::new();
+    let (kdl, run) = import_into(&sb, "supervisord", &fixture("issue-example.conf"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("warning:"), "{run:?}");
+    assert!(kdl.contains("group \"mesprogrammes\""), "{kdl}");
+    let check = sb.svc(&["check", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 0, "{check:?}\n{kdl}");
+
+    // Swap java and /opt/monprogram for stand-ins; every converted argument stays as is.
+    let app = sb.path().join("monprogram");
+    fs::create_dir(&app).expect("mkdir");
+    let java = sb.path().join("java");
+    fs::write(&java, FAKE_JAVA).expect("write java");
+    fs::set_permissions(&java, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let runnable = kdl
+        .replace("/usr/bin/java", &java.display().to_string())
+        .replace("/opt/monprogram", &app.display().to_string());
+    sb.write_config(&runnable);
+
+    let d = TestDaemon::start_in(sb);
+    d.wait_state("monprog1", "RUNNING");
+    d.wait_state("monprog2", "RUNNING");
+    assert_eq!(d.program("monprog1")["group"], "mesprogrammes");
+    let args = fs::read_to_string(app.join("args-1234")).expect("args");
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        ["-DrunDir=/opt/monprog", "-cp", "lib/*", "fr.yax.monprog.Main", "--port", "1234"]
+    );
+    assert_eq!(fs::read_to_string(app.join("cwd-1235")).expect("cwd").trim(), app.display().to_string());
+
+    let run = d.svc(&["stop", "mesprogrammes:*"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.state_of("monprog1"), "STOPPED");
+    assert_eq!(d.state_of("monprog2"), "STOPPED");
+    for port in ["1234", "1235"] {
+        wait_until("the stop signal to be recorded", || app.join(format!("signal-{port}")).exists());
+        assert_eq!(fs::read_to_string(app.join(format!("signal-{port}"))).expect("signal").trim(), "INT");
+    }
+    let run = d.svc(&["start", "mesprogrammes:*"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.state_of("monprog1"), "RUNNING");
+    assert_eq!(d.state_of("monprog2"), "RUNNING");
+}
+
+#[test]
+fn full_supervisord_conf_converts_with_warnings_and_checks() {
+    let sb = Sandbox::new();
+    let (kdl, run) = import_into(&sb, "supervisord", &fixture("full.conf"));
+    assert_eq!(run.code, 0, "{run:?}");
+    // What is lost is both a warning on stderr and a comment in the output.
+    for lost in ["user", "stdout_capture_maxbytes", "[eventlistener:memmon]"] {
+        assert!(run.stderr.contains(lost), "no warning for {lost}: {}", run.stderr);
+    }
+    for comment in ["// supervisord: user=www-data", "// supervisord: [unix_http_server]", "// from conf.d/web.conf"] {
+        assert!(kdl.contains(comment), "no {comment}:\n{kdl}");
+    }
+    let check = sb.svc(&["check", "--json", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 0, "{check:?}\n{kdl}");
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).expect("json");
+    let names: Vec<&str> = v["programs"].as_array().expect("programs").iter().filter_map(|p| p.as_str()).collect();
+    assert_eq!(names, ["worker_01", "worker_02", "worker_03", "cron", "web"]);
+}
+
+#[test]
+fn procfile_round_trip_runs() {
+    let sb = Sandbox::new();
+    let procfile = sb.path().join("Procfile");
+    fs::copy(fixture("Procfile"), &procfile).expect("copy");
+    let (kdl, run) = import_into(&sb, "procfile", &procfile);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(kdl.contains("directory \"{here}\""), "{kdl}");
+    let d = TestDaemon::start_in(sb);
+    d.wait_state("web", "RUNNING");
+    d.wait_state("worker", "RUNNING");
+    let port = d.path().join("port.txt");
+    wait_until("web to write port.txt", || fs::read_to_string(&port).is_ok_and(|s| s.ends_with('\n')));
+    assert_eq!(fs::read_to_string(&port).expect("port").trim(), "port=5000");
+}
+
+#[test]
+fn output_rules() {
+    let sb = Sandbox::new();
+    let file = fixture("issue-example.conf").display().to_string();
+    // stdout by default.
+    let run = sb.svc(&["import", "supervisord", &file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("program \"monprog1\""), "{run:?}");
+    // -o refuses to replace a file unless --force.
+    let out = sb.path().join("out.kdl");
+    fs::write(&out, "keep me").expect("write");
+    let o = out.display().to_string();
+    let run = sb.svc(&["import", "supervisord", &file, "-o", &o]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--force"), "{run:?}");
+    assert_eq!(fs::read_to_string(&out).expect("read"), "keep me");
+    let run = sb.svc(&["import", "supervisord", &file, "-o", &o, "--force"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(fs::read_to_string(&out).expect("read").contains("monprog2"));
+    // A missing file and a file that is not INI fail with a message.
+    let run = sb.svc(&["import", "supervisord", "/nonexistent/supervisord.conf"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("cannot read"), "{run:?}");
+    let junk = sb.path().join("junk.conf");
+    fs::write(&junk, "command=x\n").expect("write");
+    let run = sb.svc(&["import", "supervisord", &junk.display().to_string()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("junk.conf:1"), "{run:?}");
+}
+
+#[test]
+fn unconvertible_result_is_reported() {
+    let sb = Sandbox::new();
+    let conf = sb.path().join("s.conf");
+    // An unclosed quote: supervisord can't split the command either, so it stays a comment
+    // and the program has no command.
+    fs::write(&conf, "[program:w]\ncommand=sleep '1\nnumprocs=2\n").expect("write");
+    let run = sb.svc(&["import", "supervisord", &conf.display().to_string()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("does not pass `svc check`"), "{run:?}");
+    assert!(run.stdout.contains("numprocs 2"), "the output is still printed: {run:?}");
+}

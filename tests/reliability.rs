@@ -1,0 +1,309 @@
+//! Faults provoked for real: a killed daemon, escaping grandchildren, unwritable logs, hostile
+//! clients, other users, and load. docs/reliability.md summarises what these establish.
+
+use crate::support::{Sandbox, TestDaemon, wait_until};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+fn cmdline(pid: u32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn daemon_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_of_the_daemon_leaves_no_duplicates() {
+    // The programs ignore SIGTERM, so the parent-death signal does not stop them: only the
+    // next daemon's recovery can.
+    let config = r#"
+        program "a" { command "sh" "-c" "trap '' TERM; exec sleep 1001"; start-secs 0; stop-wait-secs 1 }
+        program "b" { command "sh" "-c" "trap '' TERM; exec sleep 1002"; start-secs 0; stop-wait-secs 1 }
+        program "c" { command "sh" "-c" "trap '' TERM; exec sleep 1003"; start-secs 0; stop-wait-secs 1 }
+    "#;
+    let mut first = TestDaemon::start(config);
+    for n in ["a", "b", "c"] {
+        first.wait_state(n, "RUNNING");
+    }
+    let old: Vec<u32> = ["a", "b", "c"].iter().map(|n| first.pid_of(n).expect("pid")).collect();
+    let mut child = first.child.take().expect("daemon");
+    child.kill().expect("SIGKILL the daemon");
+    child.wait().expect("reap daemon");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(old.iter().all(|p| std::path::Path::new(&format!("/proc/{p}")).exists()), "programs outlived the daemon");
+
+    // Same sandbox, new daemon: the stale socket and lock are recovered automatically.
+    let sandbox = Sandbox {
+        dir: std::mem::replace(&mut first.sandbox.dir, tempfile::tempdir().expect("dummy")),
+        marker: std::mem::replace(&mut first.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+    };
+    drop(first);
+    let second = TestDaemon::start_in(sandbox);
+    for n in ["a", "b", "c"] {
+        second.wait_state(n, "RUNNING");
+    }
+    let daemon = second.daemon_pid();
+    for (n, arg) in [("a", "sleep 1001"), ("b", "sleep 1002"), ("c", "sleep 1003")] {
+        let instances: Vec<u32> =
+            second.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p).trim() == arg).collect();
+        assert_eq!(instances.len(), 1, "{n}: exactly one instance, got {instances:?}");
+        assert!(!old.contains(&instances[0]), "{n}: the old instance was stopped");
+    }
+    assert!(second.daemon_stderr().contains("survived the previous daemon"), "{}", second.daemon_stderr());
+}
+
+#[test]
+fn double_forked_and_setsid_descendants_are_stopped() {
+    let d = TestDaemon::start(
+        r#"
+        program "forker" { command "sh" "-c" "(sleep 1011 &); exec sleep 1012"; start-secs 0 }
+        program "setsid" { command "sh" "-c" "setsid sleep 1013 & exec sleep 1014"; start-secs 0 }
+        "#,
+    );
+    d.wait_state("forker", "RUNNING");
+    d.wait_state("setsid", "RUNNING");
+    let daemon = d.daemon_pid();
+    let ours = || d.marked_pids().into_iter().filter(|&p| p != daemon).map(cmdline).collect::<Vec<_>>();
+    wait_until("all four sleeps", || ours().iter().filter(|c| c.starts_with("sleep 101")).count() == 4);
+    // The setsid worker really left the program's process group.
+    let run = d.svc(&["stop", "all"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    wait_until("no process of theirs remains", || ours().is_empty());
+}
+
+#[test]
+fn children_start_clean() {
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    // A real systemd-style readiness socket: the daemon must report READY=1 to it and must
+    // not pass NOTIFY_SOCKET on to programs.
+    let notify_path = s.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind notify");
+    notify.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let d = TestDaemon::start_with_env(s, &[("NOTIFY_SOCKET", notify_path.to_str().expect("utf8"))]);
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("readiness datagram");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    d.wait_state("p", "RUNNING");
+    let pid = d.pid_of("p").expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    for field in ["SigBlk:", "SigIgn:"] {
+        let line = status.lines().find(|l| l.starts_with(field)).expect("field");
+        assert!(line.trim_end().ends_with("0000000000000000"), "{line}");
+    }
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .map(|e| e.expect("fd").file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut fds = fds;
+    fds.sort();
+    assert_eq!(fds, vec!["0", "1", "2"], "no daemon descriptor leaks into programs");
+    let env = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).expect("environ")).into_owned();
+    assert!(!env.contains("NOTIFY_SOCKET"), "{env}");
+}
+
+#[test]
+fn unwritable_log_is_reported_and_the_program_keeps_running() {
+    let d = TestDaemon::start(
+        r#"program "p" {
+            command "sh" "-c" "while true; do echo line; sleep 0.05; done"
+            stdout-log { path "/dev/full"; }
+            start-secs 0
+        }"#,
+    );
+    wait_until("write error in status", || {
+        d.program("p")["reason"].as_str().is_some_and(|r| r.contains("/dev/full") && r.contains("space"))
+    });
+    assert_eq!(d.state_of("p"), "RUNNING");
+    assert!(d.svc(&["status", "p"]).stdout.contains("/dev/full"));
+    assert!(d.daemon_stderr().contains("cannot write /dev/full"), "{}", d.daemon_stderr());
+}
+
+#[test]
+fn hostile_clients_do_not_hurt_the_daemon() {
+    let d = TestDaemon::start(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    d.wait_state("p", "RUNNING");
+    // A client that connects and says nothing must not block anyone.
+    let _silent = UnixStream::connect(d.socket()).expect("connect");
+    // One that disconnects in the middle of a request.
+    let mut partial = UnixStream::connect(d.socket()).expect("connect");
+    partial.write_all(br#"{"protocol":1,"type":"sta"#).expect("write");
+    drop(partial);
+    // A 10 MB line without a newline.
+    let mut big = UnixStream::connect(d.socket()).expect("connect");
+    let writer = {
+        let mut big = big.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..10 {
+                if big.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let mut reply = String::new();
+    BufReader::new(&mut big).read_line(&mut reply).expect("reply to the long line");
+    assert!(reply.contains("too_long"), "{reply}");
+    let _ = writer.join();
+
+    let rss_before = daemon_rss_kib(d.daemon_pid());
+    for i in 0..1000 {
+        let mut c = UnixStream::connect(d.socket()).expect("connect");
+        c.write_all(format!("garbage {i}\n").as_bytes()).expect("write");
+        let mut line = String::new();
+        BufReader::new(&mut c).read_line(&mut line).expect("read");
+        assert!(line.contains("bad_request"), "{line}");
+    }
+    let rss_after = daemon_rss_kib(d.daemon_pid());
+    assert!(rss_after < rss_before + 16 * 1024, "memory grew from {rss_before} KiB to {rss_after} KiB");
+    assert_eq!(d.svc(&["status", "p"]).code, 0, "still serving");
+}
+
+/// Runs `f` as the unprivileged user `nobody` (only possible as root).
+fn as_nobody(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    cmd.uid(65534).gid(65534)
+}
+
+#[test]
+fn another_user_is_refused_even_with_loose_permissions() {
+    if !is_root() {
+        eprintln!("skipped: needs root to act as a second user (CI runs it as root)");
+        return;
+    }
+    let d = TestDaemon::start(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    d.wait_state("p", "RUNNING");
+    // Someone loosened every mode on the way to the socket.
+    use std::os::unix::fs::PermissionsExt;
+    for p in [d.path().to_path_buf(), d.path().join("run"), d.socket()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let script = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect({:?})\n\
+         try: s.sendall(b'{{\"protocol\":1,\"type\":\"stop\",\"targets\":[\"all\"]}}\\n')\n\
+         except OSError: pass\n\
+         print(s.recv(4096).decode())",
+        d.socket().display().to_string()
+    );
+    let out = as_nobody(std::process::Command::new("python3").args(["-c", &script])).output().expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("permission_denied") && text.contains("may not use it"), "{text} {:?}", out);
+    assert_eq!(d.state_of("p"), "RUNNING", "the other user stopped nothing");
+    assert!(d.daemon_stderr().contains("refused a connection from uid 65534"));
+}
+
+#[test]
+fn client_refuses_a_daemon_of_another_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to act as a second user (CI runs it as root)");
+        return;
+    }
+    let s = Sandbox::new();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = s.path().join("fake");
+    std::fs::create_dir(&dir).expect("dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sock = dir.join("svc.sock");
+    let script = format!(
+        "import socket,time; s=socket.socket(socket.AF_UNIX); s.bind({:?}); s.listen(1); \
+         print('up', flush=True); c,_=s.accept(); time.sleep(5)",
+        sock.display().to_string()
+    );
+    let mut fake = as_nobody(std::process::Command::new("python3").args(["-c", &script]))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("fake daemon");
+    let mut up = [0u8; 2];
+    fake.stdout.as_mut().expect("stdout").read_exact(&mut up).expect("fake up");
+    let run = s.command(&["status"]).env("SVC_SOCKET", &sock).output().expect("svc");
+    let _ = fake.kill();
+    let _ = fake.wait();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_ne!(run.status.code(), Some(0));
+    assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+}
+
+#[test]
+fn a_thousand_programs_and_a_hundred_concurrent_clients() {
+    let mut config = String::new();
+    for i in 0..1000 {
+        config.push_str(&format!("program \"p{i}\" {{ command \"sleep\" \"100000\"; start-secs 0 }}\n"));
+    }
+    let d = TestDaemon::start(&config);
+    wait_until("all 1000 RUNNING", || d.svc(&["status"]).code == 0);
+    let handles: Vec<_> = (0..100)
+        .map(|_| {
+            let mut cmd = d.command(&["status", "--json"]);
+            std::thread::spawn(move || cmd.output().expect("status"))
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().expect("client thread");
+        assert_eq!(out.status.code(), Some(0));
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v.len(), 1000);
+    }
+    let run = d.svc(&["stop", "all"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 1000);
+}
+
+#[test]
+fn status_answers_while_a_program_floods_its_log() {
+    let d = TestDaemon::start(
+        r#"program "flood" {
+            command "sh" "-c" "yes 0123456789abcdefghijklmnopqrstuvwxyz"
+            stdout-log { max-bytes "20MB"; backups 2; }
+            start-secs 0
+        }"#,
+    );
+    d.wait_state("flood", "RUNNING");
+    for _ in 0..20 {
+        assert_eq!(d.svc(&["status", "flood"]).code, 0);
+    }
+    let log = d.log_dir().join("flood.out.log");
+    assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0);
+    assert_eq!(d.svc(&["stop", "flood"]).code, 0);
+}
+
+#[test]
+fn crash_loop_is_bounded_in_memory_and_disk() {
+    let d = TestDaemon::start(
+        r#"program "crashy" {
+            command "sh" "-c" "echo 'starting and about to fail with a long line of text'; exit 1"
+            start-secs 0
+            autorestart #true
+            backoff { initial "10ms"; max "40ms"; }
+            stdout-log { max-bytes "4KB"; backups 2; }
+        }"#,
+    );
+    wait_until("many restarts", || d.program("crashy")["restarts"].as_u64() >= Some(30));
+    let rss1 = daemon_rss_kib(d.daemon_pid());
+    wait_until("many more restarts", || d.program("crashy")["restarts"].as_u64() >= Some(150));
+    let rss2 = daemon_rss_kib(d.daemon_pid());
+    assert!(rss2 < rss1 + 4 * 1024, "daemon memory grew from {rss1} to {rss2} KiB");
+    let files: Vec<_> = std::fs::read_dir(d.log_dir())
+        .expect("logs")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("crashy.out.log"))
+        .collect();
+    assert!(files.len() <= 3, "{} log files", files.len());
+    for f in files {
+        assert!(f.metadata().expect("meta").len() <= 4096 + 100);
+    }
+    // The restart delay really is in effect: it waits in BACKOFF between crashes.
+    wait_until("seen in BACKOFF", || d.state_of("crashy") == "BACKOFF");
+}
