@@ -65,7 +65,7 @@ impl Client {
             // A socket in a directory someone else controls could be a fake daemon.
             let Stream::UdSocket(s) = &stream;
             let uid = svc_platform::peer_credentials(s.inner().as_fd())?.uid;
-            if uid != nix::unistd::Uid::current().as_raw() {
+            if uid != nix::unistd::Uid::current().as_raw() && !shared_with_us(paths, socket, uid) {
                 return Err(ClientError::NotOurs { socket: socket.clone(), uid });
             }
             let (recv, send) = stream.split();
@@ -99,4 +99,12 @@ impl Client {
         self.send(req).await?;
         self.recv().await?.ok_or_else(|| ClientError::Protocol("the daemon closed the connection".into()))
     }
+}
+
+/// Another user's daemon is acceptable only when we were pointed at its socket on purpose
+/// (`--socket`, for a daemon that shares access with a group) and the socket file belongs to
+/// the uid answering on it; a default location never leads to someone else's daemon.
+fn shared_with_us(paths: &Paths, socket: &std::path::Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    paths.socket_explicit && std::fs::symlink_metadata(socket).is_ok_and(|m| m.uid() == uid)
 }

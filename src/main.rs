@@ -155,6 +155,12 @@ enum Command {
         #[arg(short, long)]
         follow: bool,
     },
+    /// Convert a supervisord.conf or a Procfile into svc's KDL.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  svc import supervisord /etc/supervisord.conf -o ~/.config/svc/svc.kdl\n  svc import procfile Procfile > svc.kdl"
+    )]
+    Import(ImportCommand),
     /// Check a config file without a daemon (default: the config svc would load).
     #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
     Check {
@@ -206,6 +212,26 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Convert a supervisord configuration (and the files its [include] names).
+    Supervisord(ImportArgs),
+    /// Convert a Procfile (foreman, honcho, overmind): each `name: command` line.
+    Procfile(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The file to convert.
+    file: PathBuf,
+    /// Write the KDL to this file instead of stdout.
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -239,6 +265,13 @@ fn main() -> ExitCode {
         Some(Command::Logs { name, clear: true, .. }) => cli::logs::clear(&global, vec![name], false),
         Some(Command::Logs { name, stderr, lines, follow, .. }) => {
             cli::logs::logs(&global, name, stderr, lines, follow)
+        }
+        Some(Command::Import(sub)) => {
+            let (format, a) = match sub {
+                ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),
+                ImportCommand::Procfile(a) => (cli::import::Format::Procfile, a),
+            };
+            cli::import::import(format, &a.file, a.output.as_deref(), a.force)
         }
         Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
         Some(Command::Install { method, dry_run, status, json }) => {

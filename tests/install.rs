@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use svc_platform::service::{self, Method, Target, cron, launchd, profile, systemd};
 
-const EXISTING_CRONTAB: &str =
-    "# m h dom mon dow command\nMAILTO=\"\"\n*/10 * * * * $HOME/bin/backup 2>&1 | logger -t backup\n\n@daily rm -f /tmp/x # mine\n";
+const EXISTING_CRONTAB: &str = "# m h dom mon dow command\nMAILTO=\"\"\n*/10 * * * * $HOME/bin/backup 2>&1 | logger -t backup\n\n@daily rm -f /tmp/x # mine\n";
 const EXISTING_PROFILE: &str =
     "# ~/.profile\nexport PATH=\"$HOME/bin:$PATH\"\nif [ -n \"$BASH_VERSION\" ]; then\n    . \"$HOME/.bashrc\"\nfi\n";
 
@@ -52,13 +51,13 @@ impl Fakes {
     fn new() -> Fakes {
         let sb = Sandbox::new();
         let bin = sb.path().join("fakebin");
-        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&bin).expect("test setup");
         for (name, script) in [("crontab", FAKE_CRONTAB), ("systemctl", FAKE_SYSTEMCTL), ("loginctl", FAKE_LOGINCTL)] {
             let p = bin.join(name);
-            fs::write(&p, script).unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::write(&p, script).expect("test setup");
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("test setup");
         }
-        fs::create_dir_all(sb.path().join("home")).unwrap();
+        fs::create_dir_all(sb.path().join("home")).expect("test setup");
         Fakes { sb, bin }
     }
 
@@ -110,12 +109,18 @@ fn is_linux() -> bool {
 /// `systemd-analyze verify --user` on `unit`: rc 0 AND nothing printed, since it exits 0 on
 /// unknown keys and bad values (platform.md §6a).
 fn assert_verifies(unit: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let (ok, stderr) = verify(unit);
+    assert!(ok && stderr.is_empty(), "systemd-analyze verify failed:\n{stderr}\n--- unit:\n{unit}");
+}
+
+/// Runs `systemd-analyze verify --user --man=no`: (exit status 0, what it printed on stderr).
+fn verify(unit: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("test setup");
     let runtime = dir.path().join("runtime");
-    fs::create_dir(&runtime).unwrap();
-    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(&runtime).expect("test setup");
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).expect("test setup");
     let file = dir.path().join("svc.service");
-    fs::write(&file, unit).unwrap();
+    fs::write(&file, unit).expect("test setup");
     let out = match Command::new("systemd-analyze")
         .args(["verify", "--user", "--man=no"])
         .arg(&file)
@@ -125,8 +130,7 @@ fn assert_verifies(unit: &str) {
         Ok(out) => out,
         Err(e) => panic!("systemd-analyze cannot run ({e}): install systemd (apt-get install systemd)"),
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.is_empty(), "systemd-analyze verify: {:?}\n{stderr}\n--- unit:\n{unit}", out.status);
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -148,9 +152,17 @@ fn generated_units_pass_systemd_analyze_verify() {
         target(&odd_exe, &dir.path().join("cfg 50% \"q\" 'a' $X \\n.kdl"), &home),
         Target { socket: Some(dir.path().join("run dir/svc.sock")), ..target(&odd_exe, &home.join("c.kdl"), &home) },
     ];
+    // The checker itself: a typo exits 0 but is reported; a missing executable fails.
+    let good = systemd::unit(&cases[0]);
+    let (ok, stderr) = verify(&good.replace("Type=notify", "Type=notfy"));
+    assert!(ok && stderr.contains("Failed to parse service type"), "{stderr}");
+    let (ok, _) = verify(&good.replace(&svc_bin(), "/nonexistent/svc"));
+    assert!(!ok);
     for t in &cases {
         let unit = systemd::unit(t);
-        assert!(unit.contains("Type=notify\n") && unit.contains("KillMode=mixed\n") && unit.contains("TimeoutStopSec=95\n"));
+        assert!(
+            unit.contains("Type=notify\n") && unit.contains("KillMode=mixed\n") && unit.contains("TimeoutStopSec=95\n")
+        );
         assert_verifies(&unit);
     }
 }
@@ -170,7 +182,10 @@ fn the_unit_svc_install_prints_passes_verify() {
          program \"b\" { command \"sleep 60\"; stop-wait-secs 5; priority 2; }\n",
     )
     .unwrap();
-    let run = f.svc("/bin/sh", &["install", "--method", "systemd", "--dry-run", "--json", "--config", config.to_str().unwrap()]);
+    let run = f.svc(
+        "/bin/sh",
+        &["install", "--method", "systemd", "--dry-run", "--json", "--config", config.to_str().unwrap()],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let step = &out["methods"][0]["steps"][0];
@@ -180,10 +195,18 @@ fn the_unit_svc_install_prints_passes_verify() {
     let unit = step["content"].as_str().unwrap();
     // Two priority levels stop one after the other: 20 + 5, plus the 30 s margin.
     assert!(unit.contains("\nTimeoutStopSec=55\n"), "{unit}");
-    assert!(unit.contains(&format!("daemon --socket {} --config \"{}\"", f.sb.socket().display(), config.display())), "{unit}");
+    assert!(
+        unit.contains(&format!("daemon --socket {} --config \"{}\"", f.sb.socket().display(), config.display())),
+        "{unit}"
+    );
     assert_verifies(unit);
     assert!(!unit_path.exists(), "a dry run writes nothing");
-    assert_eq!(f.log().lines().filter(|l| !l.contains(" is-") && !l.contains("show-environment")).count(), 0, "{}", f.log());
+    assert_eq!(
+        f.log().lines().filter(|l| !l.contains(" is-") && !l.contains("show-environment")).count(),
+        0,
+        "{}",
+        f.log()
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@ mod support;
 
 mod cli;
 mod control;
+mod import;
+mod install;
 mod logs;
 mod options;
 mod properties;
@@ -12,4 +14,3 @@ mod protocol;
 mod reliability;
 mod reload;
 mod supervision;
-mod install;

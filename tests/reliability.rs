@@ -228,7 +228,16 @@ fn client_refuses_a_daemon_of_another_user() {
         .expect("fake daemon");
     let mut up = [0u8; 2];
     fake.stdout.as_mut().expect("stdout").read_exact(&mut up).expect("fake up");
-    let run = s.command(&["status"]).env("SVC_SOCKET", &sock).output().expect("svc");
+    // The fake is found the way a real daemon is found from another environment: through
+    // daemon.json (no explicit --socket, so no other user's daemon may answer).
+    let state = s.path().join("state/svc");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(
+        state.join("daemon.json"),
+        format!(r#"{{"pid":1,"socket":{:?},"started":0}}"#, sock.display().to_string()),
+    )
+    .expect("daemon.json");
+    let run = s.command(&["status"]).env_remove("SVC_SOCKET").output().expect("svc");
     let _ = fake.kill();
     let _ = fake.wait();
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -306,4 +315,48 @@ fn crash_loop_is_bounded_in_memory_and_disk() {
     }
     // The restart delay really is in effect: it waits in BACKOFF between crashes.
     wait_until("seen in BACKOFF", || d.state_of("crashy") == "BACKOFF");
+}
+
+#[test]
+fn access_group_members_may_read_but_not_control() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a group and act as its member (CI runs it as root)");
+        return;
+    }
+    let status = std::process::Command::new("groupadd").args(["-f", "svcshare"]).status().expect("groupadd");
+    assert!(status.success());
+    let gid = nix::unistd::Group::from_name("svcshare").expect("lookup").expect("group").gid.as_raw();
+    let s = Sandbox::new();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    s.write_config(
+        r#"access { group "svcshare" read-only=#true; }
+        program "p" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#,
+    );
+    let d = TestDaemon::start_in(s);
+    d.wait_state("p", "RUNNING");
+    let dir = std::fs::metadata(d.path().join("run")).expect("socket dir");
+    assert_eq!((dir.mode() & 0o777, dir.gid()), (0o750, gid));
+    let log = std::fs::metadata(d.log_dir().join("p.out.log")).expect("log");
+    assert_eq!(log.mode() & 0o777, 0o640);
+
+    let ask = |gid: u32, line: &str| -> String {
+        use std::os::unix::process::CommandExt;
+        let script = format!(
+            "import socket; s=socket.socket(socket.AF_UNIX); s.connect({:?}); s.sendall({:?}.encode() + b'\\n'); print(s.recv(65536).decode())",
+            d.socket().display().to_string(),
+            line
+        );
+        let out =
+            std::process::Command::new("python3").args(["-c", &script]).uid(65534).gid(gid).output().expect("python3");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let member_status = ask(gid, r#"{"protocol":1,"type":"status"}"#);
+    assert!(member_status.contains(r#""type":"status""#), "{member_status}");
+    let member_stop = ask(gid, r#"{"protocol":1,"type":"stop","targets":["p"]}"#);
+    assert!(member_stop.contains("permission_denied") && member_stop.contains("read-only"), "{member_stop}");
+    assert_eq!(d.state_of("p"), "RUNNING");
+    // Not a member: cannot even reach the socket (directory mode), and would be refused anyway.
+    let outsider = ask(65534, r#"{"protocol":1,"type":"status"}"#);
+    assert!(!outsider.contains(r#""type":"status""#), "{outsider}");
 }

@@ -64,3 +64,25 @@ pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
     }
     Ok(())
 }
+
+/// Like [`ensure_private_dir`], but shared read-only with one group: owned by us, group `gid`,
+/// mode 0750, nothing for others. Used when the config grants a group access to the daemon.
+pub fn ensure_group_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
+    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
+    match mkdir(path, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(io(e.into())),
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(io)?;
+    if !meta.file_type().is_dir() {
+        return Err(PrivateDirError::NotADirectory { path: path.to_owned() });
+    }
+    let me = Uid::current().as_raw();
+    if meta.uid() != me {
+        return Err(PrivateDirError::WrongOwner { path: path.to_owned(), owner: meta.uid(), me });
+    }
+    // Only the owner reaches this point, and chown to a group we belong to needs no privilege.
+    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
+    Ok(())
+}

@@ -98,7 +98,7 @@ pub fn uninstall(g: &Global, args: UninstallArgs) -> u8 {
                 if matches!(m, Method::Cron | Method::Profile) && !plan.is_empty() {
                     plan.notes.push("a daemon already running keeps running; 'svc shutdown' stops it.".to_owned());
                 }
-                let reason = if args.method.is_some() { "chosen with --method" } else { "every method" };
+                let reason = if args.method.is_some() { "chosen with --method" } else { "found installed" };
                 plans.push((plan, reason.to_owned()));
             }
             Err(e) => return fail(&e.to_string()),
@@ -278,7 +278,7 @@ fn running_daemon(g: &Global) -> Option<u32> {
 /// (uninstall of every method: a method that cannot even be checked, such as a crontab the
 /// user may not read, has nothing svc could remove).
 fn carry_out(verb: &str, plans: &[(Plan, String)], dry_run: bool, json: bool, lenient: bool) -> u8 {
-    let blocking = |p: &Plan| !p.problems.is_empty() && !(lenient && p.is_empty());
+    let blocking = |p: &Plan| !(p.problems.is_empty() || (lenient && p.is_empty()));
     let blocked = plans.iter().any(|(p, _)| blocking(p));
     let mut ok = !blocked;
     let mut reports = Vec::new();

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod import;
 pub mod install;
 pub mod logs;
 pub mod status;

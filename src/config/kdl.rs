@@ -24,7 +24,7 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 /// Guards memory against a typo like `numprocs 1000000000`.
 const MAX_NUMPROCS: u32 = 10_000;
 
-const TOP_LEVEL: &[&str] = &["program", "group", "include", "defaults"];
+const TOP_LEVEL: &[&str] = &["program", "group", "include", "defaults", "access"];
 
 const PROGRAM_SETTINGS: &[&str] = &[
     "command",
@@ -92,6 +92,7 @@ fn run(text: String, path: PathBuf, env: &dyn Fn(&str) -> Option<String>) -> Res
         programs: Vec::new(),
         groups: Vec::new(),
         defaults: None,
+        access: None,
         env_files: HashMap::new(),
     };
     loader.file(path, text);
@@ -241,6 +242,7 @@ struct Loader<'e> {
     programs: Vec<ProgramDef>,
     groups: Vec<GroupDef>,
     defaults: Option<(Opts, SourceSpan)>,
+    access: Option<(Access, SourceSpan)>,
     /// Parsed env files by path (`None`: unreadable or invalid, already reported).
     env_files: HashMap<PathBuf, Option<Vec<(String, String)>>>,
 }
@@ -319,6 +321,7 @@ impl Loader<'_> {
                 "group" => self.group(fi, node),
                 "include" => self.include(fi, node),
                 "defaults" => self.defaults(fi, node),
+                "access" => self.access(fi, node),
                 other => {
                     let help = if PROGRAM_SETTINGS.contains(&other) {
                         format!(
@@ -461,6 +464,76 @@ impl Loader<'_> {
             None => Opts::default(),
         };
         self.programs.push(ProgramDef { name, opts });
+    }
+
+    /// `access { group "NAME" read-only=#true }`, main file only, at most once.
+    fn access(&mut self, fi: usize, node: &KdlNode) {
+        if fi != 0 {
+            self.err(fi, node.name().span(), "`access` belongs in the main config file", "here", None);
+            return;
+        }
+        if let Some((_, first)) = &self.access {
+            let at = self.locate(fi, *first);
+            self.err(
+                fi,
+                node.name().span(),
+                "`access` is set twice",
+                "set again here",
+                Some(format!("first set at {at}")),
+            );
+            return;
+        }
+        self.args(fi, node);
+        let example = "access { group \"devs\" read-only=#true }";
+        let Some(block) = node.children() else {
+            self.err(fi, node.name().span(), "`access` needs a group", "here", Some(format!("write: {example}")));
+            return;
+        };
+        let nodes: Vec<&KdlNode> = block.nodes().iter().collect();
+        let Some(g) = nodes.iter().find(|n| n.name().value() == "group") else {
+            self.err(fi, node.name().span(), "`access` needs a group", "here", Some(format!("write: {example}")));
+            return;
+        };
+        for n in nodes.iter().filter(|n| n.name().value() != "group") {
+            self.err(
+                fi,
+                n.name().span(),
+                format!("unknown setting `{}` in access", n.name().value()),
+                "unknown setting",
+                Some(format!("write: {example}")),
+            );
+        }
+        let mut read_only = true;
+        let mut name = None;
+        for e in g.entries() {
+            match (e.name().map(|n| n.value()), e.value()) {
+                (None, KdlValue::String(s)) if name.is_none() => name = Some((s.clone(), e.span())),
+                (Some("read-only"), KdlValue::Bool(b)) => read_only = *b,
+                _ => self.err(
+                    fi,
+                    e.span(),
+                    "unexpected value in `group`",
+                    "unexpected",
+                    Some(format!("write: {example}")),
+                ),
+            }
+        }
+        let Some((group, span)) = name else {
+            self.err(fi, g.name().span(), "`group` needs a group name", "here", Some(format!("write: {example}")));
+            return;
+        };
+        match nix::unistd::Group::from_name(&group) {
+            Ok(Some(gr)) => {
+                self.access = Some((Access { group, gid: gr.gid.as_raw(), read_only }, node.name().span()));
+            }
+            _ => self.err(
+                fi,
+                span,
+                format!("no such group `{group}` on this system"),
+                "unknown group",
+                Some("create it, or ask your administrator to (svc cannot share a socket with a group that does not exist)".into()),
+            ),
+        }
     }
 
     fn group(&mut self, fi: usize, node: &KdlNode) {
@@ -1243,6 +1316,7 @@ impl Loader<'_> {
                 })
                 .collect(),
             files,
+            access: self.access.take().map(|(a, _)| a),
         })
     }
 

@@ -16,6 +16,20 @@ pub struct Config {
     pub groups: Vec<GroupSpec>,
     /// Every file that was read, main file first (for `svc check` and error messages).
     pub files: Vec<PathBuf>,
+    /// Who besides the owner may use the daemon (`access { group "devs" }`), if anyone.
+    pub access: Option<Access>,
+}
+
+/// `access { group "NAME" read-only=#true }`: members of a group may use the socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The group's name.
+    pub group: String,
+    /// Its gid, resolved when the config was loaded.
+    pub gid: u32,
+    /// Members may only read (`status`, `logs`, `pid`); with `false` they may also control
+    /// every program, which is the power to stop them all.
+    pub read_only: bool,
 }
 
 /// A `group "NAME" { programs "a" "b"; priority N }` block.

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -43,6 +43,7 @@ struct Inner {
     size: u64,
     max_bytes: u64,
     backups: u32,
+    mode: u32,
     /// The last write or open error, shown by `svc status` until a write succeeds again.
     error: Option<String>,
     /// When the file was last checked for having been deleted under us.
@@ -51,15 +52,17 @@ struct Inner {
 }
 
 impl LogFile {
-    /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files.
-    /// The file is opened now; failure is remembered, reported, and retried on each write.
-    pub fn open(path: PathBuf, max_bytes: u64, backups: u32) -> Arc<LogFile> {
+    /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files,
+    /// created with permission bits `mode`. The file is opened now; failure is remembered,
+    /// reported, and retried on each write.
+    pub fn open(path: PathBuf, max_bytes: u64, backups: u32, mode: u32) -> Arc<LogFile> {
         let mut inner = Inner {
             path,
             file: None,
             size: 0,
             max_bytes,
             backups,
+            mode,
             error: None,
             checked: Instant::now(),
             followers: None,
@@ -143,12 +146,20 @@ impl Inner {
         let opened = OpenOptions::new()
             .create(true)
             .append(true)
-            .mode(0o600)
+            .mode(self.mode)
             // A symlink planted where a log should be must not redirect our writes.
             .custom_flags(libc::O_NOFOLLOW)
             .open(&self.path);
         match opened.and_then(|f| f.metadata().map(|m| (f, m.len()))) {
             Ok((file, len)) => {
+                // An existing file keeps its old mode otherwise (e.g. after an access group
+                // was added to the config).
+                if let Ok(m) = file.metadata()
+                    && m.is_file()
+                    && m.permissions().mode() & 0o777 != self.mode
+                {
+                    let _ = file.set_permissions(std::fs::Permissions::from_mode(self.mode));
+                }
                 self.file = Some(file);
                 self.size = len;
                 if let Some(e) = self.error.take() {
@@ -308,7 +319,7 @@ mod tests {
     fn rotation_keeps_every_line_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.out.log");
-        let log = LogFile::open(path.clone(), 1000, 100);
+        let log = LogFile::open(path.clone(), 1000, 100, 0o600);
         let mut chunk = String::new();
         for i in 0..2000 {
             chunk.push_str(&format!("line {i}\n"));
@@ -335,7 +346,7 @@ mod tests {
     fn backups_are_capped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path.clone(), 10, 2);
+        let log = LogFile::open(path.clone(), 10, 2, 0o600);
         for _ in 0..20 {
             log.write(b"0123456789\n");
         }
@@ -347,7 +358,7 @@ mod tests {
     fn tail_returns_last_lines_across_rotation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 20, 3);
+        let log = LogFile::open(path, 20, 3, 0o600);
         for i in 0..10 {
             log.write(format!("l{i}\n").as_bytes());
         }
@@ -360,7 +371,7 @@ mod tests {
     fn tail_of_unterminated_and_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 0, 0);
+        let log = LogFile::open(path, 0, 0, 0o600);
         assert!(log.tail(5, false).0.is_empty());
         log.write(b"a\nb\nc");
         assert_eq!(log.tail(2, false).0, b"b\nc");
@@ -369,7 +380,7 @@ mod tests {
     #[test]
     fn followers_get_new_chunks() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = LogFile::open(dir.path().join("p.log"), 0, 0);
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0, 0o600);
         log.write(b"old\n");
         let (text, rx) = log.tail(10, true);
         assert_eq!(text, b"old\n");
@@ -382,7 +393,7 @@ mod tests {
     fn unwritable_log_reports_and_recovers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("gone");
-        let log = LogFile::open(sub.join("p.log"), 0, 0);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600);
         std::fs::remove_dir_all(&sub).expect("remove");
         // A file where the directory should be: writes fail until it is cleared.
         std::fs::write(&sub, b"").expect("block");
@@ -400,7 +411,7 @@ mod tests {
     fn deleted_log_is_recreated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("logs");
-        let log = LogFile::open(sub.join("p.log"), 0, 0);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600);
         log.write(b"before\n");
         std::fs::remove_dir_all(&sub).expect("remove");
         log.lock().checked = Instant::now() - UNLINK_CHECK;
@@ -415,7 +426,7 @@ mod tests {
         std::fs::write(&target, b"").expect("target");
         let path = dir.path().join("p.log");
         std::os::unix::fs::symlink(&target, &path).expect("symlink");
-        let log = LogFile::open(path, 0, 0);
+        let log = LogFile::open(path, 0, 0, 0o600);
         log.write(b"secret\n");
         assert!(log.error().is_some());
         assert_eq!(std::fs::read(&target).expect("target"), b"");

@@ -97,12 +97,15 @@ pub fn read_daemon_file(paths: &Paths) -> Option<DaemonFile> {
 /// Runs the daemon in the foreground until it is shut down. Must be called on the thread
 /// that will spawn programs for the daemon's whole life (parent-death signals are per thread).
 pub fn run(paths: &Paths) -> Result<(), StartupError> {
-    create_private(&paths.state_dir)?;
-    create_private(&paths.log_dir)?;
-    if let Some(dir) = paths.socket.parent() {
-        create_private(dir)?;
-    }
     let config = config::load(&paths.config).map_err(|e| StartupError::Config(e.render(false)))?;
+    // The state dir is always private; logs and the socket are shared with the access
+    // group, if the config names one.
+    let gid = config.access.as_ref().map(|a| a.gid);
+    create_dir(&paths.state_dir, None)?;
+    create_dir(&paths.log_dir, gid)?;
+    if let Some(dir) = paths.socket.parent() {
+        create_dir(dir, gid)?;
+    }
 
     let lock = take_lock(paths)?;
     let len = paths.socket.as_os_str().len();
@@ -154,7 +157,8 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     let mut sigint = sig(SignalKind::interrupt())?;
     let mut sighup = sig(SignalKind::hangup())?;
 
-    let listener = bind(&paths.socket)?;
+    let access = config.access.clone();
+    let listener = bind(&paths.socket, access.as_ref().map(|a| a.gid))?;
     let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     write_daemon_file(paths, started)?;
     tracing::info!(
@@ -174,10 +178,12 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     };
     let (tx, rx) = mpsc::channel(1024);
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info);
+    let log_mode = if access.is_some() { 0o640 } else { 0o600 };
+    let supervisor =
+        Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info).log_mode(log_mode);
     tokio::spawn(reaper::run(sigchld, reaped_tx));
     let (inflight, mut inflight_done) = mpsc::channel::<()>(1);
-    let server = tokio::spawn(server::run(listener, tx.clone(), inflight));
+    let server = tokio::spawn(server::run(listener, tx.clone(), inflight, access));
     let signals = tx.clone();
     tokio::spawn(async move {
         loop {
@@ -206,11 +212,14 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     Ok(())
 }
 
-fn create_private(dir: &Path) -> Result<(), StartupError> {
+fn create_dir(dir: &Path, group: Option<u32>) -> Result<(), StartupError> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
     }
-    svc_platform::ensure_private_dir(dir)?;
+    match group {
+        None => svc_platform::ensure_private_dir(dir)?,
+        Some(gid) => svc_platform::ensure_group_dir(dir, gid)?,
+    }
     Ok(())
 }
 
@@ -233,21 +242,32 @@ fn take_lock(paths: &Paths) -> Result<Flock<File>, StartupError> {
     })
 }
 
-fn bind(socket: &Path) -> Result<Listener, StartupError> {
+fn bind(socket: &Path, group: Option<u32>) -> Result<Listener, StartupError> {
     let name = socket.to_fs_name::<GenericFilePath>().map_err(io_err("use socket path", socket))?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
     // We hold the lock, so a socket file still there is a dead daemon's: replace it.
     let opts = || ListenerOptions::new().name(name.borrow()).try_overwrite(true);
-    let listener = match opts().mode(0o600).create_tokio() {
+    let listener = match opts().mode(mode).create_tokio() {
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
             // fchmod on a socket is refused on some OSes; chmod after bind instead (the
             // window is harmless inside our 0700 directory).
             let l = opts().create_tokio().map_err(io_err("bind socket", socket))?;
-            std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+            std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
                 .map_err(io_err("chmod socket", socket))?;
             l
         }
         other => other.map_err(io_err("bind socket", socket))?,
     };
+    // bind() applies the umask on some systems whatever fchmod said before it; set the mode
+    // we mean explicitly.
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode)).map_err(io_err("chmod socket", socket))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(socket, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| StartupError::Io {
+            what: "give the access group",
+            path: socket.to_owned(),
+            source: e.into(),
+        })?;
+    }
     Ok(listener)
 }
 

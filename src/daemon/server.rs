@@ -8,6 +8,7 @@
 
 use super::logs::LogFile;
 use super::supervisor::Msg;
+use crate::config::Access;
 use crate::protocol::{self, ErrorCode, ErrorReply, LogStream, MAX_REQUEST_LINE, Request, Response};
 use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
 use std::os::fd::AsFd;
@@ -24,8 +25,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Each connection holds a clone of `inflight` while a request is being answered, so the
 /// daemon can wait, at shutdown, until the last replies (the shutdown reply among them) have
 /// been written before the process exits.
-pub async fn run(listener: Listener, tx: mpsc::Sender<Msg>, inflight: mpsc::Sender<()>) {
+pub async fn run(listener: Listener, tx: mpsc::Sender<Msg>, inflight: mpsc::Sender<()>, access: Option<Access>) {
     let me = nix::unistd::Uid::current().as_raw();
+    let access = access.map(Arc::new);
     loop {
         let conn = match listener.accept().await {
             Ok(c) => c,
@@ -39,25 +41,71 @@ pub async fn run(listener: Listener, tx: mpsc::Sender<Msg>, inflight: mpsc::Send
         let tx = tx.clone();
         // Weak: only a connection in the middle of a request should delay the exit.
         let inflight = inflight.downgrade();
+        let access = access.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(conn, tx, me, inflight).await {
+            if let Err(e) = serve(conn, tx, me, inflight, access.as_deref()).await {
                 tracing::debug!("connection ended: {e}");
             }
         });
     }
 }
 
-fn peer_uid(conn: &Stream) -> std::io::Result<u32> {
+fn peer(conn: &Stream) -> std::io::Result<svc_platform::PeerCred> {
     let Stream::UdSocket(s) = conn;
-    svc_platform::peer_credentials(s.inner().as_fd()).map(|c| c.uid)
+    svc_platform::peer_credentials(s.inner().as_fd())
 }
 
-async fn serve(conn: Stream, tx: mpsc::Sender<Msg>, me: u32, inflight: mpsc::WeakSender<()>) -> std::io::Result<()> {
+/// What a connection may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The daemon's own user: everything.
+    Owner,
+    /// A member of the access group.
+    Member {
+        /// Only `status`, `logs`, `info`.
+        read_only: bool,
+    },
+}
+
+/// The role of a peer, or `None` if it may not talk to this daemon at all.
+fn role(peer: svc_platform::PeerCred, me: u32, access: Option<&Access>) -> Option<Role> {
+    if peer.uid == me {
+        return Some(Role::Owner);
+    }
+    let access = access?;
+    let member = peer.gid == access.gid
+        || (|| {
+            let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(peer.uid)).ok()??;
+            let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(access.gid)).ok()??;
+            Some(user.gid.as_raw() == access.gid || group.mem.contains(&user.name))
+        })()
+        .unwrap_or(false);
+    member.then_some(Role::Member { read_only: access.read_only })
+}
+
+fn allowed(role: Role, req: &Request) -> bool {
+    match role {
+        Role::Owner | Role::Member { read_only: false } => true,
+        Role::Member { read_only: true } => {
+            matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info)
+        }
+    }
+}
+
+async fn serve(
+    conn: Stream,
+    tx: mpsc::Sender<Msg>,
+    me: u32,
+    inflight: mpsc::WeakSender<()>,
+    access: Option<&Access>,
+) -> std::io::Result<()> {
     // The directory's mode is the first fence; this is the one that holds even if someone
     // loosens it.
-    let uid = peer_uid(&conn)?;
+    let cred = peer(&conn)?;
+    let uid = cred.uid;
+    let role = role(cred, me, access);
     let (recv, mut send) = conn.split();
-    if uid != me {
+    let Some(role) = role else {
         tracing::warn!("refused a connection from uid {uid}");
         let reply = Response::Error(ErrorReply {
             code: ErrorCode::PermissionDenied,
@@ -66,7 +114,7 @@ async fn serve(conn: Stream, tx: mpsc::Sender<Msg>, me: u32, inflight: mpsc::Wea
         });
         send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
         return Ok(());
-    }
+    };
     let mut reader = BufReader::new(recv);
     let mut line = Vec::new();
     loop {
@@ -95,6 +143,16 @@ async fn serve(conn: Stream, tx: mpsc::Sender<Msg>, me: u32, inflight: mpsc::Wea
                 continue;
             }
         };
+        if !allowed(role, &req) {
+            let group = access.map_or("", |a| a.group.as_str());
+            let reply = Response::Error(ErrorReply {
+                code: ErrorCode::PermissionDenied,
+                message: format!("members of group {group} have read-only access: status and logs only"),
+                field: Some("type".into()),
+            });
+            send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
+            continue;
+        }
         match req {
             Request::Logs { name, stream, lines, follow } => {
                 let log = match log_file(&tx, name, stream).await {

@@ -135,6 +135,8 @@ pub struct Supervisor {
     record_dirty: bool,
     /// The process table, read at most once per loop iteration and only when a stop needs it.
     table: Option<Vec<ProcEntry>>,
+    /// Mode of new log files: 0600, or 0640 when a group has access.
+    log_mode: u32,
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
@@ -162,10 +164,17 @@ impl Supervisor {
             record_path: state_dir.join("programs.json"),
             record_dirty: false,
             table: None,
+            log_mode: 0o600,
             info,
             shutting_down: false,
             done: false,
         }
+    }
+
+    /// Sets the mode of log files this supervisor creates.
+    pub fn log_mode(mut self, mode: u32) -> Supervisor {
+        self.log_mode = mode;
+        self
     }
 
     /// Starts the autostart programs, then serves messages until shutdown is complete.
@@ -705,10 +714,10 @@ impl Supervisor {
         let log_dir = self.log_dir.clone();
         let p = &mut self.procs[i];
         if p.stdout_log.is_none() {
-            p.stdout_log = open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out");
+            p.stdout_log = open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out", self.log_mode);
         }
         if p.stderr_log.is_none() && !p.spec.redirect_stderr {
-            p.stderr_log = open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err");
+            p.stderr_log = open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err", self.log_mode);
         }
         let out = if p.stdout_log.is_some() { Output::Pipe } else { Output::Discard };
         let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
@@ -751,6 +760,7 @@ impl Supervisor {
     fn log_file_of(&mut self, i: usize, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
         let name = self.procs[i].spec.name.clone();
         let log_dir = self.log_dir.clone();
+        let mode = self.log_mode;
         let p = &mut self.procs[i];
         let (slot, spec, suffix) = match stream {
             LogStream::Stdout => (&mut p.stdout_log, &p.spec.stdout_log, "out"),
@@ -764,7 +774,7 @@ impl Supervisor {
             LogStream::Stderr => (&mut p.stderr_log, &p.spec.stderr_log, "err"),
         };
         if slot.is_none() {
-            *slot = open_log(spec, &log_dir, &p.spec.name, suffix);
+            *slot = open_log(spec, &log_dir, &p.spec.name, suffix, mode);
         }
         slot.clone().ok_or_else(|| ErrorReply {
             code: ErrorCode::BadRequest,
@@ -852,13 +862,13 @@ impl Supervisor {
     }
 }
 
-fn open_log(spec: &LogSpec, log_dir: &Path, name: &str, suffix: &str) -> Option<Arc<LogFile>> {
+fn open_log(spec: &LogSpec, log_dir: &Path, name: &str, suffix: &str, mode: u32) -> Option<Arc<LogFile>> {
     let path = match &spec.path {
         LogPath::Discard => return None,
         LogPath::Default => log_dir.join(format!("{name}.{suffix}.log")),
         LogPath::File(p) => p.clone(),
     };
-    Some(LogFile::open(path, spec.max_bytes, spec.backups))
+    Some(LogFile::open(path, spec.max_bytes, spec.backups, mode))
 }
 
 /// Signals a descendant that left its program's group, if it is still the same process

@@ -101,7 +101,7 @@ pub fn remove_line(text: &str) -> Option<String> {
 pub enum Probe {
     /// The table; empty when the user has none yet.
     Table(String),
-    /// There is no `crontab` command.
+    /// There is no `crontab` command (that this user may run).
     NoCommand,
     /// `crontab -l` failed for another reason (not allowed to use cron, ...).
     Error(String),
@@ -113,7 +113,7 @@ pub fn probe() -> Probe {
         Ok(out) if out.ok => Probe::Table(out.stdout),
         Ok(out) if is_no_crontab(&out.stderr) => Probe::Table(String::new()),
         Ok(out) => Probe::Error(out.detail()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Probe::NoCommand,
+        Err(e) if super::is_missing_command(&e) => Probe::NoCommand,
         Err(e) => Probe::Error(e.to_string()),
     }
 }
@@ -127,7 +127,7 @@ fn is_no_crontab(stderr: &str) -> bool {
 }
 
 fn no_command_problem() -> String {
-    "there is no 'crontab' command here: install cron, or use '--method profile'.".to_owned()
+    "there is no 'crontab' command here (in PATH): install cron, or use '--method profile'.".to_owned()
 }
 
 /// The plan for installing: add svc's line to the table.

@@ -472,8 +472,15 @@ impl Output {
     }
 }
 
+/// True for a spawn error that means "no usable such command": `NotFound`, or
+/// `PermissionDenied`, which is what a `PATH` search reports when it met a directory it may not
+/// enter (root's PATH under `su`) and found the command nowhere else.
+fn is_missing_command(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied)
+}
+
 /// Runs `argv` (looked up in `PATH`) with no input and captures its output. An error is
-/// returned only when it could not be started (`NotFound`: no such command).
+/// returned only when it could not be started (see [`is_missing_command`]).
 fn run(argv: &[String]) -> io::Result<Output> {
     let (prog, args) =
         argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
@@ -620,7 +627,8 @@ mod tests {
 
     #[test]
     fn run_reports_missing_commands_and_failures() {
-        assert_eq!(run(&argv(&["svc-no-such-command-xyz"])).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        let missing = run(&argv(&["svc-no-such-command-xyz"])).err().expect("no such command");
+        assert!(is_missing_command(&missing), "{missing:?}");
         let out = run(&argv(&["sh", "-c", "echo oops >&2; exit 3"])).unwrap();
         assert!(!out.ok);
         assert_eq!(out.detail(), "oops");

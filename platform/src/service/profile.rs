@@ -79,10 +79,10 @@ fn find_blocks(text: &str) -> Result<Vec<Range<usize>>, String> {
         let bare = line.trim_end();
         if bare == BEGIN && start.is_none() {
             start = Some(pos);
-        } else if bare == END {
-            if let Some(s) = start.take() {
-                blocks.push(s..pos + line.len());
-            }
+        } else if bare == END
+            && let Some(s) = start.take()
+        {
+            blocks.push(s..pos + line.len());
         }
         pos += line.len();
     }

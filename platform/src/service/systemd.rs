@@ -298,6 +298,13 @@ mod tests {
     }
 
     #[test]
+    fn an_executable_systemd_refuses_is_a_problem() {
+        let t = Target { exe: "/home/o'brien/bin/svc".into(), ..target() };
+        let plan = install(&t, &probe_with(None, "not-found", "inactive"));
+        assert!(plan.problems.iter().any(|p| p.contains("quote or a backslash")), "{:?}", plan.problems);
+    }
+
+    #[test]
     fn uninstall_disables_removes_reloads() {
         let t = target();
         let plan = uninstall(&t, &probe_with(Some(unit(&t)), "enabled", "active"));
