@@ -244,10 +244,11 @@ fn take_lock(paths: &Paths) -> Result<Flock<File>, StartupError> {
 
 fn bind(socket: &Path, group: Option<u32>) -> Result<Listener, StartupError> {
     let name = socket.to_fs_name::<GenericFilePath>().map_err(io_err("use socket path", socket))?;
-    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    let mode: u32 = if group.is_some() { 0o660 } else { 0o600 };
     // We hold the lock, so a socket file still there is a dead daemon's: replace it.
     let opts = || ListenerOptions::new().name(name.borrow()).try_overwrite(true);
-    let listener = match opts().mode(mode).create_tokio() {
+    // mode_t is u16 on some OSes; the value always fits.
+    let listener = match opts().mode(mode as _).create_tokio() {
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
             // fchmod on a socket is refused on some OSes; chmod after bind instead (the
             // window is harmless inside our 0700 directory).
