@@ -14,3 +14,4 @@ pub mod config;
 pub mod daemon;
 pub mod paths;
 pub mod protocol;
+pub mod suggest;

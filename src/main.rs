@@ -135,25 +135,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the last lines of a program's output; -f to follow.
+    /// Show the last lines of programs' output; -f to follow.
+    ///
+    /// With several programs (or GROUP:* or all), each line is prefixed with its program's name.
     #[command(
-        after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f web\n  svc logs --clear web"
+        after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f all\n  svc logs --since 10m web   # needs log-timestamps #true\n  svc logs --clear web"
     )]
     Logs {
-        /// Program name.
-        name: String,
-        /// Empty the program's logs instead of showing them.
-        #[arg(long, conflicts_with_all = ["follow", "stderr"])]
+        /// Program names, GROUP:*, or all.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Empty the programs' logs instead of showing them.
+        #[arg(long, conflicts_with_all = ["follow", "stderr", "since"])]
         clear: bool,
         /// Show stderr instead of stdout.
         #[arg(long)]
         stderr: bool,
-        /// How many lines to show first.
-        #[arg(short = 'n', long, default_value_t = 10, value_name = "LINES")]
-        lines: usize,
+        /// How many lines to show first (default 10, or all within --since).
+        #[arg(short = 'n', long, value_name = "LINES")]
+        lines: Option<usize>,
         /// Keep printing new output until interrupted.
         #[arg(short, long)]
         follow: bool,
+        /// Only lines from this long ago (10m, 2h) or since this time (RFC 3339); needs the
+        /// programs' log-timestamps option.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
     /// Convert a supervisord.conf or a Procfile into svc's KDL.
     #[command(
@@ -161,6 +168,12 @@ enum Command {
         after_help = "Examples:\n  svc import supervisord /etc/supervisord.conf -o ~/.config/svc/svc.kdl\n  svc import procfile Procfile > svc.kdl"
     )]
     Import(ImportCommand),
+    /// Write a commented starter config at the config path (never over an existing file).
+    #[command(after_help = "Example:\n  svc init && svc up && svc status")]
+    Init,
+    /// Edit the config in $VISUAL/$EDITOR; check it; save and reload only if it is valid.
+    #[command(after_help = "Examples:\n  svc edit\n  EDITOR=nano svc edit")]
+    Edit,
     /// Check a config file without a daemon (default: the config svc would load).
     #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
     Check {
@@ -262,9 +275,9 @@ fn main() -> ExitCode {
         Some(Command::Pid { targets }) => cli::status::pid(&global, targets),
         Some(Command::Avail { json }) => cli::status::avail(&global, json),
         Some(Command::Clear { targets, json }) => cli::logs::clear(&global, targets, json),
-        Some(Command::Logs { name, clear: true, .. }) => cli::logs::clear(&global, vec![name], false),
-        Some(Command::Logs { name, stderr, lines, follow, .. }) => {
-            cli::logs::logs(&global, name, stderr, lines, follow)
+        Some(Command::Logs { targets, clear: true, .. }) => cli::logs::clear(&global, targets, false),
+        Some(Command::Logs { targets, stderr, lines, follow, since, .. }) => {
+            cli::logs::logs(&global, cli::logs::LogsArgs { targets, stderr, lines, follow, since })
         }
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {
@@ -273,6 +286,8 @@ fn main() -> ExitCode {
             };
             cli::import::import(format, &a.file, a.output.as_deref(), a.force)
         }
+        Some(Command::Init) => cli::config::init(&global),
+        Some(Command::Edit) => cli::config::edit(&global),
         Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
         Some(Command::Install { method, dry_run, status, json }) => {
             cli::install::install(&global, cli::install::InstallArgs { method, dry_run, json, status })

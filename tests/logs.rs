@@ -78,5 +78,83 @@ fn logs_of_unknown_program_fails() {
     let d = TestDaemon::start(r#"program "p" { command "sleep 1000" }"#);
     let run = d.svc(&["logs", "ghost"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("no such program: ghost"), "{run:?}");
+    assert!(run.stderr.contains("no such program or group: ghost"), "{run:?}");
+}
+
+#[test]
+fn several_programs_are_prefixed_and_since_filters_by_timestamp() {
+    let d = TestDaemon::start(
+        r#"
+        program "alpha" { command "sh" "-c" "echo a1; echo a2; exec sleep 1000"; start-secs 0; log-timestamps #true }
+        program "b" { command "sh" "-c" "echo b1; exec sleep 1000"; start-secs 0 }
+        "#,
+    );
+    wait_until("output", || {
+        d.svc(&["logs", "alpha"]).stdout.lines().count() == 2 && d.svc(&["logs", "b"]).stdout == "b1\n"
+    });
+    let run = d.svc(&["logs", "all"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(lines[0].starts_with("alpha | ") && lines[0].ends_with(" a1"), "{run:?}");
+    assert!(lines[1].starts_with("alpha | ") && lines[1].ends_with(" a2"), "{run:?}");
+    assert_eq!(lines[2], "b     | b1");
+    // Stamped lines are RFC 3339.
+    let stamp = lines[0].trim_start_matches("alpha | ").split(' ').next().unwrap_or("");
+    assert!(humantime::parse_rfc3339(stamp).is_ok(), "{stamp}");
+
+    let run = d.svc(&["logs", "--since", "1h", "alpha"]);
+    assert_eq!(run.stdout.lines().count(), 2, "{run:?}");
+    let future =
+        humantime::format_rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(3600)).to_string();
+    let run = d.svc(&["logs", "--since", &future, "alpha"]);
+    assert_eq!(run.stdout, "", "{run:?}");
+    let run = d.svc(&["logs", "--since", "1h", "b"]);
+    assert!(run.stderr.contains("does not set log-timestamps"), "{run:?}");
+}
+
+#[test]
+fn follow_all_interleaves_prefixed_lines() {
+    let d = TestDaemon::start(
+        r#"
+        program "one" { command "sh" "-c" "while true; do echo tick-one; sleep 0.1; done"; start-secs 0 }
+        program "two" { command "sh" "-c" "while true; do echo tick-two; sleep 0.1; done"; start-secs 0 }
+        "#,
+    );
+    let mut follower = d.command(&["logs", "-f", "all"]).stdout(Stdio::piped()).spawn().expect("follow");
+    let lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    let mut seen = (false, false);
+    for line in lines.take(200) {
+        let line = line.expect("utf8");
+        seen.0 |= line == "one | tick-one";
+        seen.1 |= line == "two | tick-two";
+        if seen == (true, true) {
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(seen, (true, true));
+}
+
+#[test]
+fn follow_continues_across_rotation() {
+    let d = TestDaemon::start(
+        r#"program "p" {
+            command "sh" "-c" "i=0; while true; do i=$$((i+1)); echo line-$$i; sleep 0.01; done"
+            stdout-log { max-bytes "2KB"; backups 2; }
+            start-secs 0
+        }"#,
+    );
+    let mut follower = d.command(&["logs", "-f", "-n", "0", "p"]).stdout(Stdio::piped()).spawn().expect("follow");
+    let mut lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    let first: u64 = lines.next().expect("line").expect("utf8").trim_start_matches("line-").parse().expect("number");
+    // 400 lines of ~9 bytes cross the 2 KB limit at least once; the follower sees each once.
+    for expected in first + 1..first + 400 {
+        let line = lines.next().expect("line").expect("utf8");
+        assert_eq!(line, format!("line-{expected}"));
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(std::fs::metadata(d.log_dir().join("p.out.log.1")).is_ok(), "it rotated");
 }

@@ -300,7 +300,7 @@ fn check_config_error(source: &str, origin: &Path, e: &ConfigError) -> Result<()
         prop_assert!(items.iter().any(|i| i.line >= 1 && i.column >= 1), "no diagnostic has a position: {:?}", items);
     }
     // Positions in this file must be inside it (a 1-based line at most one past the last).
-    let lines = source.split('\n').count();
+    let lines = line_count(source);
     for item in items.iter().filter(|i| i.file == origin && i.line > 0) {
         prop_assert!(item.line <= lines, "line {} of a {}-line input: {:?}", item.line, lines, item);
     }
@@ -624,4 +624,18 @@ fn reaches_outside_recognizes_absolute_includes() {
     assert!(!reaches_outside("include \"conf.d/*.kdl\""));
     assert!(!reaches_outside("include \"/dev/zero"));
     assert!(!reaches_outside(EXAMPLES[0]));
+}
+
+/// Lines as miette (and so `svc check`) counts them: `\n`, `\r\n` and a lone `\r` each end one,
+/// as in KDL.
+fn line_count(source: &str) -> usize {
+    1 + source.match_indices(['\r', '\n']).filter(|&(i, m)| !(m == "\n" && source[..i].ends_with('\r'))).count()
+}
+
+#[test]
+fn line_count_counts_like_miette() {
+    assert_eq!(line_count(""), 1);
+    assert_eq!(line_count("a\nb"), 2);
+    assert_eq!(line_count("a\r\nb\n"), 3);
+    assert_eq!(line_count("a\rb\r\r\n"), 4);
 }

@@ -55,10 +55,16 @@ fuzz_target!(|data: &[u8]| {
     if !source.is_empty() {
         assert!(items.iter().any(|i| i.line >= 1 && i.column >= 1), "no diagnostic has a position: {items:?}");
     }
-    let lines = source.split('\n').count();
+    let lines = line_count(&source);
     for item in items.iter().filter(|i| i.file == origin && i.line > 0) {
         assert!(item.line <= lines, "line {} of a {lines}-line input: {item:?}", item.line);
     }
     let _ = e.to_string();
     let _ = e.render(false);
 });
+
+/// Lines as miette (and so `svc check`) counts them: `\n`, `\r\n` and a lone `\r` each end one,
+/// as in KDL.
+fn line_count(source: &str) -> usize {
+    1 + source.match_indices(['\r', '\n']).filter(|&(i, m)| !(m == "\n" && source[..i].ends_with('\r'))).count()
+}

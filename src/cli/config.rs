@@ -115,3 +115,123 @@ pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
         if ok { SUCCESS } else { FAILURE }
     })
 }
+
+/// The commented starter config `svc init` writes.
+pub const STARTER: &str = include_str!("../../config-examples/starter.kdl");
+
+/// `svc init`: write a starter config at the config path, never over an existing file.
+pub fn init(g: &Global) -> u8 {
+    let path = g.paths().config;
+    if path.exists() {
+        eprintln!("svc: {} already exists; change it with 'svc edit'", path.display());
+        return FAILURE;
+    }
+    if let Some(dir) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("svc: error: cannot create {}: {e}", dir.display());
+        return FAILURE;
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, STARTER.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("svc: error: cannot write {}: {e}", path.display());
+        return FAILURE;
+    }
+    println!("wrote {}", path.display());
+    println!("next: 'svc edit' to change it, 'svc up' to start the daemon, 'svc status' to see the programs");
+    SUCCESS
+}
+
+/// `svc edit`: edit a copy of the config in `$VISUAL`/`$EDITOR`, check it, and only then put
+/// it in place and reload the daemon (the `crontab -e`/`visudo` way: a broken config never
+/// reaches the daemon).
+pub fn edit(g: &Global) -> u8 {
+    let path = g.paths().config;
+    let original = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => STARTER.to_owned(),
+        Err(e) => {
+            eprintln!("svc: error: cannot read {}: {e}", path.display());
+            return FAILURE;
+        }
+    };
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("svc: error: cannot create {}: {e}", dir.display());
+        return FAILURE;
+    }
+    // The copy sits beside the config so relative includes and `{here}` mean the same.
+    let name = path.file_name().map_or_else(|| "svc.kdl".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.edit-{}.kdl", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, &original) {
+        eprintln!("svc: error: cannot write {}: {e}", tmp.display());
+        return FAILURE;
+    }
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    let interactive = std::io::stdin().is_terminal();
+    loop {
+        // Through the shell, as git and crontab do, so EDITOR="code --wait" works.
+        let status =
+            std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(&tmp).status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("svc: the editor ({editor}) failed ({s}); nothing was changed");
+                let _ = std::fs::remove_file(&tmp);
+                return FAILURE;
+            }
+            Err(e) => {
+                eprintln!("svc: cannot run the editor ({editor}): {e}; set VISUAL or EDITOR");
+                let _ = std::fs::remove_file(&tmp);
+                return FAILURE;
+            }
+        }
+        let edited = std::fs::read_to_string(&tmp).unwrap_or_default();
+        if edited == original && path.exists() {
+            println!("no changes");
+            let _ = std::fs::remove_file(&tmp);
+            return SUCCESS;
+        }
+        match crate::config::load(&tmp) {
+            Ok(_) => break,
+            Err(e) => {
+                let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                eprint!("{}", e.render(color));
+                if interactive && ask("The config has errors. Edit again? [Y/n] ") {
+                    continue;
+                }
+                eprintln!("svc: nothing was changed; your edit is kept in {}", tmp.display());
+                return FAILURE;
+            }
+        }
+    }
+    if let Err(e) = std::fs::rename(&tmp, &path) {
+        eprintln!("svc: error: cannot replace {}: {e} (your edit is in {})", path.display(), tmp.display());
+        return FAILURE;
+    }
+    println!("saved {}", path.display());
+    let running = super::block_on(async { crate::client::Client::connect(&g.paths()).await.is_ok() });
+    if running {
+        reload(g, false, false)
+    } else {
+        println!("the daemon is not running; start it with 'svc up'");
+        SUCCESS
+    }
+}
+
+fn ask(question: &str) -> bool {
+    eprint!("{question}");
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).unwrap_or(0) == 0 {
+        return false;
+    }
+    !matches!(answer.trim().to_ascii_lowercase().as_str(), "n" | "no")
+}

@@ -3,6 +3,7 @@
 use super::{FAILURE, Global, NOT_RUNNING, SUCCESS, block_on, connect, report};
 use crate::client::ClientError;
 use crate::protocol::{ProgramStatus, Request, Response, State};
+use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Prints the status of `targets` (all when empty).
@@ -26,7 +27,8 @@ pub fn status(g: &Global, targets: Vec<String>, json: bool) -> u8 {
                 }
             }
         } else {
-            print!("{}", table(&programs, now()));
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            print!("{}", table(&programs, now(), color));
         }
         if programs.iter().all(|p| p.state == State::Running) { SUCCESS } else { NOT_RUNNING }
     })
@@ -36,8 +38,19 @@ fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
-/// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL.
-pub fn table(programs: &[ProgramStatus], now: f64) -> String {
+/// The ANSI colour of a state: green when all is well, yellow on the way, red when failing.
+fn state_color(state: State) -> &'static str {
+    match state {
+        State::Running => "\x1b[32m",
+        State::Starting | State::Stopping => "\x1b[33m",
+        State::Backoff | State::Fatal => "\x1b[1;31m",
+        State::Exited => "\x1b[31m",
+        State::Stopped => "\x1b[2m",
+    }
+}
+
+/// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL, states coloured when `color`.
+pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
     let rows: Vec<[String; 6]> = programs
         .iter()
         .map(|p| {
@@ -57,11 +70,15 @@ pub fn table(programs: &[ProgramStatus], now: f64) -> String {
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    let states = std::iter::once(None).chain(programs.iter().map(|p| Some(p.state)));
+    for (row, state) in std::iter::once(&header).chain(&rows).zip(states) {
         let mut line = String::new();
         for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
             if i + 1 == row.len() {
                 line.push_str(cell);
+            } else if let (1, Some(state), true) = (i, state, color) {
+                // Pad outside the escape codes so the columns stay aligned.
+                line.push_str(&format!("{}{cell}\x1b[0m{:pad$}  ", state_color(state), "", pad = w - cell.len()));
             } else {
                 line.push_str(&format!("{cell:<w$}  "));
             }
@@ -215,10 +232,12 @@ mod tests {
             next_attempt: None,
             reason: None,
         };
-        let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0);
+        let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME         STATE    PID  UPTIME  RESTARTS  DETAIL");
         assert_eq!(lines[1], "web          RUNNING  12   1m 05s  0");
         assert_eq!(lines[2], "longer-name  STOPPED  -    -       0");
+        let colored = table(&[p("web", State::Running, Some(12))], 165.0, true);
+        assert!(colored.contains("\x1b[32mRUNNING\x1b[0m"), "{colored:?}");
     }
 }

@@ -43,6 +43,7 @@ const PROGRAM_SETTINGS: &[&str] = &[
     "kill-as-group",
     "priority",
     "redirect-stderr",
+    "log-timestamps",
     "umask",
     "numprocs",
     "numprocs-start",
@@ -156,6 +157,7 @@ struct Opts {
     kill_as_group: Option<bool>,
     priority: Option<i32>,
     redirect_stderr: Option<bool>,
+    log_timestamps: Option<bool>,
     umask: Option<u32>,
     numprocs: Option<u32>,
     numprocs_start: Option<u32>,
@@ -196,6 +198,7 @@ impl Opts {
             kill_as_group: self.kill_as_group.or(d.kill_as_group),
             priority: self.priority.or(d.priority),
             redirect_stderr: self.redirect_stderr.or(d.redirect_stderr),
+            log_timestamps: self.log_timestamps.or(d.log_timestamps),
             umask: self.umask.or(d.umask),
             numprocs: self.numprocs.or(d.numprocs),
             numprocs_start: self.numprocs_start.or(d.numprocs_start),
@@ -917,6 +920,7 @@ impl Loader<'_> {
                 "kill-as-group" => o.kill_as_group = self.boolean(fi, n),
                 "priority" => o.priority = self.int(fi, n, i32::MIN.into(), i32::MAX.into()).map(|v| v as i32),
                 "redirect-stderr" => o.redirect_stderr = self.boolean(fi, n),
+                "log-timestamps" => o.log_timestamps = self.boolean(fi, n),
                 "umask" => o.umask = self.umask(fi, n),
                 "numprocs" => o.numprocs = self.u32(fi, n, 1, MAX_NUMPROCS),
                 "numprocs-start" => o.numprocs_start = self.u32(fi, n, 0, u32::MAX),
@@ -1455,6 +1459,7 @@ impl Loader<'_> {
             spec.kill_as_group = o.kill_as_group.unwrap_or(spec.kill_as_group);
             spec.priority = priority;
             spec.redirect_stderr = o.redirect_stderr.unwrap_or(spec.redirect_stderr);
+            spec.log_timestamps = o.log_timestamps.unwrap_or(spec.log_timestamps);
             spec.stdout_log = self.log_spec(&o.stdout_log, &cx);
             spec.stderr_log = self.log_spec(&o.stderr_log, &cx);
             spec.limits = o.limits.clone();
@@ -1695,6 +1700,7 @@ fn example(key: &str) -> Option<&'static str> {
         "kill-as-group" => "kill-as-group #true",
         "priority" => "priority 100",
         "redirect-stderr" => "redirect-stderr #true",
+        "log-timestamps" => "log-timestamps #true",
         "umask" => "umask \"022\"",
         "numprocs" => "numprocs 4",
         "numprocs-start" => "numprocs-start 1",
@@ -1751,28 +1757,8 @@ fn known_help(key: &str, known: &[&str], what: &str) -> String {
 
 /// The closest known name within edit distance 2, comparing `_` as `-` (supervisord spelling).
 fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    let norm = key.to_ascii_lowercase().replace('_', "-");
-    known
-        .iter()
-        .map(|k| (levenshtein(&norm, k), *k))
-        .filter(|&(d, k)| d <= 2 && d < k.chars().count())
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, k)| k)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    // supervisord spells options with underscores; svc with dashes.
+    crate::suggest::closest(&key.to_ascii_lowercase().replace('_', "-"), known.iter().copied())
 }
 
 #[cfg(test)]

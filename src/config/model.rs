@@ -88,6 +88,8 @@ pub struct ProgramSpec {
     pub priority: i32,
     /// Send stderr into the stdout log.
     pub redirect_stderr: bool,
+    /// Prefix every captured line with an RFC 3339 UTC time.
+    pub log_timestamps: bool,
     /// Where stdout goes.
     pub stdout_log: LogSpec,
     /// Where stderr goes (ignored when `redirect_stderr`).
@@ -206,6 +208,7 @@ impl ProgramSpec {
             kill_as_group: true,
             priority: 999,
             redirect_stderr: false,
+            log_timestamps: false,
             stdout_log: LogSpec::default(),
             stderr_log: LogSpec::default(),
             limits: Vec::new(),

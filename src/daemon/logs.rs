@@ -44,6 +44,9 @@ struct Inner {
     max_bytes: u64,
     backups: u32,
     mode: u32,
+    timestamps: bool,
+    /// The last byte written ended a line (where the next timestamp goes).
+    at_line_start: bool,
     /// The last write or open error, shown by `svc status` until a write succeeds again.
     error: Option<String>,
     /// When the file was last checked for having been deleted under us.
@@ -55,7 +58,8 @@ impl LogFile {
     /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files,
     /// created with permission bits `mode`. The file is opened now; failure is remembered,
     /// reported, and retried on each write.
-    pub fn open(path: PathBuf, max_bytes: u64, backups: u32, mode: u32) -> Arc<LogFile> {
+    /// With `timestamps`, every line is prefixed with its arrival time (RFC 3339, UTC).
+    pub fn open(path: PathBuf, max_bytes: u64, backups: u32, mode: u32, timestamps: bool) -> Arc<LogFile> {
         let mut inner = Inner {
             path,
             file: None,
@@ -63,6 +67,8 @@ impl LogFile {
             max_bytes,
             backups,
             mode,
+            timestamps,
+            at_line_start: true,
             error: None,
             checked: Instant::now(),
             followers: None,
@@ -90,6 +96,13 @@ impl LogFile {
     /// Appends `data`, rotating first if it would grow past `max_bytes`.
     pub fn write(&self, data: &[u8]) {
         let mut inner = self.lock();
+        let stamped;
+        let data = if inner.timestamps {
+            stamped = inner.stamp(data);
+            &stamped[..]
+        } else {
+            data
+        };
         inner.write(data);
         if let Some(tx) = &inner.followers {
             if tx.receiver_count() == 0 {
@@ -137,6 +150,21 @@ impl LogFile {
 }
 
 impl Inner {
+    /// `data` with the current time before each line that starts in it.
+    fn stamp(&mut self, data: &[u8]) -> Vec<u8> {
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let mut out = Vec::with_capacity(data.len() + 32);
+        for piece in data.split_inclusive(|&b| b == b'\n') {
+            if self.at_line_start {
+                out.extend_from_slice(now.as_bytes());
+                out.push(b' ');
+            }
+            out.extend_from_slice(piece);
+            self.at_line_start = piece.ends_with(b"\n");
+        }
+        out
+    }
+
     fn reopen(&mut self) {
         if let Some(dir) = self.path.parent() {
             // Private, like the log directory the daemon made at start-up (it may have been
@@ -319,7 +347,7 @@ mod tests {
     fn rotation_keeps_every_line_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.out.log");
-        let log = LogFile::open(path.clone(), 1000, 100, 0o600);
+        let log = LogFile::open(path.clone(), 1000, 100, 0o600, false);
         let mut chunk = String::new();
         for i in 0..2000 {
             chunk.push_str(&format!("line {i}\n"));
@@ -346,7 +374,7 @@ mod tests {
     fn backups_are_capped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path.clone(), 10, 2, 0o600);
+        let log = LogFile::open(path.clone(), 10, 2, 0o600, false);
         for _ in 0..20 {
             log.write(b"0123456789\n");
         }
@@ -358,7 +386,7 @@ mod tests {
     fn tail_returns_last_lines_across_rotation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 20, 3, 0o600);
+        let log = LogFile::open(path, 20, 3, 0o600, false);
         for i in 0..10 {
             log.write(format!("l{i}\n").as_bytes());
         }
@@ -371,7 +399,7 @@ mod tests {
     fn tail_of_unterminated_and_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 0, 0, 0o600);
+        let log = LogFile::open(path, 0, 0, 0o600, false);
         assert!(log.tail(5, false).0.is_empty());
         log.write(b"a\nb\nc");
         assert_eq!(log.tail(2, false).0, b"b\nc");
@@ -380,7 +408,7 @@ mod tests {
     #[test]
     fn followers_get_new_chunks() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = LogFile::open(dir.path().join("p.log"), 0, 0, 0o600);
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0, 0o600, false);
         log.write(b"old\n");
         let (text, rx) = log.tail(10, true);
         assert_eq!(text, b"old\n");
@@ -393,7 +421,7 @@ mod tests {
     fn unwritable_log_reports_and_recovers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("gone");
-        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600, false);
         std::fs::remove_dir_all(&sub).expect("remove");
         // A file where the directory should be: writes fail until it is cleared.
         std::fs::write(&sub, b"").expect("block");
@@ -408,10 +436,27 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_prefix_every_line_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let log = LogFile::open(path.clone(), 0, 0, 0o600, true);
+        log.write(b"one\ntw");
+        log.write(b"o\nthree\n");
+        let text = std::fs::read_to_string(path).expect("log");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for (line, want) in lines.iter().zip(["one", "two", "three"]) {
+            let (stamp, rest) = line.split_once(' ').expect("stamp");
+            assert!(humantime::parse_rfc3339(stamp).is_ok(), "{stamp}");
+            assert_eq!(rest, want);
+        }
+    }
+
+    #[test]
     fn deleted_log_is_recreated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("logs");
-        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600, false);
         log.write(b"before\n");
         std::fs::remove_dir_all(&sub).expect("remove");
         log.lock().checked = Instant::now() - UNLINK_CHECK;
@@ -426,7 +471,7 @@ mod tests {
         std::fs::write(&target, b"").expect("target");
         let path = dir.path().join("p.log");
         std::os::unix::fs::symlink(&target, &path).expect("symlink");
-        let log = LogFile::open(path, 0, 0, 0o600);
+        let log = LogFile::open(path, 0, 0, 0o600, false);
         log.write(b"secret\n");
         assert!(log.error().is_some());
         assert_eq!(std::fs::read(&target).expect("target"), b"");

@@ -38,6 +38,7 @@ pub fn needs_restart(a: &ProgramSpec, b: &ProgramSpec) -> bool {
         || a.redirect_stderr != b.redirect_stderr
         || a.stdout_log != b.stdout_log
         || a.stderr_log != b.stderr_log
+        || a.log_timestamps != b.log_timestamps
         || a.limits != b.limits
         || a.group != b.group
         || a.program != b.program

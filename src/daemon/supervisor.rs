@@ -322,7 +322,7 @@ impl Supervisor {
             Request::Status { targets } => {
                 let resp = match self.resolve(&targets) {
                     Ok(idx) => Response::Status { programs: idx.into_iter().map(|i| self.status_of(i)).collect() },
-                    Err(unknown) => unknown_targets(&unknown),
+                    Err(unknown) => self.unknown_targets(&unknown),
                 };
                 let _ = reply.send(resp);
             }
@@ -383,7 +383,7 @@ impl Supervisor {
                     name: t.clone(),
                     ok: false,
                     state: None,
-                    message: "no such program or group".into(),
+                    message: format!("no such program or group{}", self.hint(t)),
                 }),
             }
         }
@@ -569,10 +569,11 @@ impl Supervisor {
                     let mut fresh = Proc::new(spec, now);
                     // Keep writing to the same log objects when the log settings did not
                     // change, so followers and rotation carry on across the restart.
-                    if fresh.spec.stdout_log == self.procs[i].spec.stdout_log {
+                    let same_stamps = fresh.spec.log_timestamps == self.procs[i].spec.log_timestamps;
+                    if same_stamps && fresh.spec.stdout_log == self.procs[i].spec.stdout_log {
                         fresh.stdout_log = self.procs[i].stdout_log.clone();
                     }
-                    if fresh.spec.stderr_log == self.procs[i].spec.stderr_log {
+                    if same_stamps && fresh.spec.stderr_log == self.procs[i].spec.stderr_log {
                         fresh.stderr_log = self.procs[i].stderr_log.clone();
                     }
                     let autostart = fresh.spec.autostart;
@@ -630,7 +631,7 @@ impl Supervisor {
         };
         let idx = match self.resolve(targets) {
             Ok(idx) => idx,
-            Err(unknown) => return unknown_targets(&unknown),
+            Err(unknown) => return self.unknown_targets(&unknown),
         };
         let name = svc_platform::signal_name(number).unwrap_or("?");
         let results = idx
@@ -654,7 +655,7 @@ impl Supervisor {
     fn clear_logs(&mut self, targets: &[String]) -> Response {
         let idx = match self.resolve(targets) {
             Ok(idx) => idx,
-            Err(unknown) => return unknown_targets(&unknown),
+            Err(unknown) => return self.unknown_targets(&unknown),
         };
         let mut results = Vec::new();
         for i in idx {
@@ -714,10 +715,12 @@ impl Supervisor {
         let log_dir = self.log_dir.clone();
         let p = &mut self.procs[i];
         if p.stdout_log.is_none() {
-            p.stdout_log = open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out", self.log_mode);
+            p.stdout_log =
+                open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out", self.log_mode, p.spec.log_timestamps);
         }
         if p.stderr_log.is_none() && !p.spec.redirect_stderr {
-            p.stderr_log = open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err", self.log_mode);
+            p.stderr_log =
+                open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err", self.log_mode, p.spec.log_timestamps);
         }
         let out = if p.stdout_log.is_some() { Output::Pipe } else { Output::Discard };
         let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
@@ -750,7 +753,7 @@ impl Supervisor {
         let Some(&i) = self.by_name.get(name) else {
             return Err(ErrorReply {
                 code: ErrorCode::UnknownTarget,
-                message: format!("no such program: {name}"),
+                message: format!("no such program: {name}{}", self.hint(name)),
                 field: Some("name".into()),
             });
         };
@@ -774,7 +777,7 @@ impl Supervisor {
             LogStream::Stderr => (&mut p.stderr_log, &p.spec.stderr_log, "err"),
         };
         if slot.is_none() {
-            *slot = open_log(spec, &log_dir, &p.spec.name, suffix, mode);
+            *slot = open_log(spec, &log_dir, &p.spec.name, suffix, mode, p.spec.log_timestamps);
         }
         slot.clone().ok_or_else(|| ErrorReply {
             code: ErrorCode::BadRequest,
@@ -822,6 +825,22 @@ impl Supervisor {
         Ok(out)
     }
 
+    /// " (did you mean `web`?)" for a mistyped program or group name, or "".
+    fn hint(&self, typed: &str) -> String {
+        let names = self.live().flat_map(|i| [self.procs[i].spec.name.as_str(), self.procs[i].spec.group.as_str()]);
+        let (head, tail) = typed.split_once(':').map_or((typed, ""), |(g, rest)| (g, rest));
+        match crate::suggest::closest(head, names) {
+            Some(best) if tail.is_empty() => format!(" (did you mean `{best}`?)"),
+            Some(best) => format!(" (did you mean `{best}:{tail}`?)"),
+            None => String::new(),
+        }
+    }
+
+    fn unknown_targets(&self, unknown: &[String]) -> Response {
+        let listed: Vec<String> = unknown.iter().map(|u| format!("{u}{}", self.hint(u))).collect();
+        error(ErrorCode::UnknownTarget, &format!("no such program or group: {}", listed.join(", ")), Some("targets"))
+    }
+
     /// Indices of programs clients can see (not retired by a reload).
     fn live(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.procs.len()).filter(|&i| !self.procs[i].retired)
@@ -862,13 +881,20 @@ impl Supervisor {
     }
 }
 
-fn open_log(spec: &LogSpec, log_dir: &Path, name: &str, suffix: &str, mode: u32) -> Option<Arc<LogFile>> {
+fn open_log(
+    spec: &LogSpec,
+    log_dir: &Path,
+    name: &str,
+    suffix: &str,
+    mode: u32,
+    timestamps: bool,
+) -> Option<Arc<LogFile>> {
     let path = match &spec.path {
         LogPath::Discard => return None,
         LogPath::Default => log_dir.join(format!("{name}.{suffix}.log")),
         LogPath::File(p) => p.clone(),
     };
-    Some(LogFile::open(path, spec.max_bytes, spec.backups, mode))
+    Some(LogFile::open(path, spec.max_bytes, spec.backups, mode, timestamps))
 }
 
 /// Signals a descendant that left its program's group, if it is still the same process
@@ -895,10 +921,6 @@ fn send_signal(pid: u32, signal: i32, group: bool) {
         // systemd sends SIGCONT for the same reason.
         let _ = if group { killpg(target, Signal::SIGCONT) } else { kill(target, Signal::SIGCONT) };
     }
-}
-
-fn unknown_targets(unknown: &[String]) -> Response {
-    error(ErrorCode::UnknownTarget, &format!("no such program or group: {}", unknown.join(", ")), Some("targets"))
 }
 
 fn error(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
