@@ -2393,7 +2393,7 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
         assert_eq!(parse_size("7"), Some(7));
         assert_eq!(parse_size("99999999999999TB"), None);
         assert_eq!(parse_size("MB"), None);
-        assert_eq!(levenshtein("comand", "command"), 1);
+        assert_eq!(crate::suggest::levenshtein("comand", "command"), 1);
         assert_eq!(did_you_mean("autostrat", PROGRAM_SETTINGS), Some("autostart"));
         assert_eq!(did_you_mean("zz", LIMIT_SETTINGS), None);
         assert!(check_name("web-1.x_y").is_ok());
