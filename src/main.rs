@@ -1,7 +1,7 @@
 //! `svc`: the one binary. Argument definitions and dispatch only; every command lives in
 //! `svc::cli`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use svc::cli::{self, Global};
@@ -174,6 +174,20 @@ enum Command {
     /// Edit the config in $VISUAL/$EDITOR; check it; save and reload only if it is valid.
     #[command(after_help = "Examples:\n  svc edit\n  EDITOR=nano svc edit")]
     Edit,
+    /// Print a shell completion script (program names complete too, in bash and fish).
+    #[command(
+        after_help = "Examples:\n  svc completions bash > ~/.local/share/bash-completion/completions/svc\n  svc completions zsh > ~/.zfunc/_svc\n  svc completions fish > ~/.config/fish/completions/svc.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the svc(1) man page (roff).
+    #[command(after_help = "Example:\n  svc man | man -l -")]
+    Man,
+    /// Program names, one per line (used by shell completion).
+    #[command(name = "__names", hide = true)]
+    Names,
     /// Check a config file without a daemon (default: the config svc would load).
     #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
     Check {
@@ -254,6 +268,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { cli::USAGE } else { cli::SUCCESS });
         }
     };
+    if !matches!(cli.command, Some(Command::Daemon)) {
+        // Like other Unix tools, `svc status | head` should end quietly when the reader goes
+        // away. The daemon keeps Rust's default (SIGPIPE ignored): a client hanging up must
+        // not kill it.
+        cli::default_sigpipe();
+    }
     let global = Global { config: cli.config, socket: cli.socket };
     let code = match cli.command {
         None => cli::overview(),
@@ -288,6 +308,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Init) => cli::config::init(&global),
         Some(Command::Edit) => cli::config::edit(&global),
+        Some(Command::Completions { shell }) => cli::completions::completions(Cli::command(), shell),
+        Some(Command::Man) => cli::completions::man(Cli::command()),
+        Some(Command::Names) => cli::completions::names(&global),
         Some(Command::Check { file, json }) => cli::config::check(&global, file, json),
         Some(Command::Install { method, dry_run, status, json }) => {
             cli::install::install(&global, cli::install::InstallArgs { method, dry_run, json, status })

@@ -105,3 +105,89 @@ fn paths_are_printed() {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(v["socket"], s.socket().display().to_string());
 }
+
+#[test]
+fn init_writes_a_starter_that_checks_and_refuses_to_overwrite() {
+    let s = Sandbox::new();
+    std::fs::remove_file(s.config_path()).ok();
+    let run = s.svc(&["init"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("svc up"), "says the next command: {run:?}");
+    assert_eq!(s.svc(&["check"]).code, 0);
+    let run = s.svc(&["init"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("already exists"), "{run:?}");
+}
+
+#[test]
+fn edit_checks_before_saving_and_reloads() {
+    let d = TestDaemon::start(r#"program "a" { command "sleep 1000"; start-secs 0 }"#);
+    d.wait_state("a", "RUNNING");
+    let editor = d.path().join("editor.sh");
+    // A scripted "editor": writes whatever NEXT_CONFIG holds into the file it is given.
+    std::fs::write(&editor, "#!/bin/sh\nprintf '%s\\n' \"$NEXT_CONFIG\" > \"$1\"\n").expect("editor");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+
+    let bad = "program \"a\" {\n    command \"sleep 1000\"\n    start-secs \"never\"\n}";
+    let run = d.command(&["edit"]).env("EDITOR", &editor).env("NEXT_CONFIG", bad).output().expect("edit");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(":3:") && stderr.contains("nothing was changed"), "{stderr}");
+    assert!(std::fs::read_to_string(d.config_path()).expect("config").contains("command \"sleep 1000\"; start-secs 0"));
+
+    let good = "program \"a\" { command \"sleep 1000\"; start-secs 0; }\nprogram \"b\" { command \"sleep 1000\"; start-secs 0; }";
+    let run = d.command(&["edit"]).env("VISUAL", &editor).env("NEXT_CONFIG", good).output().expect("edit");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("added: b"), "{stdout}");
+    assert_eq!(d.state_of("b"), "RUNNING");
+    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".edit-"))
+        .collect();
+    assert_eq!(leftovers.len(), 1, "only the refused edit's copy is kept: {leftovers:?}");
+}
+
+#[test]
+fn unknown_names_get_a_suggestion() {
+    let d = TestDaemon::start(r#"program "worker" { command "sleep 1000"; autostart #false }"#);
+    let run = d.svc(&["start", "wroker"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("did you mean `worker`?"), "{run:?}");
+    let run = d.svc(&["status", "workr"]);
+    assert!(run.stderr.contains("did you mean `worker`?"), "{run:?}");
+}
+
+#[test]
+fn completions_and_man_page() {
+    let s = Sandbox::new();
+    let run = s.svc(&["completions", "bash"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("svc __names"), "dynamic program names");
+    let check = std::process::Command::new("bash")
+        .args(["-n", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(run.stdout.as_bytes())?;
+            c.wait()
+        })
+        .expect("bash -n");
+    assert!(check.success(), "bash script parses");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        assert_eq!(s.svc(&["completions", shell]).code, 0, "{shell}");
+    }
+    let man = s.svc(&["man"]);
+    assert!(man.stdout.contains(".TH svc 1"), "{}", &man.stdout[..200.min(man.stdout.len())]);
+}
+
+#[test]
+fn names_for_completion() {
+    let d = TestDaemon::start(
+        r#"program "alpha" { command "sleep 1000" }
+program "beta" { command "sleep 1000" }"#,
+    );
+    assert_eq!(d.svc(&["__names"]).stdout, "alpha\nbeta\n");
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod control;
+mod docs;
 mod import;
 mod install;
 mod logs;
@@ -14,3 +15,4 @@ mod protocol;
 mod reliability;
 mod reload;
 mod supervision;
+mod terminal;

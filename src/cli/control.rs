@@ -2,7 +2,9 @@
 
 use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
 use crate::client::ClientError;
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, State};
+use std::io::IsTerminal;
+use std::time::Duration;
 
 /// The control verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,23 +19,59 @@ pub enum Verb {
 
 /// Runs `verb` on `targets`; prints one line per target; fails if any target failed.
 pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool) -> u8 {
-    let req = match verb {
-        Verb::Start => Request::Start { targets },
-        Verb::Stop => Request::Stop { targets },
-        Verb::Restart => Request::Restart { targets },
+    let (req, goal) = match verb {
+        Verb::Start => (Request::Start { targets: targets.clone() }, State::Running),
+        Verb::Stop => (Request::Stop { targets: targets.clone() }, State::Stopped),
+        Verb::Restart => (Request::Restart { targets: targets.clone() }, State::Running),
     };
+    let show = !json && std::io::stderr().is_terminal();
     block_on(async {
         let mut c = match connect(g).await {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let results = match c.request(&req).await {
+        let answer = c.request(&req);
+        let results = if show {
+            tokio::pin!(answer);
+            tokio::select! {
+                r = &mut answer => r,
+                () = progress(g, &targets, goal) => answer.await,
+            }
+        } else {
+            answer.await
+        };
+        if show {
+            // Clear the progress line.
+            eprint!("\r\x1b[K");
+        }
+        let results = match results {
             Ok(Response::Results { results }) => results,
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),
         };
         print_results(&results, json)
     })
+}
+
+/// While a long operation runs on a terminal, shows how many targets reached the goal,
+/// after a second (quick operations show nothing). Never returns on its own.
+pub async fn progress(g: &Global, targets: &[String], goal: State) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return std::future::pending().await };
+    let verb = if goal == State::Running { "running" } else { "stopped" };
+    loop {
+        if let Ok(Response::Status { programs }) = c.request(&Request::Status { targets: targets.to_vec() }).await {
+            let done = programs
+                .iter()
+                .filter(|p| match goal {
+                    State::Running => p.state == State::Running,
+                    _ => matches!(p.state, State::Stopped | State::Exited | State::Fatal),
+                })
+                .count();
+            eprint!("\r\x1b[K{done}/{} {verb}...", programs.len());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// `svc signal SIG TARGET...`: deliver a signal to running programs.

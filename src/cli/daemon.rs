@@ -4,7 +4,7 @@ use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
 use crate::client::{Client, ClientError};
 use crate::protocol::{Request, Response};
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -138,7 +138,19 @@ pub fn shutdown(g: &Global) -> u8 {
             Ok(c) => c,
             Err(code) => return code,
         };
-        match c.request(&Request::Shutdown).await {
+        let answer = c.request(&Request::Shutdown);
+        let answer = if std::io::stderr().is_terminal() {
+            tokio::pin!(answer);
+            let r = tokio::select! {
+                r = &mut answer => r,
+                () = super::control::progress(g, &[], crate::protocol::State::Stopped) => answer.await,
+            };
+            eprint!("\r\x1b[K");
+            r
+        } else {
+            answer.await
+        };
+        match answer {
             Ok(Response::Ok) => {}
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),

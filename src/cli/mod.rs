@@ -11,6 +11,7 @@
 //! | 3 | `status`: some listed program is not RUNNING |
 //! | 4 | no daemon is running (or it cannot be reached) |
 
+pub mod completions;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -90,4 +91,13 @@ pub fn report(e: &ClientError) -> u8 {
 /// Connects, or prints why not.
 pub async fn connect(g: &Global) -> Result<Client, u8> {
     Client::connect(&g.paths()).await.map_err(|e| report(&e))
+}
+
+/// Restores the default SIGPIPE action (Rust ignores it), so writing to a closed pipe ends
+/// the command instead of making every print fail.
+pub fn default_sigpipe() {
+    // SAFETY: resetting a signal to its default action installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

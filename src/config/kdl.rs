@@ -24,9 +24,9 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 /// Guards memory against a typo like `numprocs 1000000000`.
 const MAX_NUMPROCS: u32 = 10_000;
 
-const TOP_LEVEL: &[&str] = &["program", "group", "include", "defaults", "access"];
+pub(crate) const TOP_LEVEL: &[&str] = &["program", "group", "include", "defaults", "access"];
 
-const PROGRAM_SETTINGS: &[&str] = &[
+pub(crate) const PROGRAM_SETTINGS: &[&str] = &[
     "command",
     "directory",
     "environment",
@@ -53,10 +53,10 @@ const PROGRAM_SETTINGS: &[&str] = &[
     "limits",
 ];
 
-const GROUP_SETTINGS: &[&str] = &["programs", "priority"];
-const BACKOFF_SETTINGS: &[&str] = &["initial", "max", "reset-after"];
-const LOG_SETTINGS: &[&str] = &["path", "max-bytes", "backups"];
-const LIMIT_SETTINGS: &[&str] = &["nofile", "nproc", "core", "as", "data", "stack", "fsize", "cpu"];
+pub(crate) const GROUP_SETTINGS: &[&str] = &["programs", "priority"];
+pub(crate) const BACKOFF_SETTINGS: &[&str] = &["initial", "max", "reset-after"];
+pub(crate) const LOG_SETTINGS: &[&str] = &["path", "max-bytes", "backups"];
+pub(crate) const LIMIT_SETTINGS: &[&str] = &["nofile", "nproc", "core", "as", "data", "stack", "fsize", "cpu"];
 
 /// Reads the main file at `path` and everything it includes.
 pub(crate) fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {

@@ -34,6 +34,19 @@ pub fn parse_str(source: &str, origin: &Path, env: &dyn Fn(&str) -> Option<Strin
     kdl::parse_str(source, origin, env)
 }
 
+/// Every node name the parser knows, by where it may appear: `("top level", [...])`,
+/// `("program", [...])`, and so on. `tests/docs.rs` checks each is in `docs/configuration.md`.
+pub fn known_nodes() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("top level", kdl::TOP_LEVEL),
+        ("program", kdl::PROGRAM_SETTINGS),
+        ("group", kdl::GROUP_SETTINGS),
+        ("backoff", kdl::BACKOFF_SETTINGS),
+        ("stdout-log/stderr-log", kdl::LOG_SETTINGS),
+        ("limits", kdl::LIMIT_SETTINGS),
+    ]
+}
+
 /// One or more problems found in a configuration.
 ///
 /// Implements [`miette::Diagnostic`] with every problem as a related diagnostic, so a miette
