@@ -117,6 +117,9 @@ enum Command {
     Pid {
         /// Program names, GROUP:*, or all.
         targets: Vec<String>,
+        /// Print JSON: the daemon's pid, or {name: pid-or-null}.
+        #[arg(long)]
+        json: bool,
     },
     /// List the programs of the config file, including those not started or not loaded yet.
     #[command(after_help = "Example:\n  svc avail")]
@@ -292,7 +295,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Reload { dry_run, json }) => cli::config::reload(&global, dry_run, json),
         Some(Command::Signal { signal, targets, json }) => cli::control::signal(&global, signal, targets, json),
-        Some(Command::Pid { targets }) => cli::status::pid(&global, targets),
+        Some(Command::Pid { targets, json }) => cli::status::pid(&global, targets, json),
         Some(Command::Avail { json }) => cli::status::avail(&global, json),
         Some(Command::Clear { targets, json }) => cli::logs::clear(&global, targets, json),
         Some(Command::Logs { targets, clear: true, .. }) => cli::logs::clear(&global, targets, false),

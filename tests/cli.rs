@@ -191,3 +191,14 @@ program "beta" { command "sleep 1000" }"#,
     );
     assert_eq!(d.svc(&["__names"]).stdout, "alpha\nbeta\n");
 }
+
+#[test]
+fn socket_path_too_long_is_a_clear_error() {
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1" }"#);
+    let long = s.path().join(format!("{}/svc.sock", "d".repeat(120)));
+    let run = s.command(&["daemon"]).env("SVC_SOCKET", &long).output().expect("daemon");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("longer than this OS allows") && stderr.contains("SVC_SOCKET"), "{stderr}");
+}

@@ -119,7 +119,7 @@ pub fn human_duration(secs: f64) -> String {
 
 /// `svc pid`: the daemon's pid; `svc pid TARGET...`: each program's pid, 0 when not running
 /// (as supervisorctl prints).
-pub fn pid(g: &Global, targets: Vec<String>) -> u8 {
+pub fn pid(g: &Global, targets: Vec<String>, json: bool) -> u8 {
     block_on(async {
         let mut c = match connect(g).await {
             Ok(c) => c,
@@ -128,7 +128,11 @@ pub fn pid(g: &Global, targets: Vec<String>) -> u8 {
         if targets.is_empty() {
             return match c.request(&Request::Info).await {
                 Ok(Response::Info(info)) => {
-                    println!("{}", info.pid);
+                    if json {
+                        println!("{}", serde_json::json!({ "pid": info.pid }));
+                    } else {
+                        println!("{}", info.pid);
+                    }
                     SUCCESS
                 }
                 Ok(other) => report(&ClientError::Protocol(format!("{other:?}"))),
@@ -137,8 +141,14 @@ pub fn pid(g: &Global, targets: Vec<String>) -> u8 {
         }
         match c.request(&Request::Status { targets }).await {
             Ok(Response::Status { programs }) => {
-                for p in &programs {
-                    println!("{}", p.pid.unwrap_or(0));
+                if json {
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        programs.iter().map(|p| (p.name.clone(), p.pid.into())).collect();
+                    println!("{:#}", serde_json::Value::Object(map));
+                } else {
+                    for p in &programs {
+                        println!("{}", p.pid.unwrap_or(0));
+                    }
                 }
                 if programs.iter().all(|p| p.pid.is_some()) { SUCCESS } else { NOT_RUNNING }
             }

@@ -309,6 +309,15 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
 }
 
+/// Reads of one pipe before other tasks get a turn.
+const READS_PER_TURN: usize = 16;
+
+enum Step {
+    Eof,
+    Drained,
+    Busy,
+}
+
 /// Copies a program's pipe into its log until every writer has closed it.
 pub async fn pump(reader: PipeReader, log: Arc<LogFile>) {
     let rx = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
@@ -322,19 +331,24 @@ pub async fn pump(reader: PipeReader, log: Arc<LogFile>) {
         if rx.readable().await.is_err() {
             return;
         }
-        let done = READ_BUF.with_borrow_mut(|buf| {
-            loop {
+        let step = READ_BUF.with_borrow_mut(|buf| {
+            for _ in 0..READS_PER_TURN {
                 match rx.try_read(buf) {
-                    Ok(0) => return true,
+                    Ok(0) => return Step::Eof,
                     Ok(n) => log.write(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Drained,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return true,
+                    Err(_) => return Step::Eof,
                 }
             }
+            Step::Busy
         });
-        if done {
-            return;
+        match step {
+            Step::Eof => return,
+            Step::Drained => {}
+            // A program writing as fast as it can would otherwise keep this single-threaded
+            // daemon from answering anyone else.
+            Step::Busy => tokio::task::yield_now().await,
         }
     }
 }
