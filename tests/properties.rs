@@ -238,32 +238,6 @@ fn env(key: &str) -> Option<String> {
     }
 }
 
-/// How long parsing `source` takes in this build (for the case counts above).
-#[test]
-#[ignore = "a measurement, not a test"]
-fn parse_timing() {
-    for ex in EXAMPLES {
-        let t = std::time::Instant::now();
-        let _ = kdl::KdlDocument::parse(ex);
-        let kdl = t.elapsed();
-        let t = std::time::Instant::now();
-        let r = config::parse_str(ex, Path::new(ORIGIN), &env);
-        let all = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = r.map_err(|e| e.render(false));
-        eprintln!("kdl {kdl:?} parse_str {all:?} render {:?}", t.elapsed());
-        for cut in [10, 200, 400, 1000, 2000] {
-            let src = format!("{}\"{}", &ex[..cut.min(ex.len())], &ex[cut.min(ex.len())..]);
-            let t = std::time::Instant::now();
-            let r = config::parse_str(&src, Path::new(ORIGIN), &env);
-            let all = t.elapsed();
-            let t = std::time::Instant::now();
-            let n = r.map_err(|e| (e.render(false), e.items().len()));
-            eprintln!("cut {cut} parse_str {all:?} render {:?} {:?}", t.elapsed(), n.err().map(|x| x.1));
-        }
-    }
-}
-
 /// True when `source` could make the parser read a file outside [`ORIGIN`]'s missing
 /// directory: an `include` or `env-file` (at any depth) with an absolute path or a variable
 /// (`${X:-/dev/zero}`). Such a config would read, say, `/dev/zero` or glob `/**` until it runs

@@ -232,3 +232,8 @@ fn parse_kinfo_procs(buf: &[u8], boot: libc::timeval) -> io::Result<Vec<crate::P
 pub fn child_reset_signal_dispositions() {
     crate::unix_common::reset_signals_with_libc();
 }
+
+/// This C library returns freed memory by itself (or offers no call for it).
+pub fn release_free_memory() -> bool {
+    false
+}

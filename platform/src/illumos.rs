@@ -157,3 +157,8 @@ pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
 pub fn child_reset_signal_dispositions() {
     crate::unix_common::reset_signals_with_libc();
 }
+
+/// This C library returns freed memory by itself (or offers no call for it).
+pub fn release_free_memory() -> bool {
+    false
+}

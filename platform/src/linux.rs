@@ -105,6 +105,20 @@ pub fn child_reset_signal_dispositions() {
     }
 }
 
+/// glibc's `malloc_trim`; musl has no such call and returns memory on its own.
+pub fn release_free_memory() -> bool {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        unsafe { libc::malloc_trim(0) };
+        true
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;

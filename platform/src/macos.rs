@@ -167,3 +167,8 @@ fn all_pids() -> io::Result<Vec<libc::pid_t>> {
 pub fn child_reset_signal_dispositions() {
     crate::unix_common::reset_signals_with_libc();
 }
+
+/// This C library returns freed memory by itself (or offers no call for it).
+pub fn release_free_memory() -> bool {
+    false
+}

@@ -182,12 +182,23 @@ impl Supervisor {
         let autostart: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].spec.autostart).collect();
         let phases = self.start_phases(autostart, true);
         self.add_job(phases, Reply::Nobody);
+        self.progress_jobs();
+        // Parsing the config and spawning everything left free heap behind; the daemon may
+        // now run for months, so give it back.
+        svc_platform::release_free_memory();
         while !self.done {
             let deadline = self.next_deadline();
             tokio::select! {
                 // Exits first: a request that arrives together with an exit sees its effect.
                 biased;
-                Some(r) = reaped.recv() => self.on_reaped(r),
+                Some(r) = reaped.recv() => {
+                    self.on_reaped(r);
+                    // Exits come in bursts (stop all); handle the whole burst before the
+                    // per-iteration work below.
+                    while let Ok(r) = reaped.try_recv() {
+                        self.on_reaped(r);
+                    }
+                }
                 msg = rx.recv() => match msg {
                     Some(msg) => self.on_msg(msg),
                     // Every sender is gone: the server stopped; behave as on SIGTERM.
@@ -284,10 +295,10 @@ impl Supervisor {
 
     fn on_reaped(&mut self, r: Reaped) {
         match self.by_pid.remove(&r.pid) {
-            Some(i) => {
-                self.record_dirty = true;
-                self.apply(i, Event::Exited(r.exit));
-            }
+            // The crash record is not rewritten for an exit: a dead entry is harmless (its
+            // start time no longer matches), and rewriting it per exit made `stop all` of
+            // 1000 programs write 1000 times.
+            Some(i) => self.apply(i, Event::Exited(r.exit)),
             // An orphaned grandchild re-parented to us (we are a subreaper): reaping it was
             // the whole job.
             None => tracing::debug!("reaped orphan {} ({})", r.pid, process::describe_exit(r.exit)),
