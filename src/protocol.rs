@@ -77,9 +77,12 @@ pub enum Request {
         targets: Vec<String>,
     },
     /// Stop every program in reverse priority order, then exit the daemon.
-    Shutdown,
+    ///
+    /// (Variants without fields are written `{}` so that unknown fields are refused for them
+    /// too: serde ignores `deny_unknown_fields` on unit variants of a tagged enum.)
+    Shutdown {},
     /// Daemon facts: pid, version, config path.
-    Info,
+    Info {},
 }
 
 fn default_log_lines() -> usize {
@@ -302,6 +305,10 @@ pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
     };
     let mut value: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| bad(format!("not valid JSON: {e}"), None))?;
+    // A Value keeps the last of repeated keys; a request saying two things is refused.
+    if let Some(key) = duplicate_key(line) {
+        return Err(bad(format!("duplicate field `{key}`"), Some(&key)));
+    }
     let map = value.as_object_mut().ok_or_else(|| bad("a request must be a JSON object".into(), None))?;
     match map.remove("protocol") {
         None => return Err(bad("missing field `protocol`".into(), Some("protocol"))),
@@ -330,6 +337,29 @@ pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
     })
 }
 
+/// The first top-level key that appears twice in a JSON object, if any.
+fn duplicate_key(line: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+    serde_json::Deserializer::from_slice(line).deserialize_map(Keys).ok().flatten()
+}
+
 /// serde_json names the field in its message (`unknown field `x``, `missing field `x``,
 /// `unknown variant `x``); pull it out so scripts get it as data.
 fn offending_field(message: &str) -> Option<String> {
@@ -338,7 +368,11 @@ fn offending_field(message: &str) -> Option<String> {
     }
     for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(rest) = message.strip_prefix(prefix) {
-            return rest.split('`').next().map(str::to_owned);
+            // The name itself may contain a backtick: cut at serde's own continuation.
+            let name = rest
+                .split_once("`, expected")
+                .map_or_else(|| rest.rsplit_once('`').map_or(rest, |(n, _)| n), |(n, _)| n);
+            return Some(name.to_owned());
         }
     }
     None
@@ -358,7 +392,7 @@ mod tests {
 
     #[test]
     fn unit_variant_and_defaults() {
-        assert_eq!(decode_request(br#"{"protocol":1,"type":"shutdown"}"#), Ok(Request::Shutdown));
+        assert_eq!(decode_request(br#"{"protocol":1,"type":"shutdown"}"#), Ok(Request::Shutdown {}));
         assert_eq!(decode_request(br#"{"protocol":1,"type":"status"}"#), Ok(Request::Status { targets: vec![] }));
         assert_eq!(
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
@@ -394,6 +428,25 @@ mod tests {
         for line in [&b"nope"[..], b"[]", b"{}", b"\xff\xfe", b"{\"protocol\":1}", b"{\"protocol\":\"1\"}"] {
             assert!(decode_request(line).is_err());
         }
+    }
+
+    #[test]
+    fn unit_requests_refuse_unknown_fields_too() {
+        let err = decode_request(br#"{"protocol":1,"type":"shutdown","bogus":1}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("bogus"));
+        assert_eq!(encode_request(&Request::Info {}), "{\"protocol\":1,\"type\":\"info\"}\n");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let err = decode_request(br#"{"protocol":1,"type":"status","type":"info"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("type"));
+    }
+
+    #[test]
+    fn field_names_with_backticks_survive() {
+        let err = decode_request(br#"{"protocol":1,"type":"status","a`b":1}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("a`b"));
     }
 
     #[test]

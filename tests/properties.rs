@@ -126,8 +126,8 @@ fn request() -> impl Strategy<Value = Request> {
         any::<bool>().prop_map(|dry_run| Request::Reload { dry_run }),
         (any::<String>(), targets()).prop_map(|(signal, targets)| Request::Signal { signal, targets }),
         targets().prop_map(|targets| Request::ClearLogs { targets }),
-        Just(Request::Shutdown),
-        Just(Request::Info),
+        Just(Request::Shutdown {}),
+        Just(Request::Info {}),
     ]
 }
 

@@ -166,3 +166,24 @@ fn sigterm_to_daemon_is_an_orderly_shutdown() {
     assert_eq!(d.wait_exit(), Some(0));
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "program {pid} survived");
 }
+
+#[test]
+fn autostart_needs_no_client() {
+    // Under systemd or launchd nobody talks to the daemon after it starts: programs must
+    // start anyway. Only the file system is watched here, no svc command is run.
+    let s = crate::support::Sandbox::new();
+    s.write_config(
+        r#"program "p" { command "sh" "-c" "touch started; exec sleep 1000"; directory "."; start-secs 0 }"#,
+    );
+    let stderr = fs::File::create(s.path().join("daemon.stderr")).expect("stderr");
+    let mut daemon = s.command(&["daemon"]).stderr(stderr).spawn().expect("daemon");
+    let started = s.path().join("started");
+    let deadline = Instant::now() + crate::support::PATIENCE;
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = started.exists();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = daemon.wait();
+    assert!(ok, "the autostart program ran without any client connecting");
+}

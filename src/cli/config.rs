@@ -166,7 +166,8 @@ pub fn edit(g: &Global) -> u8 {
     }
     // The copy sits beside the config so relative includes and `{here}` mean the same.
     let name = path.file_name().map_or_else(|| "svc.kdl".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.edit-{}.kdl", std::process::id()));
+    // No `.kdl` extension, so an `include "*.kdl"` in the same directory never reads it.
+    let tmp = dir.join(format!(".{name}.edit-{}", std::process::id()));
     if let Err(e) = std::fs::write(&tmp, &original) {
         eprintln!("svc: error: cannot write {}: {e}", tmp.display());
         return FAILURE;

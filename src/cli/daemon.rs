@@ -116,7 +116,7 @@ pub fn up(g: &Global, quiet: bool) -> u8 {
 
 async fn info(g: &Global) -> Option<crate::protocol::DaemonInfo> {
     let mut c = Client::connect(&g.paths()).await.ok()?;
-    match c.request(&Request::Info).await.ok()? {
+    match c.request(&Request::Info {}).await.ok()? {
         Response::Info(info) => Some(info),
         _ => None,
     }
@@ -138,7 +138,7 @@ pub fn shutdown(g: &Global) -> u8 {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let answer = c.request(&Request::Shutdown);
+        let answer = c.request(&Request::Shutdown {});
         let answer = if std::io::stderr().is_terminal() {
             tokio::pin!(answer);
             let r = tokio::select! {

@@ -266,7 +266,7 @@ fn is_build_dir(exe: &Path) -> bool {
 fn running_daemon(g: &Global) -> Option<u32> {
     block_on(async {
         let mut c = Client::connect(&g.paths()).await.ok()?;
-        match c.request(&Request::Info).await.ok()? {
+        match c.request(&Request::Info {}).await.ok()? {
             Response::Info(info) => Some(info.pid),
             _ => None,
         }

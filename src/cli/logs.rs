@@ -94,7 +94,12 @@ pub fn logs(g: &Global, args: LogsArgs) -> u8 {
                 }
             }
         }
-        for (name, lines) in pending {
+        for (name, mut lines) in pending {
+            // Lines written before log-timestamps was turned on carry no stamp; when the
+            // program's newer lines do, those old ones are outside any --since window.
+            if printer.since.is_some() && lines.iter().any(|l| stamp_of(l).is_some()) {
+                lines.retain(|l| stamp_of(l).is_some());
+            }
             for line in lines {
                 if !printer.line(&name, &line) {
                     return SUCCESS;

@@ -126,10 +126,10 @@ pub fn pid(g: &Global, targets: Vec<String>, json: bool) -> u8 {
             Err(code) => return code,
         };
         if targets.is_empty() {
-            return match c.request(&Request::Info).await {
+            return match c.request(&Request::Info {}).await {
                 Ok(Response::Info(info)) => {
                     if json {
-                        println!("{}", serde_json::json!({ "pid": info.pid }));
+                        println!("{:#}", serde_json::json!({ "pid": info.pid }));
                     } else {
                         println!("{}", info.pid);
                     }
@@ -145,9 +145,13 @@ pub fn pid(g: &Global, targets: Vec<String>, json: bool) -> u8 {
                     let map: serde_json::Map<String, serde_json::Value> =
                         programs.iter().map(|p| (p.name.clone(), p.pid.into())).collect();
                     println!("{:#}", serde_json::Value::Object(map));
+                } else if programs.len() == 1 {
+                    println!("{}", programs[0].pid.unwrap_or(0));
                 } else {
+                    // Several programs: say which pid is whose.
+                    let width = programs.iter().map(|p| p.name.len()).max().unwrap_or(0);
                     for p in &programs {
-                        println!("{}", p.pid.unwrap_or(0));
+                        println!("{:<width$}  {}", p.name, p.pid.unwrap_or(0));
                     }
                 }
                 if programs.iter().all(|p| p.pid.is_some()) { SUCCESS } else { NOT_RUNNING }
@@ -166,7 +170,7 @@ pub fn avail(g: &Global, json: bool) -> u8 {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let config_path = match c.request(&Request::Info).await {
+        let config_path = match c.request(&Request::Info {}).await {
             Ok(Response::Info(info)) => std::path::PathBuf::from(info.config),
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),

@@ -61,7 +61,7 @@ pub(crate) const LIMIT_SETTINGS: &[&str] = &["nofile", "nproc", "core", "as", "d
 /// Reads the main file at `path` and everything it includes.
 pub(crate) fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let path = absolute(path);
-    match std::fs::read_to_string(&path) {
+    match read_regular(&path) {
         Ok(text) => run(text, path, env),
         Err(e) => Err(ConfigError::new(vec![Diag::whole_file(&path, format!("cannot read {}: {e}", path.display()))])),
     }
@@ -410,7 +410,7 @@ impl Loader<'_> {
             self.err(fi, raw.span, format!("includes are nested more than {MAX_INCLUDE_DEPTH} deep"), "here", None);
             return;
         }
-        match std::fs::read_to_string(&path) {
+        match read_regular(&path) {
             Ok(text) => self.file(path, text),
             Err(e) => {
                 self.incomplete = true;
@@ -1546,7 +1546,7 @@ impl Loader<'_> {
         if let Some(cached) = self.env_files.get(path) {
             return cached.clone().unwrap_or_default();
         }
-        let parsed = match std::fs::read_to_string(path) {
+        let parsed = match read_regular(path) {
             Err(e) => {
                 self.err(
                     at.file,
@@ -1756,6 +1756,20 @@ fn known_help(key: &str, known: &[&str], what: &str) -> String {
 }
 
 /// The closest known name within edit distance 2, comparing `_` as `-` (supervisord spelling).
+/// Reads a config or env file, refusing anything but a regular file: `include "/dev/zero"`
+/// or `env-file "/dev/stdin"` would otherwise hang `svc check` or a reload.
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    // 16 MiB is far more than any config; a bigger file is a mistake, not a config.
+    if meta.len() > 16 << 20 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "larger than 16 MiB"));
+    }
+    std::fs::read_to_string(path)
+}
+
 fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     // supervisord spells options with underscores; svc with dashes.
     crate::suggest::closest(&key.to_ascii_lowercase().replace('_', "-"), known.iter().copied())

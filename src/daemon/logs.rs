@@ -56,11 +56,11 @@ struct Inner {
 
 impl LogFile {
     /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files,
-    /// created with permission bits `mode`. The file is opened now; failure is remembered,
-    /// reported, and retried on each write.
+    /// created with permission bits `mode`. The file is opened at the first write; failure
+    /// is remembered, reported, and retried on each write.
     /// With `timestamps`, every line is prefixed with its arrival time (RFC 3339, UTC).
     pub fn open(path: PathBuf, max_bytes: u64, backups: u32, mode: u32, timestamps: bool) -> Arc<LogFile> {
-        let mut inner = Inner {
+        let inner = Inner {
             path,
             file: None,
             size: 0,
@@ -73,7 +73,8 @@ impl LogFile {
             checked: Instant::now(),
             followers: None,
         };
-        inner.reopen();
+        // The file is created with the first byte: a thousand quiet programs then cost no
+        // files, no descriptors, and no inode allocations at start-up.
         Arc::new(LogFile { inner: Mutex::new(inner) })
     }
 
@@ -122,9 +123,14 @@ impl LogFile {
                 _ => {}
             }
         }
-        if let Some(f) = inner.file.as_mut() {
+        match inner.file.as_mut() {
             // O_APPEND writes go to the new end after truncation, so the open handle stays valid.
-            f.set_len(0)?;
+            Some(f) => f.set_len(0)?,
+            None => match OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(&inner.path) {
+                Ok(f) => f.set_len(0)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            },
         }
         inner.size = 0;
         Ok(())
@@ -166,30 +172,35 @@ impl Inner {
     }
 
     fn reopen(&mut self) {
-        if let Some(dir) = self.path.parent() {
-            // Private, like the log directory the daemon made at start-up (it may have been
-            // removed since).
-            let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
-        }
-        let opened = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(self.mode)
-            // A symlink planted where a log should be must not redirect our writes.
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path);
-        match opened.and_then(|f| f.metadata().map(|m| (f, m.len()))) {
-            Ok((file, len)) => {
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(self.mode)
+                // A symlink planted where a log should be must not redirect our writes.
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&self.path)
+        };
+        let opened = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // The directory is missing (removed since start-up, or a custom log path):
+                // make it, private like the log directory the daemon made.
+                if let Some(dir) = self.path.parent() {
+                    let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+                }
+                open()
+            }
+            other => other,
+        };
+        match opened.and_then(|f| f.metadata().map(|m| (f, m))) {
+            Ok((file, meta)) => {
                 // An existing file keeps its old mode otherwise (e.g. after an access group
                 // was added to the config).
-                if let Ok(m) = file.metadata()
-                    && m.is_file()
-                    && m.permissions().mode() & 0o777 != self.mode
-                {
+                if meta.is_file() && meta.permissions().mode() & 0o777 != self.mode {
                     let _ = file.set_permissions(std::fs::Permissions::from_mode(self.mode));
                 }
                 self.file = Some(file);
-                self.size = len;
+                self.size = meta.len();
                 if let Some(e) = self.error.take() {
                     tracing::info!("log {} writable again (after: {e})", self.path.display());
                 }
@@ -436,11 +447,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("gone");
         let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600, false);
-        std::fs::remove_dir_all(&sub).expect("remove");
         // A file where the directory should be: writes fail until it is cleared.
         std::fs::write(&sub, b"").expect("block");
-        log.write(b"x\n");
-        log.lock().file = None;
         log.write(b"y\n");
         assert!(log.error().is_some());
         std::fs::remove_file(&sub).expect("unblock");

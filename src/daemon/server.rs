@@ -87,7 +87,7 @@ fn allowed(role: Role, req: &Request) -> bool {
     match role {
         Role::Owner | Role::Member { read_only: false } => true,
         Role::Member { read_only: true } => {
-            matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info)
+            matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info {})
         }
     }
 }

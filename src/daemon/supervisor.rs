@@ -116,10 +116,24 @@ enum Reply {
 
 struct Job {
     phases: VecDeque<Phase>,
+    /// Programs of the current phase not yet acted on: a phase is applied in batches of
+    /// [`BATCH`] so that a start of 1000 programs does not keep everyone else waiting.
+    queued: VecDeque<usize>,
+    /// The verb and reporting of the current phase.
+    current: Option<(Verb, bool)>,
     /// The phase being carried out: (program, verb, was already at the goal, report).
     active: Vec<(usize, Verb, bool, bool)>,
     results: Vec<TargetResult>,
     reply: Reply,
+}
+
+/// How many programs a job acts on before the supervisor looks at its other messages.
+const BATCH: usize = 64;
+
+impl Job {
+    fn new(phases: Vec<Phase>, results: Vec<TargetResult>, reply: Reply) -> Job {
+        Job { phases: phases.into(), queued: VecDeque::new(), current: None, active: Vec::new(), results, reply }
+    }
 }
 
 /// The supervisor's state and the channels it listens on.
@@ -207,6 +221,8 @@ impl Supervisor {
                 () = sleep_until(deadline.unwrap_or_else(far_future).into()), if deadline.is_some() => {
                     self.on_deadlines();
                 }
+                // Let connections and log pumps run between batches of a big job.
+                () = tokio::task::yield_now(), if self.has_queued() => {}
             }
             self.progress_jobs();
             self.compact();
@@ -362,8 +378,8 @@ impl Supervisor {
             Request::ClearLogs { targets } => {
                 let _ = reply.send(self.clear_logs(&targets));
             }
-            Request::Shutdown => self.begin_shutdown(Some(reply)),
-            Request::Info => {
+            Request::Shutdown {} => self.begin_shutdown(Some(reply)),
+            Request::Info {} => {
                 let _ = reply.send(Response::Info(self.info.clone()));
             }
             Request::Logs { .. } => {
@@ -399,11 +415,11 @@ impl Supervisor {
             }
         }
         let phases = phases(self, found);
-        self.jobs.push(Job { phases: phases.into(), active: Vec::new(), results, reply: Reply::Client(reply) });
+        self.jobs.push(Job::new(phases, results, Reply::Client(reply)));
     }
 
     fn add_job(&mut self, phases: Vec<Phase>, reply: Reply) {
-        self.jobs.push(Job { phases: phases.into(), active: Vec::new(), results: Vec::new(), reply });
+        self.jobs.push(Job::new(phases, Vec::new(), reply));
     }
 
     fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
@@ -482,20 +498,39 @@ impl Supervisor {
                     None => k += 1,
                 }
             }
+            if let Some((verb, report)) = self.jobs[j].current
+                && !self.jobs[j].queued.is_empty()
+            {
+                let event = match verb {
+                    Verb::Start => Event::Start,
+                    Verb::Stop => Event::Stop,
+                };
+                for _ in 0..BATCH {
+                    let Some(i) = self.jobs[j].queued.pop_front() else { break };
+                    let was_there = self.outcome(i, verb, false).is_some_and(|(ok, _)| ok);
+                    self.jobs[j].active.push((i, verb, was_there, report));
+                    self.apply(i, event.clone());
+                }
+                if !self.jobs[j].queued.is_empty() {
+                    // The rest waits for the next turn of the loop (see `has_queued`).
+                    return false;
+                }
+                // Programs that reached their goal at once (stopped ones, spawns with
+                // start-secs 0) are resolved now: no later event would revisit them.
+                continue;
+            }
             if !self.jobs[j].active.is_empty() {
                 return false;
             }
             let Some(phase) = self.jobs[j].phases.pop_front() else { return true };
-            let event = match phase.verb {
-                Verb::Start => Event::Start,
-                Verb::Stop => Event::Stop,
-            };
-            for &i in &phase.procs {
-                let was_there = self.outcome(i, phase.verb, false).is_some_and(|(ok, _)| ok);
-                self.jobs[j].active.push((i, phase.verb, was_there, phase.report));
-                self.apply(i, event.clone());
-            }
+            self.jobs[j].current = Some((phase.verb, phase.report));
+            self.jobs[j].queued = phase.procs.into();
         }
+    }
+
+    /// True while some job still has programs to act on in its current phase.
+    fn has_queued(&self) -> bool {
+        self.jobs.iter().any(|j| !j.queued.is_empty())
     }
 
     /// Whether program `i` has finished `verb`: `Some((succeeded, message))`, or `None`
@@ -520,7 +555,9 @@ impl Supervisor {
         }
     }
 
-    fn finish(&mut self, job: Job) {
+    fn finish(&mut self, mut job: Job) {
+        // Programs finish in any order; report them in a stable one.
+        job.results.sort_by(|a, b| a.name.cmp(&b.name));
         match job.reply {
             Reply::Client(tx) => {
                 let _ = tx.send(Response::Results { results: job.results });
@@ -815,7 +852,7 @@ impl Supervisor {
                     .collect()
             } else {
                 // A program block with numprocs, or a group, named without `:*`.
-                self.live().filter(|&i| self.procs[i].spec.program == *t).collect()
+                self.live().filter(|&i| self.procs[i].spec.program == *t || self.procs[i].spec.group == *t).collect()
             };
             if hits.is_empty() {
                 unknown.push(t.clone());

@@ -241,7 +241,17 @@ impl TestDaemon {
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = self.sandbox.command(&["shutdown"]).output();
+            // Bounded: a daemon that cannot answer must not hang the whole suite.
+            if let Ok(mut shutdown) =
+                self.sandbox.command(&["shutdown"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
+            {
+                let deadline = Instant::now() + PATIENCE;
+                while Instant::now() < deadline && shutdown.try_wait().ok().flatten().is_none() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = shutdown.kill();
+                let _ = shutdown.wait();
+            }
             let deadline = Instant::now() + PATIENCE;
             while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
                 std::thread::sleep(Duration::from_millis(20));
