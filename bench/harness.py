@@ -589,22 +589,6 @@ class Svc(Adapter):
     def start(self):
         self.launch([self.bin, 'daemon'], env=self.env)
 
-    def after_launch(self):
-        """svc (as of this writing) starts autostart programs only once its loop handles a first
-        message: a daemon nobody talks to never starts them. A client is what `svc up` does;
-        poke the socket with `svc status` until it answers (the first answer can be early)."""
-        t0 = perf()
-        n = 0
-        while perf() - t0 < 30:
-            n += 1
-            cp = self.cli('status', '--json', timeout=30)
-            # judge by the output, not the exit code: the harness's reap() (it is a subreaper)
-            # can collect this CLI's exit status first, and then subprocess reports 0
-            if cp.stdout.lstrip().startswith('['):
-                return {'svc_kick_s': round(perf() - t0, 4), 'svc_kick_tries': n}
-            time.sleep(0.005)
-        return {'svc_kick_s': None}
-
     def status_listing(self):
         return self.cli('status').stdout
 

@@ -27,10 +27,14 @@ pub fn daemon(g: &Global) -> u8 {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SVC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A plain level (error, warn, info, debug, trace): per-module filter expressions would pull
+    // a regex engine into a daemon that runs all day, for no use svc has.
+    let level = std::env::var("SVC_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)

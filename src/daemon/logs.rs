@@ -329,33 +329,61 @@ enum Step {
     Busy,
 }
 
-/// Copies a program's pipe into its log until every writer has closed it.
-pub async fn pump(reader: PipeReader, log: Arc<LogFile>) {
-    let rx = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
-        Ok(rx) => rx,
+/// One output pipe and the log it feeds.
+type Source = (pipe::Receiver, Arc<LogFile>);
+
+fn watch(pipe: Option<(PipeReader, Arc<LogFile>)>) -> Option<Source> {
+    let (reader, log) = pipe?;
+    match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
+        Ok(rx) => Some((rx, log)),
         Err(e) => {
             tracing::error!("cannot watch output pipe for {}: {e}", log.path().display());
-            return;
+            None
         }
-    };
-    loop {
-        if rx.readable().await.is_err() {
-            return;
-        }
-        let step = READ_BUF.with_borrow_mut(|buf| {
-            for _ in 0..READS_PER_TURN {
-                match rx.try_read(buf) {
-                    Ok(0) => return Step::Eof,
-                    Ok(n) => log.write(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Drained,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Step::Eof,
-                }
+    }
+}
+
+/// Waits until `src` has data (or EOF); never returns for an absent source.
+async fn readable(src: &Option<Source>) -> std::io::Result<()> {
+    match src {
+        Some((rx, _)) => rx.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves what `src` has into its log; `Eof` once every writer has closed the pipe.
+fn drain(src: &Source) -> Step {
+    let (rx, log) = src;
+    READ_BUF.with_borrow_mut(|buf| {
+        for _ in 0..READS_PER_TURN {
+            match rx.try_read(buf) {
+                Ok(0) => return Step::Eof,
+                Ok(n) => log.write(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Step::Eof,
             }
-            Step::Busy
-        });
+        }
+        Step::Busy
+    })
+}
+
+/// Copies a program's stdout and stderr pipes into their logs until every writer has closed
+/// them. One task per program rather than per pipe: at 1000 programs that is 1000 fewer tasks
+/// resident all day.
+pub async fn pump(stdout: Option<(PipeReader, Arc<LogFile>)>, stderr: Option<(PipeReader, Arc<LogFile>)>) {
+    let mut sources = [watch(stdout), watch(stderr)];
+    while sources.iter().any(Option::is_some) {
+        let which = tokio::select! {
+            r = readable(&sources[0]) => (0, r.is_ok()),
+            r = readable(&sources[1]) => (1, r.is_ok()),
+        };
+        let step = match (which, &sources[which.0]) {
+            ((_, true), Some(src)) => drain(src),
+            _ => Step::Eof,
+        };
         match step {
-            Step::Eof => return,
+            Step::Eof => sources[which.0] = None,
             Step::Drained => {}
             // A program writing as fast as it can would otherwise keep this single-threaded
             // daemon from answering anyone else.

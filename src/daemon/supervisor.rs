@@ -197,9 +197,6 @@ impl Supervisor {
         let phases = self.start_phases(autostart, true);
         self.add_job(phases, Reply::Nobody);
         self.progress_jobs();
-        // Parsing the config and spawning everything left free heap behind; the daemon may
-        // now run for months, so give it back.
-        svc_platform::release_free_memory();
         while !self.done {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -505,7 +502,10 @@ impl Supervisor {
                     Verb::Start => Event::Start,
                     Verb::Stop => Event::Stop,
                 };
-                for _ in 0..BATCH {
+                // Spawning is the slow part; stop signals are cheap and a stop batch shares one
+                // scan of the process table, so stops go out all at once.
+                let batch = if verb == Verb::Start { BATCH } else { usize::MAX };
+                for _ in 0..batch {
                     let Some(i) = self.jobs[j].queued.pop_front() else { break };
                     let was_there = self.outcome(i, verb, false).is_some_and(|(ok, _)| ok);
                     self.jobs[j].active.push((i, verb, was_there, report));
@@ -556,6 +556,11 @@ impl Supervisor {
     }
 
     fn finish(&mut self, mut job: Job) {
+        // A job over many programs (the autostart above all, after parsing the config) leaves
+        // free heap behind; the daemon may run for months, so give it back now.
+        if job.results.len() >= BATCH || matches!(job.reply, Reply::Nobody) {
+            svc_platform::release_free_memory();
+        }
         // Programs finish in any order; report them in a stable one.
         job.results.sort_by(|a, b| a.name.cmp(&b.name));
         match job.reply {
@@ -774,11 +779,10 @@ impl Supervisor {
         let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
         match spawn::spawn(&p.spec, out, err) {
             Ok(s) => {
-                if let (Some(r), Some(log)) = (s.stdout, &p.stdout_log) {
-                    tokio::spawn(logs::pump(r, log.clone()));
-                }
-                if let (Some(r), Some(log)) = (s.stderr, &p.stderr_log) {
-                    tokio::spawn(logs::pump(r, log.clone()));
+                let out = s.stdout.zip(p.stdout_log.clone());
+                let err = s.stderr.zip(p.stderr_log.clone());
+                if out.is_some() || err.is_some() {
+                    tokio::spawn(logs::pump(out, err));
                 }
                 self.by_pid.insert(s.pid, i);
                 p.start_time = svc_platform::process_start_time(s.pid as i32).ok();
