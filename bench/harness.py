@@ -633,7 +633,11 @@ ADAPTERS = {'supervisord': Supervisord, 'runit': Runit, 's6': S6, 'floor': Floor
 
 # ----------------------------------------------------------------- measurements
 def find_new_child(ppid, a0, old):
-    for c in children(ppid):
+    # Newest first: the kernel lists children in creation order, so the replacement is at the
+    # end. Scanning from the front read the cmdline of every child per poll, which made a
+    # supervisor with 1000 children look ~30 ms slower to restart than it is (runit's and
+    # s6's per-program supervisors have one child, so their figures do not change).
+    for c in reversed(children(ppid)):
         if c != old and sleep_arg(c) == a0:
             return c
     return None

@@ -98,10 +98,16 @@ fn children_start_clean() {
     d.wait_state("p", "RUNNING");
     let pid = d.pid_of("p").expect("pid");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    for field in ["SigBlk:", "SigIgn:"] {
+    let mask = |field: &str| {
         let line = status.lines().find(|l| l.starts_with(field)).expect("field");
-        assert!(line.trim_end().ends_with("0000000000000000"), "{line}");
-    }
+        u64::from_str_radix(line[field.len()..].trim(), 16).expect("hex mask")
+    };
+    assert_eq!(mask("SigBlk:"), 0, "empty signal mask");
+    // glibc's posix_spawn sets its two reserved signals (32 and 33, below SIGRTMIN, which no
+    // glibc program can use) to "ignore" in every child of a process that has handlers for
+    // them; every other signal must be at its default.
+    let glibc_reserved = (1u64 << 31) | (1u64 << 32);
+    assert_eq!(mask("SigIgn:") & !glibc_reserved, 0, "no signal ignored");
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")
         .map(|e| e.expect("fd").file_name().to_string_lossy().into_owned())
@@ -359,4 +365,31 @@ fn access_group_members_may_read_but_not_control() {
     // Not a member: cannot even reach the socket (directory mode), and would be refused anyway.
     let outsider = ask(65534, r#"{"protocol":1,"type":"status"}"#);
     assert!(!outsider.contains(r#""type":"status""#), "{outsider}");
+}
+
+#[test]
+fn signals_ignored_by_the_daemons_parent_do_not_reach_programs() {
+    // `nohup svc daemon` or a careless init ignores SIGHUP/SIGTERM; programs must not inherit
+    // that (supervisord passes inherited ignores on).
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    let mut cmd = s.command(&["daemon"]);
+    // SAFETY: signal() with SIG_IGN in the child before exec runs no code.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let stderr = std::fs::File::create(s.path().join("daemon.stderr")).expect("stderr");
+    let daemon = cmd.stderr(stderr).spawn().expect("daemon");
+    let d = TestDaemon { sandbox: s, child: Some(daemon) };
+    wait_until("p running", || d.svc(&["status", "p"]).code == 0);
+    let pid = d.pid_of("p").expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status.lines().find(|l| l.starts_with("SigIgn:")).expect("SigIgn");
+    let ignored = u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).expect("hex");
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_eq!(ignored & (bit(libc::SIGUSR2) | bit(libc::SIGQUIT)), 0, "{line}");
 }

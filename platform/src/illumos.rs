@@ -162,3 +162,13 @@ pub fn child_reset_signal_dispositions() {
 pub fn release_free_memory() -> bool {
     false
 }
+
+/// Resets every ignored signal but SIGPIPE to its default action.
+pub fn reset_ignored_signals() -> usize {
+    crate::unix_common::reset_ignored_signals_with_libc()
+}
+
+/// Marks descriptors above stderr close-on-exec, probing each number up to the limit.
+pub fn mark_inherited_fds_cloexec() -> usize {
+    crate::unix_common::mark_inherited_fds_cloexec()
+}

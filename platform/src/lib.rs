@@ -95,11 +95,19 @@ pub fn child_reset_signal_dispositions() {
     os::child_reset_signal_dispositions()
 }
 
+/// Resets every signal the daemon inherited as *ignored* (say from `nohup`) to its default
+/// action, SIGPIPE excepted (the daemon must survive writing to a client that hung up).
+/// Programs are spawned with `posix_spawn`, which resets only the mask and SIGPIPE, so this
+/// is what keeps an inherited "ignore" from reaching them. Returns how many were reset.
+pub fn reset_ignored_signals() -> usize {
+    os::reset_ignored_signals()
+}
+
 /// Marks every inherited descriptor above stderr close-on-exec, so that programs never get
 /// descriptors the daemon inherited (svc's own are opened close-on-exec already). Call at
 /// daemon start, before raising the descriptor limit. Returns how many needed it.
 pub fn mark_inherited_fds_cloexec() -> usize {
-    unix_common::mark_inherited_fds_cloexec()
+    os::mark_inherited_fds_cloexec()
 }
 
 /// Returns freed heap memory to the OS (glibc keeps it otherwise: a config parse of 1000

@@ -119,6 +119,53 @@ pub fn release_free_memory() -> bool {
     }
 }
 
+/// Resets every *ignored* signal but SIGPIPE to its default action, through the raw system
+/// call (glibc hides 32 and 33). Handlers are left alone: exec resets them in children anyway.
+pub fn reset_ignored_signals() -> usize {
+    let mut reset = 0;
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+            continue;
+        }
+        // The kernel's sigaction starts with the handler, whatever the architecture.
+        let mut old = [0u64; 4];
+        // SAFETY: rt_sigaction writes at most the kernel sigaction (32 bytes) into `old`.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<u8>(), old.as_mut_ptr(), 8usize) };
+        if rc == 0 && old[0] == libc::SIG_IGN as u64 {
+            // SAFETY: as in child_reset_signal_dispositions.
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null::<u8>(), 8usize) };
+            reset += 1;
+        }
+    }
+    reset
+}
+
+/// Marks every descriptor above stderr close-on-exec in one `close_range` call (Linux 5.11+),
+/// falling back to the descriptors listed in `/proc/self/fd`.
+pub fn mark_inherited_fds_cloexec() -> usize {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let before = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(4));
+    // SAFETY: close_range with CLOEXEC only sets a flag on descriptors; nothing is closed.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        return before;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return crate::unix_common::mark_inherited_fds_cloexec() };
+    let fds: Vec<i32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|&fd| fd > 2).collect();
+    for fd in &fds {
+        // SAFETY: fcntl on a descriptor number; an already-closed one (the read_dir's own) fails harmlessly.
+        unsafe {
+            let flags = libc::fcntl(*fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(*fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    fds.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;

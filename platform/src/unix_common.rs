@@ -68,6 +68,7 @@ pub fn reset_signals_with_libc() {
 
 /// Sets close-on-exec on every descriptor above stderr, returning how many were inherited
 /// without it (such as a build tool's jobserver pipes, or whatever the parent leaked).
+#[allow(dead_code)] // Linux has a one-call way; this is its fallback and the others' method.
 pub fn mark_inherited_fds_cloexec() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft).min(1 << 16) as i32;
@@ -83,4 +84,25 @@ pub fn mark_inherited_fds_cloexec() -> usize {
         }
     }
     marked
+}
+
+/// [`crate::reset_ignored_signals`] through libc's `sigaction`.
+#[allow(dead_code)] // Linux uses the raw system call instead.
+pub fn reset_ignored_signals_with_libc() -> usize {
+    let mut reset = 0;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+            continue;
+        }
+        // SAFETY: sigaction with a null new action only reads the current one into `old`;
+        // the second call installs SIG_DFL, which runs no code.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                libc::signal(sig, libc::SIG_DFL);
+                reset += 1;
+            }
+        }
+    }
+    reset
 }

@@ -127,6 +127,10 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
         Ok(()) => tracing::debug!("subreaper: orphaned descendants will be re-parented to svc"),
         Err(e) => tracing::debug!("{e}: orphans of programs go to init"),
     }
+    let ignored = svc_platform::reset_ignored_signals();
+    if ignored > 0 {
+        tracing::debug!("{ignored} inherited ignored signals reset so programs do not inherit them");
+    }
     let inherited = svc_platform::mark_inherited_fds_cloexec();
     if inherited > 0 {
         tracing::debug!("{inherited} inherited descriptors will not be passed on to programs");
