@@ -45,19 +45,7 @@ pub enum PrivateDirError {
 /// Creates `path` (mode 0700) if missing, then checks, without following a symlink, that it is a
 /// directory owned by the current user with no group/other permission bits (the tmux rule).
 pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
-    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
-    match mkdir(path, Mode::from_bits_truncate(0o700)) {
-        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(io(e.into())),
-    }
-    let meta = std::fs::symlink_metadata(path).map_err(io)?;
-    if !meta.file_type().is_dir() {
-        return Err(PrivateDirError::NotADirectory { path: path.to_owned() });
-    }
-    let me = Uid::current().as_raw();
-    if meta.uid() != me {
-        return Err(PrivateDirError::WrongOwner { path: path.to_owned(), owner: meta.uid(), me });
-    }
+    let meta = owned_dir(path)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(PrivateDirError::UnsafeMode { path: path.to_owned(), mode });
@@ -68,6 +56,16 @@ pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
 /// Like [`ensure_private_dir`], but shared read-only with one group: owned by us, group `gid`,
 /// mode 0750, nothing for others. Used when the config grants a group access to the daemon.
 pub fn ensure_group_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
+    owned_dir(path)?;
+    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
+    // Only the owner reaches this point, and chown to a group we belong to needs no privilege.
+    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
+    Ok(())
+}
+
+/// Creates `path` (0700) if missing and checks it is a real directory (not a symlink) that we own.
+fn owned_dir(path: &Path) -> Result<std::fs::Metadata, PrivateDirError> {
     let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
     match mkdir(path, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
@@ -81,8 +79,5 @@ pub fn ensure_group_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
     if meta.uid() != me {
         return Err(PrivateDirError::WrongOwner { path: path.to_owned(), owner: meta.uid(), me });
     }
-    // Only the owner reaches this point, and chown to a group we belong to needs no privilege.
-    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
-    Ok(())
+    Ok(meta)
 }
