@@ -98,7 +98,11 @@ pub fn uninstall(g: &Global, args: UninstallArgs) -> u8 {
                 if matches!(m, Method::Cron | Method::Profile) && !plan.is_empty() {
                     plan.notes.push("a daemon already running keeps running; 'svc shutdown' stops it.".to_owned());
                 }
-                let reason = if args.method.is_some() { "chosen with --method" } else { "found installed" };
+                let reason = match (args.method.is_some(), plan.is_empty()) {
+                    (true, _) => "chosen with --method",
+                    (false, false) => "found installed",
+                    (false, true) => "nothing installed",
+                };
                 plans.push((plan, reason.to_owned()));
             }
             Err(e) => return fail(&e.to_string()),
