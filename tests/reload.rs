@@ -89,3 +89,15 @@ fn reload_with_nothing_to_do() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("nothing to do"), "{run:?}");
 }
+
+#[test]
+fn reload_json_gives_structured_errors() {
+    let d = TestDaemon::start(BASE);
+    d.write_config("program \"keep\" {\n    command \"sleep 1000\"\n    stop-wait-secs \"soon\"\n}\n");
+    let run = d.svc(&["reload", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["errors"][0]["line"], 3, "{v}");
+    assert!(v["errors"][0]["file"].as_str().is_some_and(|f| f.ends_with("svc.kdl")), "{v}");
+}

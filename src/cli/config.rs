@@ -78,7 +78,17 @@ pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
             Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
             Err(crate::client::ClientError::Daemon(e)) if e.code == ErrorCode::ConfigInvalid => {
                 if json {
-                    println!("{:#}", serde_json::json!({ "ok": false, "error": e.message }));
+                    // The daemon sends its diagnostics as text; the same file read here gives
+                    // them as data too (the daemon's text stays authoritative: its environment
+                    // may expand variables differently).
+                    let errors = match c.request(&Request::Info {}).await {
+                        Ok(Response::Info(info)) => crate::config::load(std::path::Path::new(&info.config))
+                            .err()
+                            .map(|e| e.items())
+                            .unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
+                    println!("{:#}", serde_json::json!({ "ok": false, "error": e.message, "errors": errors }));
                 } else {
                     eprint!("{}", e.message);
                     eprintln!("svc: the config has errors; nothing was changed");
