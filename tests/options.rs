@@ -54,6 +54,9 @@ fn group_targets_and_priority_order() {
     let run = d.svc(&["status", "web:*"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout.lines().count(), 3, "header + 2: {run:?}");
+    // A group named without `:*` means its members too.
+    let run = d.svc(&["status", "web"]);
+    assert_eq!(run.stdout.lines().count(), 3, "header + 2: {run:?}");
 }
 
 #[test]
