@@ -245,8 +245,12 @@ enum Command {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// Convert a supervisord configuration (and the files its [include] names).
+    #[command(
+        after_help = "Example:\n  svc import supervisord /etc/supervisor/supervisord.conf -o ~/.config/svc/svc.kdl"
+    )]
     Supervisord(ImportArgs),
     /// Convert a Procfile (foreman, honcho, overmind): each `name: command` line.
+    #[command(after_help = "Example:\n  svc import procfile Procfile -o svc.kdl && svc check svc.kdl")]
     Procfile(ImportArgs),
 }
 

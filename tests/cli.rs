@@ -6,7 +6,19 @@ use crate::support::{Sandbox, TestDaemon, wait_until};
 fn every_command_without_daemon_says_so_with_hint() {
     let s = Sandbox::new();
     s.write_config(r#"program "p" { command "sleep 1" }"#);
-    for args in [&["status"][..], &["start", "p"], &["stop", "p"], &["restart", "p"], &["logs", "p"], &["shutdown"]] {
+    for args in [
+        &["status"][..],
+        &["start", "p"],
+        &["stop", "p"],
+        &["restart", "p"],
+        &["logs", "p"],
+        &["shutdown"],
+        &["reload"],
+        &["signal", "HUP", "p"],
+        &["pid"],
+        &["avail"],
+        &["clear", "p"],
+    ] {
         let run = s.svc(args);
         assert_eq!(run.code, 4, "{args:?}: {run:?}");
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: one line: {run:?}");
@@ -201,4 +213,31 @@ fn socket_path_too_long_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("longer than this OS allows") && stderr.contains("SVC_SOCKET"), "{stderr}");
+}
+
+#[test]
+fn every_command_help_has_an_example() {
+    let s = Sandbox::new();
+    let top = s.svc(&["--help"]).stdout;
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 15, "{top}");
+    let mut missing = Vec::new();
+    for c in &commands {
+        if !s.svc(&["help", c]).stdout.contains("Example") {
+            missing.push(c.clone());
+        }
+    }
+    for sub in ["supervisord", "procfile"] {
+        if !s.svc(&["import", sub, "--help"]).stdout.contains("Example") {
+            missing.push(format!("import {sub}"));
+        }
+    }
+    assert!(missing.is_empty(), "no example in --help of: {missing:?}");
 }
