@@ -241,3 +241,16 @@ fn every_command_help_has_an_example() {
     }
     assert!(missing.is_empty(), "no example in --help of: {missing:?}");
 }
+
+#[test]
+fn up_brings_back_a_deleted_socket() {
+    let d = TestDaemon::start(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    d.wait_state("p", "RUNNING");
+    let pid = d.pid_of("p");
+    std::fs::remove_file(d.socket()).expect("remove socket");
+    assert_eq!(d.svc(&["status"]).code, 4, "no socket, no answer");
+    let run = d.svc(&["up"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("socket was re-created"), "{run:?}");
+    assert_eq!(d.pid_of("p"), pid, "the same daemon and program, not a second daemon");
+}

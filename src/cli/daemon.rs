@@ -50,6 +50,21 @@ pub fn up(g: &Global, quiet: bool) -> u8 {
         }
         return SUCCESS;
     }
+    if let Some(pid) = live_daemon_without_socket(&paths) {
+        // The daemon runs but its socket is gone (a /tmp cleaner, the runtime dir removed at
+        // logout): ask it to bind again rather than start a second one.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGUSR1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(info) = block_on(info(g)) {
+                if !quiet {
+                    println!("svc daemon already running (pid {}); its socket was re-created", info.pid);
+                }
+                return SUCCESS;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let log_path = paths.daemon_log();
     if let Some(dir) = log_path.parent() {
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
@@ -165,4 +180,15 @@ pub fn shutdown(g: &Global) -> u8 {
         println!("svc daemon stopped");
         SUCCESS
     })
+}
+
+/// The pid of a daemon that holds the lock but does not answer on its socket.
+fn live_daemon_without_socket(paths: &crate::paths::Paths) -> Option<u32> {
+    let record = crate::daemon::read_daemon_file(paths)?;
+    let file = std::fs::OpenOptions::new().write(true).open(paths.lock_file()).ok()?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        // We got the lock: nobody holds it, so no daemon runs (and dropping it releases it).
+        Ok(_) => None,
+        Err(_) => Some(record.pid),
+    }
 }

@@ -160,6 +160,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     let mut sigterm = sig(SignalKind::terminate())?;
     let mut sigint = sig(SignalKind::interrupt())?;
     let mut sighup = sig(SignalKind::hangup())?;
+    let mut sigusr1 = sig(SignalKind::user_defined1())?;
 
     let access = config.access.clone();
     let listener = bind(&paths.socket, access.as_ref().map(|a| a.gid))?;
@@ -187,7 +188,32 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
         Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info).log_mode(log_mode);
     tokio::spawn(reaper::run(sigchld, reaped_tx));
     let (inflight, mut inflight_done) = mpsc::channel::<()>(1);
-    let server = tokio::spawn(server::run(listener, tx.clone(), inflight, access));
+    let rebind = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gid = access.as_ref().map(|a| a.gid);
+    let socket = paths.socket.clone();
+    let rebind_socket = move || {
+        if socket.exists() {
+            tracing::info!("SIGUSR1: the socket {} is still there", socket.display());
+            return None;
+        }
+        if let Some(dir) = socket.parent()
+            && let Err(e) = create_dir(dir, gid)
+        {
+            tracing::error!("cannot re-create the socket directory: {e}");
+            return None;
+        }
+        match bind(&socket, gid) {
+            Ok(l) => {
+                tracing::info!("SIGUSR1: socket {} was gone; listening there again", socket.display());
+                Some(l)
+            }
+            Err(e) => {
+                tracing::error!("cannot re-create the socket: {e}");
+                None
+            }
+        }
+    };
+    let server = tokio::spawn(server::run(listener, tx.clone(), inflight, access, rebind.clone(), rebind_socket));
     let signals = tx.clone();
     tokio::spawn(async move {
         loop {
@@ -195,6 +221,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
                 _ = sigterm.recv() => { tracing::info!("SIGTERM received"); Msg::Shutdown }
                 _ = sigint.recv() => { tracing::info!("SIGINT received"); Msg::Shutdown }
                 _ = sighup.recv() => { tracing::info!("SIGHUP received: reloading"); Msg::Reload }
+                _ = sigusr1.recv() => { rebind.notify_one(); continue; }
             };
             if signals.send(msg).await.is_err() {
                 return;

@@ -25,11 +25,33 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Each connection holds a clone of `inflight` while a request is being answered, so the
 /// daemon can wait, at shutdown, until the last replies (the shutdown reply among them) have
 /// been written before the process exits.
-pub async fn run(listener: Listener, tx: mpsc::Sender<Msg>, inflight: mpsc::Sender<()>, access: Option<Access>) {
+///
+/// On `rebind` (SIGUSR1), a socket file that has disappeared (a /tmp cleaner, the runtime dir
+/// removed at logout) is bound anew with `bind`, so clients can find the daemon again.
+pub async fn run(
+    mut listener: Listener,
+    tx: mpsc::Sender<Msg>,
+    inflight: mpsc::Sender<()>,
+    access: Option<Access>,
+    rebind: Arc<tokio::sync::Notify>,
+    bind: impl Fn() -> Option<Listener>,
+) {
     let me = nix::unistd::Uid::current().as_raw();
     let access = access.map(Arc::new);
     loop {
-        let conn = match listener.accept().await {
+        let accepted = tokio::select! {
+            c = listener.accept() => c,
+            () = rebind.notified() => {
+                if let Some(fresh) = bind() {
+                    // The old listener would unlink the path on drop: the path is the new
+                    // socket's now.
+                    listener.do_not_reclaim_name_on_drop();
+                    listener = fresh;
+                }
+                continue;
+            }
+        };
+        let conn = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // EMFILE and friends: keep serving the connections we have.
