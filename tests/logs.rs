@@ -57,7 +57,9 @@ fn no_byte_lost_from_a_fast_writer() {
 fn follow_streams_new_output() {
     let s = Sandbox::new();
     s.write_config(
-        r#"program "p" { command "sh" "-c" "echo old; while true; do read x < ./fifo; echo got $$x; done"; directory "."; start-secs 0 }"#,
+        // The shell holds the fifo open read-write, so the test's open/write/close
+        // never races with the shell re-opening it (which could read an EOF).
+        r#"program "p" { command "sh" "-c" "echo old; exec 3<>./fifo; while read x <&3; do echo got $$x; done"; directory "."; start-secs 0 }"#,
     );
     nix::unistd::mkfifo(&s.path().join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
     let d = TestDaemon::start_in(s);
