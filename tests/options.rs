@@ -65,6 +65,41 @@ fn group_targets_and_priority_order() {
 }
 
 #[test]
+fn many_programs_spawned_together_keep_their_own_pids_logs_and_priority_order() {
+    // 12 + 12 programs: enough for the supervisor to spawn each priority level on several
+    // threads at once (spawn::spawn_many).
+    let mut kdl = String::new();
+    for (prefix, priority) in [("a", 10), ("b", 20)] {
+        for n in 0..12 {
+            kdl.push_str(&format!(
+                "program \"{prefix}{n:02}\" {{ command \"sh\" \"-c\" \"echo $$SVC_PROCESS_NAME; exec sleep 1000\"; priority {priority}; start-secs 0 }}\n"
+            ));
+        }
+    }
+    let d = TestDaemon::start(&kdl);
+    wait_until("all running", || d.status().iter().all(|p| p["state"] == "RUNNING"));
+    let mut pids = std::collections::HashMap::new();
+    for p in d.status() {
+        let name = p["name"].as_str().expect("name").to_string();
+        let pid = p["pid"].as_u64().expect("pid") as u32;
+        // The pid svc reports is the process it spawned for that program...
+        assert!(env_of(pid).contains(&format!("SVC_PROCESS_NAME={name}\n")), "{name}: pid {pid} is another program's");
+        // ...and the log it captured is that program's own output.
+        let log = d.log_dir().join(format!("{name}.out.log"));
+        wait_until("output", || fs::read_to_string(&log).unwrap_or_default() == format!("{name}\n"));
+        pids.insert(name, pid);
+    }
+    // Every program of priority 10 was spawned before any of priority 20: pids grow, unless
+    // the kernel wrapped around its pid range in between (then nothing can be concluded).
+    let first: Vec<u32> = pids.iter().filter(|(n, _)| n.starts_with('a')).map(|(_, &p)| p).collect();
+    let second: Vec<u32> = pids.iter().filter(|(n, _)| n.starts_with('b')).map(|(_, &p)| p).collect();
+    let (lo, hi) = (pids.values().min().copied().unwrap_or(0), pids.values().max().copied().unwrap_or(0));
+    if hi - lo < 100_000 {
+        assert!(first.iter().max() < second.iter().min(), "priority 10 first: {pids:?}");
+    }
+}
+
+#[test]
 fn env_file_environment_and_expansion() {
     let s = Sandbox::new();
     fs::write(s.path().join("app.env"), "# settings\nFROM_FILE=file\nexport OVERRIDDEN=from-file\nQUOTED=\"a b\"\n")

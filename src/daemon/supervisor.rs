@@ -154,6 +154,9 @@ pub struct Supervisor {
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
+    /// While a start batch is applied, the programs whose spawn was asked for: they are
+    /// spawned together afterwards (see [`Supervisor::spawn_deferred`]). `None` outside a batch.
+    deferred: Option<Vec<usize>>,
 }
 
 impl Supervisor {
@@ -178,6 +181,7 @@ impl Supervisor {
             record_path: state_dir.join("programs.json"),
             record_dirty: false,
             table: None,
+            deferred: None,
             log_mode: 0o600,
             info,
             shutting_down: false,
@@ -516,12 +520,14 @@ impl Supervisor {
                 // Spawning is the slow part; stop signals are cheap and a stop batch shares one
                 // scan of the process table, so stops go out all at once.
                 let batch = if verb == Verb::Start { BATCH } else { usize::MAX };
+                self.deferred = Some(Vec::new());
                 for _ in 0..batch {
                     let Some(i) = self.jobs[j].queued.pop_front() else { break };
                     let was_there = self.outcome(i, verb, false).is_some_and(|(ok, _)| ok);
                     self.jobs[j].active.push((i, verb, was_there, report));
                     self.apply(i, event.clone());
                 }
+                self.spawn_deferred();
                 if !self.jobs[j].queued.is_empty() {
                     // The rest waits for the next turn of the loop (see `has_queued`).
                     return false;
@@ -761,7 +767,15 @@ impl Supervisor {
             }
             for action in actions {
                 match action {
-                    Action::Spawn => queue.push_back(self.spawn(i)),
+                    // In a batch, the spawn (and what follows from it) waits for the others.
+                    Action::Spawn => match &mut self.deferred {
+                        Some(deferred) => deferred.push(i),
+                        None => {
+                            let outputs = self.prepare_spawn(i);
+                            let result = spawn::spawn(&self.procs[i].spec, outputs.0, outputs.1);
+                            queue.push_back(self.finish_spawn(i, result));
+                        }
+                    },
                     Action::Signal { pid, signal, group } => self.signal_program(i, pid, signal, group),
                     Action::KillGroup { pgid } => {
                         // ESRCH (nothing left) is the usual, happy case.
@@ -775,7 +789,31 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&mut self, i: usize) -> Event {
+    /// Spawns the programs deferred during a batch, several at a time, then lets each one's
+    /// state machine see the outcome. Concurrency pays because a spawn mostly waits: the
+    /// daemon is suspended (vfork) until the child has loaded its program, and on a busy
+    /// machine that child waits for a CPU. One after the other, 1000 programs took 2.5x the
+    /// time a shell needs to fork them; the shell never waits for its children's exec.
+    fn spawn_deferred(&mut self) {
+        let Some(deferred) = self.deferred.take() else { return };
+        // Only programs of equal priority are spawned together: a lower priority is still
+        // spawned entirely before a higher one.
+        let keyed: Vec<(i32, usize)> = deferred.iter().map(|&i| (self.procs[i].spec.priority, i)).collect();
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let run: Vec<usize> = run.iter().map(|&(_, i)| i).collect();
+            let outputs: Vec<_> = run.iter().map(|&i| self.prepare_spawn(i)).collect();
+            let work: Vec<_> =
+                run.iter().zip(&outputs).map(|(&i, &(out, err))| (&self.procs[i].spec, out, err)).collect();
+            let results = spawn::spawn_many(&work);
+            for (&i, result) in run.iter().zip(results) {
+                let event = self.finish_spawn(i, result);
+                self.apply(i, event);
+            }
+        }
+    }
+
+    /// Opens the program's log files if needed and says where its output goes.
+    fn prepare_spawn(&mut self, i: usize) -> (Output, Output) {
         let log_dir = self.log_dir.clone();
         let p = &mut self.procs[i];
         if p.stdout_log.is_none() {
@@ -788,7 +826,13 @@ impl Supervisor {
         }
         let out = if p.stdout_log.is_some() { Output::Pipe } else { Output::Discard };
         let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
-        match spawn::spawn(&p.spec, out, err) {
+        (out, err)
+    }
+
+    /// Takes over a spawned process (pid, log pump) and returns the event for its state machine.
+    fn finish_spawn(&mut self, i: usize, result: std::io::Result<spawn::Spawned>) -> Event {
+        let p = &mut self.procs[i];
+        match result {
             Ok(s) => {
                 let out = s.stdout.zip(p.stdout_log.clone());
                 let err = s.stderr.zip(p.stderr_log.clone());
