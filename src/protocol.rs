@@ -195,12 +195,29 @@ pub struct ReloadPlan {
     pub updated: Vec<String>,
     /// Programs left alone.
     pub unchanged: Vec<String>,
+    /// The change to `access`, as `{"from": ..., "to": ...}` (`null` = owner only); absent
+    /// when `access` is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessChange>,
+}
+
+/// `access` before and after a reload, each as "group NAME (read-only|control)" or `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChange {
+    /// Who had access besides the owner, or `None` for nobody.
+    pub from: Option<String>,
+    /// Who has it after the reload.
+    pub to: Option<String>,
 }
 
 impl ReloadPlan {
     /// True when the reload changes nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.updated.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.updated.is_empty()
+            && self.access.is_none()
     }
 }
 

@@ -344,7 +344,8 @@ fn access_group_members_may_read_but_not_control() {
     let dir = std::fs::metadata(d.path().join("run")).expect("socket dir");
     assert_eq!((dir.mode() & 0o777, dir.gid()), (0o750, gid));
     let log = std::fs::metadata(d.log_dir().join("p.out.log")).expect("log");
-    assert_eq!(log.mode() & 0o777, 0o640);
+    // Group-owned by the access group, or its members could not read it after all.
+    assert_eq!((log.mode() & 0o777, log.gid()), (0o640, gid));
 
     let ask = |gid: u32, line: &str| -> String {
         use std::os::unix::process::CommandExt;
@@ -365,6 +366,93 @@ fn access_group_members_may_read_but_not_control() {
     // Not a member: cannot even reach the socket (directory mode), and would be refused anyway.
     let outsider = ask(65534, r#"{"protocol":1,"type":"status"}"#);
     assert!(!outsider.contains(r#""type":"status""#), "{outsider}");
+}
+
+#[test]
+fn reload_grants_and_revokes_access() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a group and act as its member (CI runs it as root)");
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let status = std::process::Command::new("groupadd").args(["-f", "svcshare"]).status().expect("groupadd");
+    assert!(status.success());
+    let gid = nix::unistd::Group::from_name("svcshare").expect("lookup").expect("group").gid.as_raw();
+    let s = Sandbox::new();
+    std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let program = r#"program "p" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#;
+    s.write_config(program);
+    let d = TestDaemon::start_in(s);
+    d.wait_state("p", "RUNNING");
+    let log = d.log_dir().join("p.out.log");
+    wait_until("log written", || std::fs::read_to_string(&log).unwrap_or_default() == "hello\n");
+    let modes = || {
+        let m = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.mode() & 0o777, m.gid())).expect("metadata");
+        (m(&d.path().join("run")), m(&d.socket()), m(&d.log_dir()), m(&log))
+    };
+    assert_eq!((modes().0.0, modes().1.0, modes().2.0, modes().3.0), (0o700, 0o600, 0o700, 0o600));
+
+    // A member keeps one connection open: a request line on stdin, its reply (or "closed") on stdout.
+    let member = || {
+        let script = format!(
+            "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({:?})\nexcept OSError as e:\n    print('refused', e, flush=True); sys.exit()\nfor line in sys.stdin:\n    try:\n        s.sendall(line.encode())\n        r = s.recv(65536)\n    except OSError:\n        r = b''\n    print(r.decode().strip() or 'closed', flush=True)\n",
+            d.socket().display().to_string()
+        );
+        std::process::Command::new("python3")
+            .args(["-c", &script])
+            .uid(65534)
+            .gid(gid)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3")
+    };
+    let ask = |child: &mut std::process::Child, line: &str| -> String {
+        let stdin = child.stdin.as_mut().expect("stdin");
+        let _ = writeln!(stdin, "{line}");
+        let _ = stdin.flush();
+        let mut reply = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut reply).expect("reply");
+        reply
+    };
+    const STATUS: &str = r#"{"protocol":1,"type":"status"}"#;
+    let mut outsider = member();
+    let reply = ask(&mut outsider, STATUS);
+    assert!(!reply.contains(r#""type":"status""#), "no access yet: {reply}");
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+
+    // Grant.
+    d.write_config(&format!("access {{ group \"svcshare\" read-only=#true; }}\n{program}"));
+    let run = d.svc(&["reload", "--dry-run"]);
+    assert!(run.stdout.contains("would change access: owner only -> group svcshare (read-only)"), "{run:?}");
+    assert_eq!(modes().0.0, 0o700, "a dry run changes nothing");
+    let run = d.svc(&["reload"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("access: owner only -> group svcshare (read-only)"), "{run:?}");
+    assert_eq!(modes(), ((0o750, gid), (0o660, gid), (0o750, gid), (0o640, gid)));
+    assert_eq!(d.pid_of("p").map(|_| d.state_of("p")), Some("RUNNING".to_string()), "programs untouched");
+    let mut reader = member();
+    let reply = ask(&mut reader, STATUS);
+    assert!(reply.contains(r#""type":"status""#), "{reply}");
+    let reply = ask(&mut reader, r#"{"protocol":1,"type":"stop","targets":["p"]}"#);
+    assert!(reply.contains("permission_denied"), "{reply}");
+
+    // Revoke: the open connection is closed, the files are private again.
+    d.write_config(program);
+    let run = d.svc(&["reload", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(json["plan"]["access"], serde_json::json!({"from": "group svcshare (read-only)", "to": null}));
+    assert_eq!(modes().0.0, 0o700);
+    assert_eq!((modes().1.0, modes().2.0, modes().3.0), (0o600, 0o700, 0o600));
+    let reply = ask(&mut reader, STATUS);
+    assert_eq!(reply.trim(), "closed");
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(d.state_of("p"), "RUNNING");
 }
 
 #[test]

@@ -118,6 +118,11 @@ pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
                 println!("{label}: {}", names.join(", "));
             }
         }
+        if let Some(change) = &plan.access {
+            let who = |w: &Option<String>| w.clone().unwrap_or_else(|| "owner only".into());
+            let verb = if dry_run { "would change access" } else { "access" };
+            println!("{verb}: {} -> {}", who(&change.from), who(&change.to));
+        }
         println!("unchanged: {} program{}", plan.unchanged.len(), if plan.unchanged.len() == 1 { "" } else { "s" });
         for r in results.iter().filter(|r| !r.ok) {
             eprintln!("{}: ERROR {}", r.name, r.message);

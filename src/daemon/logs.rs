@@ -30,6 +30,44 @@ const UNLINK_CHECK: Duration = Duration::from_secs(1);
 /// Chunks queued per follower before it is told it lagged.
 const FOLLOW_QUEUE: usize = 256;
 
+/// Who may read log files besides their owner: nobody (0600), or one access group (0640,
+/// group-owned by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sharing {
+    /// Permission bits of the files.
+    pub mode: u32,
+    /// The group that owns them, when shared.
+    pub gid: Option<u32>,
+}
+
+impl Sharing {
+    /// Owner only.
+    pub const PRIVATE: Sharing = Sharing { mode: 0o600, gid: None };
+
+    /// Readable by the members of `gid`, if any.
+    pub fn with_group(gid: Option<u32>) -> Sharing {
+        match gid {
+            Some(_) => Sharing { mode: 0o640, gid },
+            None => Sharing::PRIVATE,
+        }
+    }
+
+    /// Gives an open log file these permissions (and group).
+    fn apply(self, file: &File) -> io::Result<()> {
+        use std::os::fd::AsFd;
+        let meta = file.metadata()?;
+        if meta.permissions().mode() & 0o777 != self.mode {
+            file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
+        }
+        if let Some(gid) = self.gid
+            && meta.gid() != gid
+        {
+            nix::unistd::fchown(file.as_fd(), None, Some(nix::unistd::Gid::from_raw(gid)))?;
+        }
+        Ok(())
+    }
+}
+
 /// One rotated log file.
 #[derive(Debug)]
 pub struct LogFile {
@@ -43,7 +81,7 @@ struct Inner {
     size: u64,
     max_bytes: u64,
     backups: u32,
-    mode: u32,
+    sharing: Sharing,
     timestamps: bool,
     /// The last byte written ended a line (where the next timestamp goes).
     at_line_start: bool,
@@ -56,17 +94,17 @@ struct Inner {
 
 impl LogFile {
     /// A log at `path`, rotated past `max_bytes` (0 = never) keeping `backups` old files,
-    /// created with permission bits `mode`. The file is opened at the first write; failure
+    /// created with `sharing`'s permissions. The file is opened at the first write; failure
     /// is remembered, reported, and retried on each write.
     /// With `timestamps`, every line is prefixed with its arrival time (RFC 3339, UTC).
-    pub fn open(path: PathBuf, max_bytes: u64, backups: u32, mode: u32, timestamps: bool) -> Arc<LogFile> {
+    pub fn open(path: PathBuf, max_bytes: u64, backups: u32, sharing: Sharing, timestamps: bool) -> Arc<LogFile> {
         let inner = Inner {
             path,
             file: None,
             size: 0,
             max_bytes,
             backups,
-            mode,
+            sharing,
             timestamps,
             at_line_start: true,
             error: None,
@@ -136,6 +174,17 @@ impl LogFile {
         Ok(())
     }
 
+    /// Changes who may read this log (a reload changed `access`), the open file included.
+    pub fn set_sharing(&self, sharing: Sharing) {
+        let mut inner = self.lock();
+        inner.sharing = sharing;
+        if let Some(file) = &inner.file
+            && let Err(e) = sharing.apply(file)
+        {
+            tracing::warn!("cannot set the permissions of {}: {e}", inner.path.display());
+        }
+    }
+
     /// The last `lines` lines (from the current file and, if it is short, the newest backup),
     /// plus a subscription to everything written after them when `follow` is set. Taken under
     /// one lock, so nothing is missed or repeated between the two.
@@ -176,7 +225,7 @@ impl Inner {
             OpenOptions::new()
                 .create(true)
                 .append(true)
-                .mode(self.mode)
+                .mode(self.sharing.mode)
                 // A symlink planted where a log should be must not redirect our writes.
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&self.path)
@@ -195,9 +244,11 @@ impl Inner {
         match opened.and_then(|f| f.metadata().map(|m| (f, m))) {
             Ok((file, meta)) => {
                 // An existing file keeps its old mode otherwise (e.g. after an access group
-                // was added to the config).
-                if meta.is_file() && meta.permissions().mode() & 0o777 != self.mode {
-                    let _ = file.set_permissions(std::fs::Permissions::from_mode(self.mode));
+                // was added to the config), and a new one gets the daemon's primary group.
+                if meta.is_file()
+                    && let Err(e) = self.sharing.apply(&file)
+                {
+                    tracing::warn!("cannot set the permissions of {}: {e}", self.path.display());
                 }
                 self.file = Some(file);
                 self.size = meta.len();
@@ -400,7 +451,7 @@ mod tests {
     fn rotation_keeps_every_line_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.out.log");
-        let log = LogFile::open(path.clone(), 1000, 100, 0o600, false);
+        let log = LogFile::open(path.clone(), 1000, 100, Sharing::PRIVATE, false);
         let mut chunk = String::new();
         for i in 0..2000 {
             chunk.push_str(&format!("line {i}\n"));
@@ -427,7 +478,7 @@ mod tests {
     fn backups_are_capped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path.clone(), 10, 2, 0o600, false);
+        let log = LogFile::open(path.clone(), 10, 2, Sharing::PRIVATE, false);
         for _ in 0..20 {
             log.write(b"0123456789\n");
         }
@@ -439,7 +490,7 @@ mod tests {
     fn tail_returns_last_lines_across_rotation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 20, 3, 0o600, false);
+        let log = LogFile::open(path, 20, 3, Sharing::PRIVATE, false);
         for i in 0..10 {
             log.write(format!("l{i}\n").as_bytes());
         }
@@ -452,7 +503,7 @@ mod tests {
     fn tail_of_unterminated_and_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path, 0, 0, 0o600, false);
+        let log = LogFile::open(path, 0, 0, Sharing::PRIVATE, false);
         assert!(log.tail(5, false).0.is_empty());
         log.write(b"a\nb\nc");
         assert_eq!(log.tail(2, false).0, b"b\nc");
@@ -461,7 +512,7 @@ mod tests {
     #[test]
     fn followers_get_new_chunks() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = LogFile::open(dir.path().join("p.log"), 0, 0, 0o600, false);
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0, Sharing::PRIVATE, false);
         log.write(b"old\n");
         let (text, rx) = log.tail(10, true);
         assert_eq!(text, b"old\n");
@@ -474,7 +525,7 @@ mod tests {
     fn unwritable_log_reports_and_recovers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("gone");
-        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600, false);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, Sharing::PRIVATE, false);
         // A file where the directory should be: writes fail until it is cleared.
         std::fs::write(&sub, b"").expect("block");
         log.write(b"y\n");
@@ -489,7 +540,7 @@ mod tests {
     fn timestamps_prefix_every_line_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.log");
-        let log = LogFile::open(path.clone(), 0, 0, 0o600, true);
+        let log = LogFile::open(path.clone(), 0, 0, Sharing::PRIVATE, true);
         log.write(b"one\ntw");
         log.write(b"o\nthree\n");
         let text = std::fs::read_to_string(path).expect("log");
@@ -506,7 +557,7 @@ mod tests {
     fn deleted_log_is_recreated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("logs");
-        let log = LogFile::open(sub.join("p.log"), 0, 0, 0o600, false);
+        let log = LogFile::open(sub.join("p.log"), 0, 0, Sharing::PRIVATE, false);
         log.write(b"before\n");
         std::fs::remove_dir_all(&sub).expect("remove");
         log.lock().checked = Instant::now() - UNLINK_CHECK;
@@ -521,7 +572,7 @@ mod tests {
         std::fs::write(&target, b"").expect("target");
         let path = dir.path().join("p.log");
         std::os::unix::fs::symlink(&target, &path).expect("symlink");
-        let log = LogFile::open(path, 0, 0, 0o600, false);
+        let log = LogFile::open(path, 0, 0, Sharing::PRIVATE, false);
         log.write(b"secret\n");
         assert!(log.error().is_some());
         assert_eq!(std::fs::read(&target).expect("target"), b"");

@@ -183,15 +183,17 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     };
     let (tx, rx) = mpsc::channel(1024);
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();
-    let log_mode = if access.is_some() { 0o640 } else { 0o600 };
-    let supervisor =
-        Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info).log_mode(log_mode);
+    let supervisor = Supervisor::new(config, paths.config.clone(), &paths.state_dir, paths.log_dir.clone(), info)
+        .access(access, paths.socket.clone());
+    // `access` may change on reload: the server and the socket's re-creation follow it.
+    let access = supervisor.access_watch();
     tokio::spawn(reaper::run(sigchld, reaped_tx));
     let (inflight, mut inflight_done) = mpsc::channel::<()>(1);
     let rebind = std::sync::Arc::new(tokio::sync::Notify::new());
-    let gid = access.as_ref().map(|a| a.gid);
     let socket = paths.socket.clone();
+    let current = access.clone();
     let rebind_socket = move || {
+        let gid = current.borrow().as_ref().map(|a| a.gid);
         if socket.exists() {
             tracing::info!("SIGUSR1: the socket {} is still there", socket.display());
             return None;

@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How long a connection may stay silent while the daemon waits for a request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,12 +32,11 @@ pub async fn run(
     mut listener: Listener,
     tx: mpsc::Sender<Msg>,
     inflight: mpsc::Sender<()>,
-    access: Option<Access>,
+    access: watch::Receiver<Option<Access>>,
     rebind: Arc<tokio::sync::Notify>,
     bind: impl Fn() -> Option<Listener>,
 ) {
     let me = nix::unistd::Uid::current().as_raw();
-    let access = access.map(Arc::new);
     loop {
         let accepted = tokio::select! {
             c = listener.accept() => c,
@@ -65,7 +64,7 @@ pub async fn run(
         let inflight = inflight.downgrade();
         let access = access.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(conn, tx, me, inflight, access.as_deref()).await {
+            if let Err(e) = serve(conn, tx, me, inflight, access).await {
                 tracing::debug!("connection ended: {e}");
             }
         });
@@ -119,13 +118,48 @@ async fn serve(
     tx: mpsc::Sender<Msg>,
     me: u32,
     inflight: mpsc::WeakSender<()>,
-    access: Option<&Access>,
+    mut access_rx: watch::Receiver<Option<Access>>,
 ) -> std::io::Result<()> {
     // The directory's mode is the first fence; this is the one that holds even if someone
     // loosens it.
     let cred = peer(&conn)?;
     let uid = cred.uid;
-    let role = role(cred, me, access);
+    let access = access_rx.borrow_and_update().clone();
+    let granted = role(cred, me, access.as_ref());
+    if granted.is_some_and(|r| r != Role::Owner) {
+        // A reload may take a member's access away or narrow it: a connection that no longer
+        // has the role it was accepted with is closed at once (a `logs -f` included).
+        let revoked = async move {
+            while access_rx.changed().await.is_ok() {
+                let now = access_rx.borrow_and_update().clone();
+                if role(cred, me, now.as_ref()) != granted {
+                    return;
+                }
+            }
+            // The daemon is going away; the connection ends with it.
+            std::future::pending::<()>().await;
+        };
+        return tokio::select! {
+            r = requests(conn, tx, me, uid, inflight, granted, access.as_ref()) => r,
+            () = revoked => {
+                tracing::info!("closed a connection of uid {uid}: its access changed");
+                Ok(())
+            }
+        };
+    }
+    requests(conn, tx, me, uid, inflight, granted, access.as_ref()).await
+}
+
+/// Answers the requests of one connection, whose peer has `role`.
+async fn requests(
+    conn: Stream,
+    tx: mpsc::Sender<Msg>,
+    me: u32,
+    uid: u32,
+    inflight: mpsc::WeakSender<()>,
+    role: Option<Role>,
+    access: Option<&Access>,
+) -> std::io::Result<()> {
     let (recv, mut send) = conn.split();
     let Some(role) = role else {
         tracing::warn!("refused a connection from uid {uid}");

@@ -14,15 +14,16 @@
 //! There is no periodic tick: the loop sleeps until the earliest state deadline (start-secs,
 //! backoff, stop-wait), and when no program has one it only wakes for messages.
 
-use super::logs::{self, LogFile};
+use super::logs::{self, LogFile, Sharing};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
 use super::recover;
 use super::reload;
 use super::spawn::{self, Output};
-use crate::config::{Config, LogPath, LogSpec, ProgramSpec};
+use crate::config::{Access, Config, LogPath, LogSpec, ProgramSpec};
 use crate::protocol::{
-    DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, ReloadPlan, Request, Response, State, TargetResult,
+    AccessChange, DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, ReloadPlan, Request, Response, State,
+    TargetResult,
 };
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -31,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use svc_platform::ProcEntry;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
 /// A message to the supervisor.
@@ -149,8 +150,13 @@ pub struct Supervisor {
     record_dirty: bool,
     /// The process table, read at most once per loop iteration and only when a stop needs it.
     table: Option<Vec<ProcEntry>>,
-    /// Mode of new log files: 0600, or 0640 when a group has access.
-    log_mode: u32,
+    /// Permissions of log files: 0600, or 0640 for the access group.
+    sharing: Sharing,
+    /// The config's `access`, watched by the server (which closes connections whose access
+    /// a reload took away).
+    access: watch::Sender<Option<Access>>,
+    /// The socket, whose permissions follow `access`.
+    socket: PathBuf,
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
@@ -182,7 +188,9 @@ impl Supervisor {
             record_dirty: false,
             table: None,
             deferred: None,
-            log_mode: 0o600,
+            sharing: Sharing::PRIVATE,
+            access: watch::Sender::new(None),
+            socket: PathBuf::new(),
             info,
             shutting_down: false,
             done: false,
@@ -190,9 +198,18 @@ impl Supervisor {
     }
 
     /// Sets the mode of log files this supervisor creates.
-    pub fn log_mode(mut self, mode: u32) -> Supervisor {
-        self.log_mode = mode;
+    /// Sets the `access` the daemon started with (its files already have the permissions to
+    /// match) and the socket path, whose permissions a reload changes with `access`.
+    pub fn access(mut self, access: Option<Access>, socket: PathBuf) -> Supervisor {
+        self.sharing = Sharing::with_group(access.as_ref().map(|a| a.gid));
+        self.access = watch::Sender::new(access);
+        self.socket = socket;
         self
+    }
+
+    /// The current `access`, updated by reloads.
+    pub fn access_watch(&self) -> watch::Receiver<Option<Access>> {
+        self.access.subscribe()
     }
 
     /// Starts the autostart programs, then serves messages until shutdown is complete.
@@ -597,6 +614,34 @@ impl Supervisor {
         }
     }
 
+    /// Gives the socket, the log directory and the logs to the new access group (or takes
+    /// them back), and tells the server. Granting is done files first, revoking connections
+    /// first, so that nobody has more access than either config gives at any moment. On
+    /// failure (say, a group we are not a member of) the old access is restored.
+    fn change_access(&mut self, access: Option<Access>) -> Result<(), String> {
+        let old = self.access.borrow().clone();
+        let gid = access.as_ref().map(|a| a.gid);
+        if gid.is_none() {
+            self.access.send_replace(None);
+        }
+        if let Err(e) = share_files(&self.socket, &self.log_dir, gid) {
+            let _ = share_files(&self.socket, &self.log_dir, old.as_ref().map(|a| a.gid));
+            self.access.send_replace(old);
+            let who = describe(access.as_ref()).unwrap_or_else(|| "the owner only".into());
+            return Err(format!("cannot give access to {who}: {e}"));
+        }
+        self.sharing = Sharing::with_group(gid);
+        for p in &self.procs {
+            for log in [&p.stdout_log, &p.stderr_log].into_iter().flatten() {
+                log.set_sharing(self.sharing);
+            }
+        }
+        let who = |a: Option<&Access>| describe(a).unwrap_or_else(|| "owner only".into());
+        tracing::info!("access: {} -> {}", who(old.as_ref()), who(access.as_ref()));
+        self.access.send_replace(access);
+        Ok(())
+    }
+
     /// Re-reads the config and applies the difference. A config with errors changes
     /// nothing: the running programs are not touched.
     fn reload(&mut self, dry_run: bool, reply: Option<oneshot::Sender<Response>>) {
@@ -610,10 +655,25 @@ impl Supervisor {
                 return;
             }
         };
-        let plan = reload::plan(self.procs.iter().filter(|p| !p.retired).map(|p| &p.spec), &config.programs);
+        let mut plan = reload::plan(self.procs.iter().filter(|p| !p.retired).map(|p| &p.spec), &config.programs);
+        let old_access = self.access.borrow().clone();
+        if config.access != old_access {
+            plan.access =
+                Some(AccessChange { from: describe(old_access.as_ref()), to: describe(config.access.as_ref()) });
+        }
         if dry_run {
             if let Some(tx) = reply {
                 let _ = tx.send(Response::Reload { plan, results: Vec::new() });
+            }
+            return;
+        }
+        if config.access != old_access
+            && let Err(e) = self.change_access(config.access.clone())
+        {
+            let message = format!("reload refused, nothing changed: {e}");
+            tracing::error!("{message}");
+            if let Some(tx) = reply {
+                let _ = tx.send(error(ErrorCode::ConfigInvalid, &message, None));
             }
             return;
         }
@@ -818,11 +878,11 @@ impl Supervisor {
         let p = &mut self.procs[i];
         if p.stdout_log.is_none() {
             p.stdout_log =
-                open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out", self.log_mode, p.spec.log_timestamps);
+                open_log(&p.spec.stdout_log, &log_dir, &p.spec.name, "out", self.sharing, p.spec.log_timestamps);
         }
         if p.stderr_log.is_none() && !p.spec.redirect_stderr {
             p.stderr_log =
-                open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err", self.log_mode, p.spec.log_timestamps);
+                open_log(&p.spec.stderr_log, &log_dir, &p.spec.name, "err", self.sharing, p.spec.log_timestamps);
         }
         let out = if p.stdout_log.is_some() { Output::Pipe } else { Output::Discard };
         let err = if p.stderr_log.is_some() { Output::Pipe } else { Output::Discard };
@@ -872,7 +932,7 @@ impl Supervisor {
     fn log_file_of(&mut self, i: usize, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
         let name = self.procs[i].spec.name.clone();
         let log_dir = self.log_dir.clone();
-        let mode = self.log_mode;
+        let mode = self.sharing;
         let p = &mut self.procs[i];
         let (slot, spec, suffix) = match stream {
             LogStream::Stdout => (&mut p.stdout_log, &p.spec.stdout_log, "out"),
@@ -990,12 +1050,52 @@ impl Supervisor {
     }
 }
 
+/// `access` for people: "group NAME (read-only)", "group NAME (control)", or `None`.
+fn describe(access: Option<&Access>) -> Option<String> {
+    access.map(|a| format!("group {} ({})", a.group, if a.read_only { "read-only" } else { "control" }))
+}
+
+/// Sets the permissions that go with access group `gid` (or with none): the socket's
+/// directory and the log directory 0750 (0700), the socket 0660 (0600), log files 0640
+/// (0600), all group-owned by `gid`. Never follows a symlink, and touches only what we own.
+fn share_files(socket: &Path, log_dir: &Path, gid: Option<u32>) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::Uid::current().as_raw();
+    let set = |path: &Path, mode: u32| -> std::io::Result<()> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.file_type().is_symlink() || meta.uid() != me {
+            return Err(std::io::Error::other(format!("{} is not ours (or is a symlink)", path.display())));
+        }
+        if let Some(gid) = gid {
+            nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+                .map_err(|e| std::io::Error::other(format!("chgrp {}: {e}", path.display())))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    };
+    let (dir_mode, socket_mode) = if gid.is_some() { (0o750, 0o660) } else { (0o700, 0o600) };
+    for dir in socket.parent().into_iter().chain([log_dir]) {
+        set(dir, dir_mode)?;
+    }
+    set(socket, socket_mode)?;
+    let file_mode = Sharing::with_group(gid).mode;
+    for entry in std::fs::read_dir(log_dir)?.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_file())
+            && let Err(e) = set(&path, file_mode)
+        {
+            // One odd file (someone else's, left in our directory) must not block the rest.
+            tracing::warn!("cannot set the permissions of {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
 fn open_log(
     spec: &LogSpec,
     log_dir: &Path,
     name: &str,
     suffix: &str,
-    mode: u32,
+    sharing: Sharing,
     timestamps: bool,
 ) -> Option<Arc<LogFile>> {
     let path = match &spec.path {
@@ -1003,7 +1103,7 @@ fn open_log(
         LogPath::Default => log_dir.join(format!("{name}.{suffix}.log")),
         LogPath::File(p) => p.clone(),
     };
-    Some(LogFile::open(path, spec.max_bytes, spec.backups, mode, timestamps))
+    Some(LogFile::open(path, spec.max_bytes, spec.backups, sharing, timestamps))
 }
 
 /// Signals a descendant that left its program's group, if it is still the same process
