@@ -54,6 +54,9 @@ fn issue_example_converts_checks_and_runs() {
     d.wait_state("monprog1", "RUNNING");
     d.wait_state("monprog2", "RUNNING");
     assert_eq!(d.program("monprog1")["group"], "mesprogrammes");
+    // The stand-in writes these as it starts, which may be a moment after RUNNING.
+    wait_until("args written", || fs::read_to_string(app.join("args-1234")).is_ok_and(|s| s.ends_with("1234\n")));
+    wait_until("cwd written", || fs::read_to_string(app.join("cwd-1235")).is_ok_and(|s| s.ends_with('\n')));
     let args = fs::read_to_string(app.join("args-1234")).expect("args");
     assert_eq!(
         args.lines().collect::<Vec<_>>(),

@@ -1,16 +1,35 @@
 //! Output capture: files, `svc logs`, `-n`, `--stderr`, `-f`, and no byte lost.
 
-use crate::support::{Sandbox, TestDaemon, wait_until};
+use crate::support::{PATIENCE, Sandbox, TestDaemon, wait_until};
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{ChildStdout, Stdio};
+
+/// The lines a follower prints, each awaited at most [`PATIENCE`]: a follower that stops
+/// printing fails the test instead of hanging it.
+fn timed_lines(out: ChildStdout) -> impl Iterator<Item = String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.expect("utf8")).is_err() {
+                return;
+            }
+        }
+    });
+    std::iter::from_fn(move || match rx.recv_timeout(PATIENCE) {
+        Ok(line) => Some(line),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(e) => panic!("no line from the follower within {PATIENCE:?}: {e}"),
+    })
+}
 
 #[test]
 fn stdout_and_stderr_go_to_their_files() {
     let d = TestDaemon::start(
         r#"program "p" { command "sh" "-c" "echo to-out; echo to-err >&2; exec sleep 1000"; start-secs 0 }"#,
     );
-    wait_until("output", || d.svc(&["logs", "p"]).stdout == "to-out\n");
-    assert_eq!(d.svc(&["logs", "--stderr", "p"]).stdout, "to-err\n");
+    wait_until("output", || {
+        d.svc(&["logs", "p"]).stdout == "to-out\n" && d.svc(&["logs", "--stderr", "p"]).stdout == "to-err\n"
+    });
     assert_eq!(std::fs::read_to_string(d.log_dir().join("p.out.log")).expect("out log"), "to-out\n");
     assert_eq!(std::fs::read_to_string(d.log_dir().join("p.err.log")).expect("err log"), "to-err\n");
 }
@@ -65,12 +84,12 @@ fn follow_streams_new_output() {
     let d = TestDaemon::start_in(s);
     wait_until("old line", || d.svc(&["logs", "p"]).stdout == "old\n");
     let mut follower = d.command(&["logs", "-f", "p"]).stdout(Stdio::piped()).spawn().expect("follow");
-    let mut lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().expect("line").expect("utf8"), "old");
+    let mut lines = timed_lines(follower.stdout.take().expect("stdout"));
+    assert_eq!(lines.next().expect("line"), "old");
     std::fs::write(d.path().join("fifo"), "one\n").expect("write fifo");
-    assert_eq!(lines.next().expect("line").expect("utf8"), "got one");
+    assert_eq!(lines.next().expect("line"), "got one");
     std::fs::write(d.path().join("fifo"), "two\n").expect("write fifo");
-    assert_eq!(lines.next().expect("line").expect("utf8"), "got two");
+    assert_eq!(lines.next().expect("line"), "got two");
     let _ = follower.kill();
     let _ = follower.wait();
 }
@@ -124,10 +143,9 @@ fn follow_all_interleaves_prefixed_lines() {
         "#,
     );
     let mut follower = d.command(&["logs", "-f", "all"]).stdout(Stdio::piped()).spawn().expect("follow");
-    let lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    let lines = timed_lines(follower.stdout.take().expect("stdout"));
     let mut seen = (false, false);
     for line in lines.take(200) {
-        let line = line.expect("utf8");
         seen.0 |= line == "one | tick-one";
         seen.1 |= line == "two | tick-two";
         if seen == (true, true) {
@@ -149,11 +167,11 @@ fn follow_continues_across_rotation() {
         }"#,
     );
     let mut follower = d.command(&["logs", "-f", "-n", "0", "p"]).stdout(Stdio::piped()).spawn().expect("follow");
-    let mut lines = BufReader::new(follower.stdout.take().expect("stdout")).lines();
-    let first: u64 = lines.next().expect("line").expect("utf8").trim_start_matches("line-").parse().expect("number");
+    let mut lines = timed_lines(follower.stdout.take().expect("stdout"));
+    let first: u64 = lines.next().expect("line").trim_start_matches("line-").parse().expect("number");
     // 400 lines of ~9 bytes cross the 2 KB limit at least once; the follower sees each once.
     for expected in first + 1..first + 400 {
-        let line = lines.next().expect("line").expect("utf8");
+        let line = lines.next().expect("line");
         assert_eq!(line, format!("line-{expected}"));
     }
     let _ = follower.kill();

@@ -16,9 +16,21 @@ use svc::config::{self, ConfigError};
 use svc::protocol::{self, ErrorCode, LogStream, PROTOCOL_VERSION, Request, Response};
 
 /// Cases per property: enough to find shallow bugs, small enough that the whole module runs
-/// in a few seconds in a debug build.
+/// in a few seconds in a debug build. The seed is fixed so that CI is reproducible (a red run
+/// always means the code changed); `PROPTEST_RNG_SEED=random` explores new inputs by hand,
+/// and the fuzz targets (fuzz/) search far wider.
 fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig { cases: n, failure_persistence: Some(Box::new(FileFailurePersistence::Off)), ..Default::default() }
+    let rng_seed = match std::env::var("PROPTEST_RNG_SEED").as_deref() {
+        Ok("random") => proptest::test_runner::RngSeed::Random,
+        Ok(s) => s.parse().map_or(proptest::test_runner::RngSeed::Fixed(0x5eed), proptest::test_runner::RngSeed::Fixed),
+        Err(_) => proptest::test_runner::RngSeed::Fixed(0x5eed),
+    };
+    ProptestConfig {
+        cases: n,
+        rng_seed,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Default::default()
+    }
 }
 
 // ----- protocol ------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ fn bad_lines_get_error_replies_and_the_connection_survives() {
 
 #[test]
 fn over_long_line_is_refused() {
-    let d = TestDaemon::start(r#"program "p" { command "sleep 1000" }"#);
+    // Not started, so `status p` exits 3 however long the test takes.
+    let d = TestDaemon::start(r#"program "p" { command "sleep 1000"; autostart #false }"#);
     let mut conn = UnixStream::connect(d.socket()).expect("connect");
     let reader = BufReader::new(conn.try_clone().expect("clone"));
     let big = vec![b'x'; 1024 * 1024];

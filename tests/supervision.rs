@@ -43,7 +43,7 @@ fn crashing_program_ends_fatal() {
         r#"program "crash" {
             command "sh -c 'echo attempt >> attempts; exit 3'"
             directory "."
-            start-secs 1
+            start-secs 10
             start-retries 2
             backoff { initial "100ms"; max "200ms"; }
         }"#,
@@ -138,13 +138,14 @@ fn stop_kills_the_whole_group() {
 fn shutdown_stops_in_reverse_priority_and_leaves_nothing() {
     let mut d = TestDaemon::start(
         r#"
-        program "first"  { command "sh" "-c" "trap 'echo first >> ../order; exit 0' TERM; while true; do sleep 0.05; done"; directory "logs"; priority 1; start-secs 0 }
-        program "middle" { command "sh" "-c" "trap 'echo middle >> ../order; exit 0' TERM; while true; do sleep 0.05; done"; directory "logs"; priority 50; start-secs 0 }
-        program "last"   { command "sh" "-c" "trap 'echo last >> ../order; exit 0' TERM; while true; do sleep 0.05; done"; directory "logs"; priority 900; start-secs 0 }
+        program "first"  { command "sh" "-c" "trap 'echo first >> ../order; exit 0' TERM; echo ready; while true; do sleep 0.05; done"; directory "logs"; priority 1; start-secs 0 }
+        program "middle" { command "sh" "-c" "trap 'echo middle >> ../order; exit 0' TERM; echo ready; while true; do sleep 0.05; done"; directory "logs"; priority 50; start-secs 0 }
+        program "last"   { command "sh" "-c" "trap 'echo last >> ../order; exit 0' TERM; echo ready; while true; do sleep 0.05; done"; directory "logs"; priority 900; start-secs 0 }
         "#,
     );
+    // RUNNING (start-secs 0) comes before the shell has set its trap; "ready" after.
     for name in ["first", "middle", "last"] {
-        d.wait_state(name, "RUNNING");
+        wait_until(&format!("{name} ready"), || d.svc(&["logs", name]).stdout.contains("ready"));
     }
     let run = d.svc(&["shutdown"]);
     assert_eq!(run.code, 0, "{run:?}");

@@ -18,7 +18,9 @@ impl Tmux {
             .get_envs()
             .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, shell_quote(v?.to_str()?))))
             .collect();
-        let line = format!("env {} {command}; sleep 60", env.join(" "));
+        // The tmux server's environment (inherited from whoever started it) must not decide
+        // about colour: NO_COLOR there would hide what the tests look for.
+        let line = format!("env -u NO_COLOR {} {command}; sleep 60", env.join(" "));
         let ok = Command::new("tmux")
             .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &line])
             .env_remove("TMUX")
@@ -98,11 +100,13 @@ fn edit_asks_again_after_an_error() {
 fn long_stop_shows_progress_on_a_terminal() {
     let d = TestDaemon::start(
         r#"
-        program "slow" { command "sh" "-c" "trap 'sleep 2; exit 0' TERM; while true; do sleep 0.1; done"; start-secs 0 }
+        program "slow" { command "sh" "-c" "trap 'sleep 4; exit 0' TERM; echo ready; while true; do sleep 0.1; done"; start-secs 0 }
         program "quick" { command "sleep 1000"; start-secs 0 }
         "#,
     );
-    d.wait_state("slow", "RUNNING");
+    // "ready" means the trap is set: the stop really takes 4 s, and the progress line (shown
+    // after 1 s) stays on screen long enough to be seen.
+    wait_until("slow ready", || d.svc(&["logs", "slow"]).stdout.contains("ready"));
     d.wait_state("quick", "RUNNING");
     let t = Tmux::start(&d, &format!("{} stop all", crate::support::svc_bin()));
     wait_until("progress line", || t.screen().contains("1/2 stopped..."));

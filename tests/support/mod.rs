@@ -23,15 +23,20 @@ pub fn svc_bin() -> String {
 }
 
 /// Polls `cond` until it holds or `PATIENCE` runs out; panics with `what` on timeout.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_for(what, PATIENCE, cond);
+}
+
+/// [`wait_until`] with its own limit, for conditions that need many cycles of real work.
+pub fn wait_until_for(what: &str, patience: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
         if cond() {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("timed out after {PATIENCE:?} waiting for: {what}");
+    panic!("timed out after {patience:?} waiting for: {what}");
 }
 
 /// The result of one `svc` invocation.
