@@ -204,6 +204,99 @@ program "beta" { command "sleep 1000" }"#,
     assert_eq!(d.svc(&["__names"]).stdout, "alpha\nbeta\n");
 }
 
+/// Runs `shell` with `args`, the daemon's environment and this svc first in PATH; `None`
+/// (and a note) when the shell is not installed.
+fn in_shell(d: &TestDaemon, shell: &str, args: &[&str]) -> Option<String> {
+    let svc = std::path::PathBuf::from(crate::support::svc_bin());
+    let dir = svc.parent().expect("svc's directory").to_path_buf();
+    let mut cmd = std::process::Command::new(shell);
+    for (k, v) in d.command(&[]).get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", dir.display())).env("HOME", d.path()).args(args);
+    match cmd.output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipped {shell}: not installed (.ci/run installs it)");
+            None
+        }
+        Err(e) => panic!("{shell}: {e}"),
+        Ok(out) => {
+            assert!(out.status.success(), "{shell} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    }
+}
+
+#[test]
+fn completions_work_in_real_shells() {
+    let d = TestDaemon::start(
+        r#"program "alpha" { command "sleep 1000"; autostart #false }
+program "beta" { command "sleep 1000"; autostart #false }"#,
+    );
+    let script = |shell: &str| {
+        let path = d.path().join(format!("svc.{shell}"));
+        std::fs::write(&path, d.svc(&["completions", shell]).stdout).expect("write script");
+        path.display().to_string()
+    };
+    let words = |out: &str| -> Vec<String> {
+        let mut w: Vec<String> = out.lines().filter_map(|l| l.split('\t').next()).map(str::to_owned).collect();
+        w.sort();
+        w.dedup();
+        w
+    };
+
+    // bash: what the completion function puts in COMPREPLY for a given command line.
+    let bash = script("bash");
+    let complete = |line: &[&str]| {
+        let quoted: Vec<String> = line.iter().map(|w| format!("'{w}'")).collect();
+        let code = format!(
+            "source {bash}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{}'; COMP_POINT=${{#COMP_LINE}}; \
+             _svc_with_programs svc '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            quoted.join(" "),
+            line.len() - 1,
+            line.join(" "),
+            line[line.len() - 1],
+            line[line.len() - 2],
+        );
+        in_shell(&d, "bash", &["-c", &code]).map(|out| words(&out))
+    };
+    if let Some(w) = complete(&["svc", "start", ""]) {
+        for name in ["all", "alpha", "beta"] {
+            assert!(w.contains(&name.to_string()), "bash `svc start <TAB>`: {w:?}");
+        }
+    }
+    if let Some(w) = complete(&["svc", "sta"]) {
+        assert_eq!(w, ["start", "status"], "bash `svc sta<TAB>`");
+    }
+
+    // fish: its own `complete -C` answers exactly what a user's TAB would.
+    let fish = script("fish");
+    if let Some(out) = in_shell(&d, "fish", &["--no-config", "-c", &format!("source {fish}; complete -C 'svc stop '")])
+    {
+        let w = words(&out);
+        for name in ["all", "alpha", "beta"] {
+            assert!(w.contains(&name.to_string()), "fish `svc stop <TAB>`: {w:?}");
+        }
+    }
+    if let Some(out) = in_shell(&d, "fish", &["--no-config", "-c", &format!("source {fish}; complete -C 'svc sta'")]) {
+        assert_eq!(words(&out), ["start", "status"], "fish `svc sta<TAB>`");
+    }
+
+    // zsh: the script loads into the completion system without an error.
+    let zsh = script("zsh");
+    if let Some(out) = in_shell(
+        &d,
+        "zsh",
+        &["-f", "-c", &format!("autoload -U compinit && compinit -u && source {zsh} && echo loaded")],
+    ) {
+        assert_eq!(out.trim(), "loaded");
+    }
+}
+
 #[test]
 fn socket_path_too_long_is_a_clear_error() {
     let s = Sandbox::new();
