@@ -89,8 +89,9 @@ enum Command {
     },
     /// Re-read the config: start added programs, stop removed ones, restart changed ones.
     ///
-    /// Programs whose definition did not change keep running untouched; a config with errors
-    /// changes nothing. SIGHUP to the daemon does the same.
+    /// Programs whose definition did not change keep running untouched; a changed `access`
+    /// block is applied too; a config with errors changes nothing. SIGHUP to the daemon does
+    /// the same.
     #[command(after_help = "Examples:\n  svc reload --dry-run\n  svc reload")]
     Reload {
         /// Print what would change without changing anything.

@@ -87,6 +87,24 @@ fn double_forked_and_setsid_descendants_are_stopped() {
 }
 
 #[test]
+fn setsid_worker_dies_with_a_program_that_crashes() {
+    // The worker leaves the program's process group and session, its parent dies, and svc
+    // adopts it: only its inherited SVC_PROCESS_NAME says where it came from.
+    let d = TestDaemon::start(
+        r#"
+        program "crasher" { command "sh" "-c" "setsid sleep 1021 & sleep 0.5; exit 1"; start-secs 0; autorestart #false }
+        program "bystander" { command "sh" "-c" "setsid sleep 1022 & exec sleep 1023"; start-secs 0 }
+        "#,
+    );
+    let daemon = d.daemon_pid();
+    let running = |arg: &str| d.marked_pids().into_iter().any(|p| p != daemon && cmdline(p).trim() == arg);
+    wait_until("crasher exited", || d.state_of("crasher") == "EXITED");
+    wait_until("the crasher's worker is gone", || !running("sleep 1021"));
+    // Another program's escaped worker is not touched.
+    assert!(running("sleep 1022") && running("sleep 1023"), "the bystander's processes survive");
+}
+
+#[test]
 fn children_start_clean() {
     let s = Sandbox::new();
     s.write_config(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);

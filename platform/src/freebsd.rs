@@ -247,3 +247,21 @@ pub fn reset_ignored_signals() -> usize {
 pub fn mark_inherited_fds_cloexec() -> usize {
     crate::unix_common::mark_inherited_fds_cloexec()
 }
+
+/// `kern.proc.env`: the NUL-separated environment block of one of our processes.
+pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
+    let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_ENV, pid];
+    let mut needed = 0usize;
+    // SAFETY: mib holds 4 ints; with a null old pointer the kernel only stores the size in needed.
+    if unsafe { libc::sysctl(mib.as_ptr(), 4, ptr::null_mut(), &mut needed, ptr::null(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; needed + 1024];
+    let mut len = buf.len();
+    // SAFETY: buf is valid for len bytes and the kernel writes at most that.
+    if unsafe { libc::sysctl(mib.as_ptr(), 4, buf.as_mut_ptr().cast(), &mut len, ptr::null(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(len);
+    Ok(buf)
+}

@@ -195,3 +195,55 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
     }
     os::process_start_time(pid)
 }
+
+/// The value of the environment variable `name` that process `pid` (one of ours) was started
+/// with, or `None` if it has no such variable. Used to tell which program an orphan adopted by
+/// svc came from. Linux: `/proc/PID/environ`; FreeBSD: `kern.proc.env`; macOS and illumos:
+/// `ErrorKind::Unsupported` (neither lets svc adopt orphans, which is what this is for).
+pub fn process_env_var(pid: i32, name: &str) -> io::Result<Option<String>> {
+    if pid <= 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("not a process id: {pid}")));
+    }
+    let env = os::process_environ(pid)?;
+    Ok(env_var_in(&env, name))
+}
+
+/// `name`'s value in a NUL-separated `KEY=value` block.
+fn env_var_in(env: &[u8], name: &str) -> Option<String> {
+    env.split(|&b| b == 0).find_map(|entry| {
+        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(value).into_owned())
+    })
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn env_var_in_finds_exact_names_only() {
+        let env = b"PATH=/bin\0SVC_PROCESS_NAME_X=no\0SVC_PROCESS_NAME=web\0EMPTY=\0";
+        assert_eq!(env_var_in(env, "SVC_PROCESS_NAME").as_deref(), Some("web"));
+        assert_eq!(env_var_in(env, "EMPTY").as_deref(), Some(""));
+        assert_eq!(env_var_in(env, "PAT"), None);
+        assert_eq!(env_var_in(env, "MISSING"), None);
+    }
+
+    #[test]
+    fn env_of_a_child_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("SVC_PLATFORM_TEST", "marked value")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        let found = process_env_var(pid, "SVC_PLATFORM_TEST");
+        let _ = child.kill();
+        let _ = child.wait();
+        match found {
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
+            other => assert_eq!(other.expect("environ").as_deref(), Some("marked value")),
+        }
+        assert!(process_env_var(0, "X").is_err());
+    }
+}

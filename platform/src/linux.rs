@@ -177,3 +177,7 @@ mod tests {
         assert_eq!(parse_stat_start_time(b"42 (x) S 1"), None);
     }
 }
+
+pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+}

@@ -182,3 +182,7 @@ pub fn reset_ignored_signals() -> usize {
 pub fn mark_inherited_fds_cloexec() -> usize {
     crate::unix_common::mark_inherited_fds_cloexec()
 }
+
+pub fn process_environ(_pid: i32) -> io::Result<Vec<u8>> {
+    Err(io::ErrorKind::Unsupported.into())
+}

@@ -160,6 +160,9 @@ pub struct Supervisor {
     info: DaemonInfo,
     shutting_down: bool,
     done: bool,
+    /// Programs whose process group was killed in this loop iteration: their descendants
+    /// that escaped the group and were adopted by svc are looked for once, at its end.
+    orphan_owners: Vec<String>,
     /// While a start batch is applied, the programs whose spawn was asked for: they are
     /// spawned together afterwards (see [`Supervisor::spawn_deferred`]). `None` outside a batch.
     deferred: Option<Vec<usize>>,
@@ -188,6 +191,7 @@ impl Supervisor {
             record_dirty: false,
             table: None,
             deferred: None,
+            orphan_owners: Vec::new(),
             sharing: Sharing::PRIVATE,
             access: watch::Sender::new(None),
             socket: PathBuf::new(),
@@ -243,6 +247,9 @@ impl Supervisor {
                 () = tokio::task::yield_now(), if self.has_queued() => {}
             }
             self.progress_jobs();
+            if !self.orphan_owners.is_empty() {
+                self.kill_adopted_orphans();
+            }
             self.compact();
             self.table = None;
             if self.record_dirty && !self.has_queued() {
@@ -287,6 +294,27 @@ impl Supervisor {
         for e in svc_platform::descendants(&table, me).iter().filter(|e| !e.zombie) {
             tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
             let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
+        }
+    }
+
+    /// Kills the descendants of programs in `orphan_owners` that escaped their process group
+    /// (`setsid`) and were adopted by svc (the subreaper) when their parent died: after a
+    /// crash, nothing else links them to their program any more. They are recognised by the
+    /// `SVC_PROCESS_NAME` they inherited, where the OS shows a process's environment.
+    fn kill_adopted_orphans(&mut self) {
+        let owners = std::mem::take(&mut self.orphan_owners);
+        let me = std::process::id() as i32;
+        let adopted: Vec<ProcEntry> =
+            self.table().map(|t| t.iter().filter(|e| e.ppid == me && !e.zombie).cloned().collect()).unwrap_or_default();
+        for e in adopted.into_iter().filter(|e| !self.by_pid.contains_key(&(e.pid as u32))) {
+            match svc_platform::process_env_var(e.pid, "SVC_PROCESS_NAME") {
+                Ok(Some(name)) if owners.contains(&name) => {
+                    tracing::info!("{name}: killing process {}, which left its process group and outlived it", e.pid);
+                    signal_stray(&e, libc::SIGKILL);
+                }
+                // Gone meanwhile, another program's, or an OS that does not tell.
+                _ => {}
+            }
         }
     }
 
@@ -843,6 +871,7 @@ impl Supervisor {
                         for s in std::mem::take(&mut self.procs[i].strays) {
                             signal_stray(&s, libc::SIGKILL);
                         }
+                        self.orphan_owners.push(self.procs[i].spec.name.clone());
                     }
                 }
             }
