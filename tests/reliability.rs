@@ -104,6 +104,50 @@ fn setsid_worker_dies_with_a_program_that_crashes() {
     assert!(running("sleep 1022") && running("sleep 1023"), "the bystander's processes survive");
 }
 
+/// `n` programs `q0000`.. running `sleep 2000`, not started by the daemon itself.
+fn many_manual(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("program \"q{i:04}\" {{ command \"sleep\" \"2000\"; start-secs 0; autostart #false }}\n"))
+        .collect()
+}
+
+#[test]
+fn shutdown_during_a_big_start_stops_everything_in_order() {
+    let mut d = TestDaemon::start(&many_manual(600));
+    let starter = d.command(&["start", "all"]).stdout(std::process::Stdio::null()).spawn().expect("start all");
+    // Whether the shutdown lands early or late in the start, every program started must get
+    // its stop signal in the stop phases, not a SIGKILL as a leftover at the very end.
+    wait_until("the start is under way", || d.status().iter().any(|p| p["state"] == "RUNNING"));
+    let run = d.svc(&["shutdown"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.wait_exit(), Some(0));
+    let mut starter = starter;
+    let _ = starter.wait();
+    let log = d.daemon_stderr();
+    assert!(!log.contains("killing leftover process"), "programs started after the shutdown began: {log}");
+    assert!(d.marked_pids().is_empty(), "left behind: {:?}", d.marked_pids());
+}
+
+#[test]
+fn reload_during_a_big_start_never_runs_removed_programs() {
+    let d = TestDaemon::start(&many_manual(600));
+    let starter = d.command(&["start", "all"]).stdout(std::process::Stdio::null()).spawn().expect("start all");
+    wait_until("the start is under way", || d.status().iter().any(|p| p["state"] == "RUNNING"));
+    d.write_config(&many_manual(500));
+    let run = d.svc(&["reload"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    let mut starter = starter;
+    let _ = starter.wait();
+    let daemon = d.daemon_pid();
+    let sleeps = || d.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p).trim() == "sleep 2000").count();
+    let running = || d.status().iter().filter(|p| p["state"] == "RUNNING").count();
+    assert_eq!(d.status().len(), 500);
+    // Every sleep that runs is one `svc status` shows: none of a removed program's.
+    wait_until("processes match the status", || sleeps() == running());
+    assert_eq!(d.svc(&["stop", "all"]).code, 0);
+    wait_until("nothing runs after stop all", || sleeps() == 0);
+}
+
 #[test]
 fn children_start_clean() {
     let s = Sandbox::new();

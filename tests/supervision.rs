@@ -135,6 +135,25 @@ fn stop_kills_the_whole_group() {
 }
 
 #[test]
+fn programs_with_a_parent_death_signal_survive_a_big_start() {
+    // A parent-death signal fires when the *thread* that spawned the process exits: the
+    // threads that spawn big batches must live as long as the daemon.
+    let mut kdl = String::new();
+    for n in 0..12 {
+        kdl.push_str(&format!(
+            "program \"pd{n:02}\" {{ command \"setpriv\" \"--pdeathsig\" \"KILL\" \"--\" \"sleep\" \"1000\"; start-retries 0 }}\n"
+        ));
+    }
+    let d = TestDaemon::start(&kdl);
+    wait_until("all twelve RUNNING (or one failed)", || {
+        let st = d.status();
+        st.iter().all(|p| p["state"] == "RUNNING") || st.iter().any(|p| p["state"] == "FATAL")
+    });
+    let failed: Vec<_> = d.status().into_iter().filter(|p| p["state"] != "RUNNING").collect();
+    assert!(failed.is_empty(), "killed with their spawning thread: {failed:?}");
+}
+
+#[test]
 fn shutdown_stops_in_reverse_priority_and_leaves_nothing() {
     let mut d = TestDaemon::start(
         r#"

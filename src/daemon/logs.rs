@@ -56,13 +56,14 @@ impl Sharing {
     fn apply(self, file: &File) -> io::Result<()> {
         use std::os::fd::AsFd;
         let meta = file.metadata()?;
-        if meta.permissions().mode() & 0o777 != self.mode {
-            file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-        }
+        // Group first: a new file must never be 0640 while it still has our primary group.
         if let Some(gid) = self.gid
             && meta.gid() != gid
         {
             nix::unistd::fchown(file.as_fd(), None, Some(nix::unistd::Gid::from_raw(gid)))?;
+        }
+        if meta.permissions().mode() & 0o777 != self.mode {
+            file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
         }
         Ok(())
     }
@@ -174,14 +175,19 @@ impl LogFile {
         Ok(())
     }
 
-    /// Changes who may read this log (a reload changed `access`), the open file included.
+    /// Changes who may read this log (a reload changed `access`): the open file, the file at
+    /// its path if it is not open, and its backups (a custom path may be outside the log
+    /// directory, which the supervisor handles as a whole).
     pub fn set_sharing(&self, sharing: Sharing) {
         let mut inner = self.lock();
         inner.sharing = sharing;
-        if let Some(file) = &inner.file
-            && let Err(e) = sharing.apply(file)
-        {
-            tracing::warn!("cannot set the permissions of {}: {e}", inner.path.display());
+        let current = match &inner.file {
+            Some(file) => sharing.apply(file).map_err(|e| (inner.path.clone(), e)),
+            None => share_path(&inner.path, sharing),
+        };
+        let backups = (1..=inner.backups).map(|n| share_path(&rotated(&inner.path, n), sharing));
+        for (path, e) in std::iter::once(current).chain(backups).filter_map(Result::err) {
+            tracing::warn!("cannot set the permissions of {}: {e}", path.display());
         }
     }
 
@@ -323,6 +329,22 @@ impl Inner {
 }
 
 /// `name.log.N`.
+/// [`Sharing::apply`] for a file that is not open: opened without following a symlink, and
+/// left alone unless it is a regular file of ours. A missing file is fine.
+fn share_path(path: &Path, sharing: Sharing) -> Result<(), (PathBuf, io::Error)> {
+    let fail = |e| (path.to_owned(), e);
+    let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(fail(e)),
+    };
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() || meta.uid() != nix::unistd::Uid::current().as_raw() {
+        return Ok(());
+    }
+    sharing.apply(&file).map_err(fail)
+}
+
 fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{n}"));

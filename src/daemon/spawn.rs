@@ -11,16 +11,17 @@
 //! `umask` or `limits` need a hook between fork and exec; for those everything is built before
 //! the fork and the hook only makes async-signal-safe system calls.
 //!
-//! Large start batches call [`spawn_many`], which spawns on a few scoped helper threads.
+//! Large start batches call [`spawn_many`], which spawns on a few long-lived helper threads.
 //!
 //! There is no parent-death signal: after a `kill -9` of the daemon its programs keep running
 //! (as under supervisord) and the next daemon stops them before starting anew (`recover.rs`).
 
 use crate::config::{Limit, ProgramSpec};
+use std::collections::VecDeque;
 use std::io::{self, PipeReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 /// Where one output stream of the child goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,47 +141,97 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     Ok(Spawned { pid: child.id(), stdout: out_reader, stderr: err_reader })
 }
 
-/// How many spawns run at once in [`spawn_many`]. Measured at N=1000 on 2 cores with a
-/// process-table scanner beside it: see bench/RESULTS.md.
+/// How many spawns run at once in [`spawn_many`] (the daemon's thread and the helpers).
+/// Measured at N=1000 on 2 cores with a process-table scanner beside it: see bench/RESULTS.md.
 const SPAWNERS: usize = 4;
 
-/// Spawns every program in `work` (spec, stdout, stderr), several at a time on short-lived
-/// threads, and returns the results in the same order. A child of any thread is the
-/// daemon's child, so the reaper sees it like any other. Small batches (a restart, a
-/// `start` of one program) spawn inline: creating threads would only add latency.
+/// One spawn for a helper thread: owned, since helpers outlive any one batch.
+struct Job {
+    k: usize,
+    spec: ProgramSpec,
+    out: Output,
+    err: Output,
+    done: std::sync::mpsc::Sender<(usize, io::Result<Spawned>)>,
+}
+
+/// The helper threads and their queue. The threads are created at the first big batch and
+/// never exit: on Linux a parent-death signal (`prctl(PR_SET_PDEATHSIG)`, set by programs
+/// such as `bwrap --die-with-parent` or `setpriv --pdeathsig`) fires when the *thread* that
+/// spawned the process exits, so a short-lived spawner thread would kill its children.
+/// Parked on a condition variable, they cost no wake-up while the daemon idles.
+struct Pool {
+    queue: Mutex<VecDeque<Job>>,
+    ready: Condvar,
+}
+
+impl Pool {
+    fn get() -> &'static Pool {
+        static POOL: OnceLock<Pool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let pool = Pool { queue: Mutex::new(VecDeque::new()), ready: Condvar::new() };
+            for _ in 1..SPAWNERS {
+                // A thread that cannot be created (a tight RLIMIT_NPROC on a shared host)
+                // only means fewer helpers: the daemon's thread takes every job left.
+                let _ = std::thread::Builder::new().name("spawn".into()).stack_size(256 << 10).spawn(|| {
+                    let pool = Pool::get();
+                    loop {
+                        let job = {
+                            let mut queue = pool.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                            loop {
+                                match queue.pop_front() {
+                                    Some(job) => break job,
+                                    None => queue = pool.ready.wait(queue).unwrap_or_else(PoisonError::into_inner),
+                                }
+                            }
+                        };
+                        job.run();
+                    }
+                });
+            }
+            pool
+        })
+    }
+
+    fn take(&self) -> Option<Job> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+    }
+}
+
+impl Job {
+    fn run(self) {
+        let result = spawn(&self.spec, self.out, self.err);
+        // The batch may be gone only if the daemon's thread panicked; nothing to tell then.
+        let _ = self.done.send((self.k, result));
+    }
+}
+
+/// Spawns every program in `work` (spec, stdout, stderr), several at a time, and returns the
+/// results in the same order. A child of any thread is the daemon's child, so the reaper sees
+/// it like any other. Small batches (a restart, a `start` of one program) spawn inline:
+/// handing them over would only add latency.
 pub fn spawn_many(work: &[(&ProgramSpec, Output, Output)]) -> Vec<io::Result<Spawned>> {
     if work.len() < 2 * SPAWNERS {
         return work.iter().map(|&(spec, out, err)| spawn(spec, out, err)).collect();
     }
-    let next = AtomicUsize::new(0);
-    let worker = || {
-        let mut done = Vec::new();
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(spec, out, err)) = work.get(k) else { break };
-            done.push((k, spawn(spec, out, err)));
+    let pool = Pool::get();
+    let (done, results) = std::sync::mpsc::channel();
+    {
+        let mut queue = pool.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, &(spec, out, err)) in work.iter().enumerate() {
+            queue.push_back(Job { k, spec: spec.clone(), out, err, done: done.clone() });
         }
-        done
-    };
-    let mut results: Vec<Option<io::Result<Spawned>>> = work.iter().map(|_| None).collect();
-    std::thread::scope(|scope| {
-        // The daemon's thread is one of the spawners. A thread that cannot be created (a
-        // tight RLIMIT_NPROC on a shared host) only means fewer helpers, never an error.
-        let helpers: Vec<_> = (1..SPAWNERS)
-            .filter_map(|_| {
-                std::thread::Builder::new().name("spawn".into()).stack_size(256 << 10).spawn_scoped(scope, worker).ok()
-            })
-            .collect();
-        let mut done = worker();
-        for helper in helpers {
-            // A panic in a helper is a bug; carry it over to the daemon's thread.
-            done.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        for (k, result) in done {
-            results[k] = Some(result);
-        }
-    });
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("not spawned")))).collect()
+    }
+    drop(done);
+    pool.ready.notify_all();
+    // The daemon's thread is one of the spawners.
+    while let Some(job) = pool.take() {
+        job.run();
+    }
+    let mut out: Vec<Option<io::Result<Spawned>>> = work.iter().map(|_| None).collect();
+    for (k, result) in results {
+        out[k] = Some(result);
+    }
+    out.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("not spawned")))).collect()
 }
 
 fn rlimit_kind(limit: Limit) -> svc_platform::Rlimit {

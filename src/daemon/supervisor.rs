@@ -27,7 +27,7 @@ use crate::protocol::{
 };
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -162,7 +162,7 @@ pub struct Supervisor {
     done: bool,
     /// Programs whose process group was killed in this loop iteration: their descendants
     /// that escaped the group and were adopted by svc are looked for once, at its end.
-    orphan_owners: Vec<String>,
+    orphan_owners: HashSet<String>,
     /// While a start batch is applied, the programs whose spawn was asked for: they are
     /// spawned together afterwards (see [`Supervisor::spawn_deferred`]). `None` outside a batch.
     deferred: Option<Vec<usize>>,
@@ -191,7 +191,7 @@ impl Supervisor {
             record_dirty: false,
             table: None,
             deferred: None,
-            orphan_owners: Vec::new(),
+            orphan_owners: HashSet::new(),
             sharing: Sharing::PRIVATE,
             access: watch::Sender::new(None),
             socket: PathBuf::new(),
@@ -247,9 +247,6 @@ impl Supervisor {
                 () = tokio::task::yield_now(), if self.has_queued() => {}
             }
             self.progress_jobs();
-            if !self.orphan_owners.is_empty() {
-                self.kill_adopted_orphans();
-            }
             self.compact();
             self.table = None;
             if self.record_dirty && !self.has_queued() {
@@ -260,6 +257,11 @@ impl Supervisor {
                     self.on_reaped(r);
                 }
                 self.write_record();
+            }
+            // Last, so that exits handled just above are covered too.
+            if !self.orphan_owners.is_empty() {
+                self.kill_adopted_orphans();
+                self.table = None;
             }
         }
         self.stop_orphans();
@@ -490,6 +492,28 @@ impl Supervisor {
         }
         tracing::info!("shutting down: stopping every program");
         self.shutting_down = true;
+        // Starts still waiting their turn are cancelled: started now, they would miss the
+        // stop phases (built from the current states) and only be SIGKILLed at the very end.
+        for job in &mut self.jobs {
+            let mut cancelled: Vec<(usize, bool)> = Vec::new();
+            if let Some((Verb::Start, report)) = job.current {
+                cancelled.extend(job.queued.drain(..).map(|i| (i, report)));
+            }
+            job.phases.retain(|ph| {
+                if ph.verb == Verb::Start {
+                    cancelled.extend(ph.procs.iter().map(|&i| (i, ph.report)));
+                }
+                ph.verb != Verb::Start
+            });
+            for (i, _) in cancelled.into_iter().filter(|&(_, report)| report) {
+                job.results.push(TargetResult {
+                    name: self.procs[i].spec.name.clone(),
+                    ok: false,
+                    state: Some(self.procs[i].rt.public_state()),
+                    message: "not started: the daemon is shutting down".into(),
+                });
+            }
+        }
         let phases = self.stop_phases((0..self.procs.len()).collect(), false);
         self.add_job(phases, Reply::Shutdown(reply));
     }
@@ -568,6 +592,20 @@ impl Supervisor {
                 self.deferred = Some(Vec::new());
                 for _ in 0..batch {
                     let Some(i) = self.jobs[j].queued.pop_front() else { break };
+                    if verb == Verb::Start && self.procs[i].retired {
+                        // A reload removed or replaced it while this job waited its turn:
+                        // starting the old definition would run a program nobody sees.
+                        if report {
+                            let name = self.procs[i].spec.name.clone();
+                            self.jobs[j].results.push(TargetResult {
+                                name,
+                                ok: false,
+                                state: None,
+                                message: "not started: a reload removed or replaced it meanwhile".into(),
+                            });
+                        }
+                        continue;
+                    }
                     let was_there = self.outcome(i, verb, false).is_some_and(|(ok, _)| ok);
                     self.jobs[j].active.push((i, verb, was_there, report));
                     self.apply(i, event.clone());
@@ -653,10 +691,16 @@ impl Supervisor {
             self.access.send_replace(None);
         }
         if let Err(e) = share_files(&self.socket, &self.log_dir, gid) {
-            let _ = share_files(&self.socket, &self.log_dir, old.as_ref().map(|a| a.gid));
-            self.access.send_replace(old);
-            let who = describe(access.as_ref()).unwrap_or_else(|| "the owner only".into());
-            return Err(format!("cannot give access to {who}: {e}"));
+            if gid.is_none() {
+                // Taking access away fails closed: the server already refuses the group, and
+                // whatever could be made private stays private.
+                tracing::warn!("access revoked, but not every file could be made private: {e}");
+            } else {
+                let _ = share_files(&self.socket, &self.log_dir, old.as_ref().map(|a| a.gid));
+                self.access.send_replace(old);
+                let who = describe(access.as_ref()).unwrap_or_else(|| "the owner only".into());
+                return Err(format!("cannot give access to {who}: {e}"));
+            }
         }
         self.sharing = Sharing::with_group(gid);
         for p in &self.procs {
@@ -871,7 +915,10 @@ impl Supervisor {
                         for s in std::mem::take(&mut self.procs[i].strays) {
                             signal_stray(&s, libc::SIGKILL);
                         }
-                        self.orphan_owners.push(self.procs[i].spec.name.clone());
+                        // (At shutdown every orphan is killed anyway: stop_orphans.)
+                        if !self.shutting_down {
+                            self.orphan_owners.insert(self.procs[i].spec.name.clone());
+                        }
                     }
                 }
             }
@@ -1105,11 +1152,20 @@ fn share_files(socket: &Path, log_dir: &Path, gid: Option<u32>) -> std::io::Resu
     for dir in socket.parent().into_iter().chain([log_dir]) {
         set(dir, dir_mode)?;
     }
-    set(socket, socket_mode)?;
+    match set(socket, socket_mode) {
+        // Removed by a /tmp cleaner: SIGUSR1 re-creates it with the access then in force.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => other?,
+    }
     let file_mode = Sharing::with_group(gid).mode;
     for entry in std::fs::read_dir(log_dir)?.flatten() {
         let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_file())
+        // Program logs and their backups only: the daemon's own log (svc.log) stays private,
+        // and a log directory shared with other files does not open those.
+        let name = entry.file_name();
+        let ours = name.to_str().is_some_and(|n| n.contains(".out.log") || n.contains(".err.log"));
+        if ours
+            && entry.file_type().is_ok_and(|t| t.is_file())
             && let Err(e) = set(&path, file_mode)
         {
             // One odd file (someone else's, left in our directory) must not block the rest.
