@@ -237,7 +237,16 @@ mod env_tests {
             .spawn()
             .expect("sleep");
         let pid = child.id() as i32;
-        let found = process_env_var(pid, "SVC_PLATFORM_TEST");
+        // The spawner returns once the child's exec is past its point of no return, which is
+        // before the kernel has set up the new environment: until then it reads as empty.
+        let mut found = process_env_var(pid, "SVC_PLATFORM_TEST");
+        for _ in 0..250 {
+            if !matches!(found, Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            found = process_env_var(pid, "SVC_PLATFORM_TEST");
+        }
         let _ = child.kill();
         let _ = child.wait();
         match found {

@@ -166,6 +166,10 @@ pub fn mark_inherited_fds_cloexec() -> usize {
     fds.len()
 }
 
+pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;
@@ -176,8 +180,4 @@ mod tests {
         assert_eq!(parse_stat_start_time(line), Some(987654));
         assert_eq!(parse_stat_start_time(b"42 (x) S 1"), None);
     }
-}
-
-pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
-    std::fs::read(format!("/proc/{pid}/environ"))
 }
