@@ -128,12 +128,16 @@ async fn relay(g: &Global, req: &Request, name: &str, tx: &mpsc::UnboundedSender
                     break;
                 }
                 partial.push_str(&data);
-                while let Some(i) = partial.find('\n') {
-                    let line: String = partial.drain(..=i).collect();
-                    if tx.send(Event::Line(name.to_owned(), line)).is_err() {
+                // Split the whole chunk once and keep only the unfinished line: draining line
+                // by line from the front shifts the rest each time, quadratic in the chunk.
+                let Some(end) = partial.rfind('\n') else { continue };
+                let rest = partial.split_off(end + 1);
+                for line in partial.split_inclusive('\n') {
+                    if tx.send(Event::Line(name.to_owned(), line.to_owned())).is_err() {
                         return Ok(());
                     }
                 }
+                partial = rest;
             }
             Some(other) => return Err(ClientError::Protocol(format!("{other:?}"))),
             None => break,

@@ -351,40 +351,49 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The last `lines` lines of a file, reading backwards in blocks so a huge log costs only
-/// what is sent.
+/// At most this much of a log goes into one tail reply (`svc logs`, `--since`): reading more
+/// would hold up the daemon's single thread; the file itself has the rest.
+const MAX_TAIL: u64 = 16 * 1024 * 1024;
+
+/// The last `lines` lines of a file (at most [`MAX_TAIL`] bytes of them), reading backwards
+/// in blocks so a huge log costs only what is sent. Each block is scanned once, so a file
+/// without newlines (a `\r` progress bar) costs no more than one with many.
 fn tail_file(path: &Path, lines: usize) -> io::Result<Vec<u8>> {
     let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
     if lines == 0 || len == 0 {
         return Ok(Vec::new());
     }
-    const BLOCK: u64 = 16 * 1024;
-    let mut buf: Vec<u8> = Vec::new();
+    const BLOCK: u64 = 64 * 1024;
+    let floor = len.saturating_sub(MAX_TAIL);
+    // Blocks from the end backwards, and where the wanted lines start, once found.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut seen = 0;
     let mut pos = len;
-    loop {
-        let start = pos.saturating_sub(BLOCK);
+    let mut cut: Option<usize> = None;
+    while pos > floor && cut.is_none() {
+        let start = pos.saturating_sub(BLOCK).max(floor);
         let mut block = vec![0; (pos - start) as usize];
         f.seek(SeekFrom::Start(start))?;
         f.read_exact(&mut block)?;
-        block.extend_from_slice(&buf);
-        buf = block;
-        pos = start;
         // A trailing newline ends the last line rather than starting an empty one.
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let newlines = body.iter().filter(|&&b| b == b'\n').count();
-        if newlines >= lines {
-            let mut seen = 0;
-            let cut = body.iter().rposition(|&b| {
-                seen += usize::from(b == b'\n');
-                seen == lines
-            });
-            return Ok(cut.map_or(buf.clone(), |i| buf[i + 1..].to_vec()));
-        }
-        if pos == 0 {
-            return Ok(buf);
+        let scan = if pos == len { block.strip_suffix(b"\n").unwrap_or(&block) } else { &block[..] };
+        cut = scan.iter().rposition(|&b| {
+            seen += usize::from(b == b'\n');
+            seen == lines
+        });
+        blocks.push(block);
+        pos = start;
+    }
+    let first = blocks.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+    for (k, block) in blocks.iter().enumerate().rev() {
+        match cut {
+            Some(i) if k == first => out.extend_from_slice(&block[i + 1..]),
+            _ => out.extend_from_slice(block),
         }
     }
+    Ok(out)
 }
 
 thread_local! {
@@ -519,6 +528,38 @@ mod tests {
         let (text, rx) = log.tail(8, false);
         assert_eq!(String::from_utf8_lossy(&text), "l2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\n");
         assert!(rx.is_none());
+    }
+
+    #[test]
+    fn tail_file_matches_a_naive_tail_across_block_boundaries() {
+        // The naive answer: split the whole file into lines and keep the last n.
+        fn naive(data: &[u8], n: usize) -> Vec<u8> {
+            let body = data.strip_suffix(b"\n").unwrap_or(data);
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(body.iter().enumerate().filter(|&(_, &b)| b == b'\n').map(|(i, _)| i + 1))
+                .collect();
+            if n == 0 {
+                return Vec::new();
+            }
+            let from = starts[starts.len().saturating_sub(n)];
+            data[from..].to_vec()
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.log");
+        let long_line = vec![b'x'; 200 * 1024];
+        let mut many = Vec::new();
+        for i in 0..40_000 {
+            many.extend_from_slice(format!("line number {i}\n").as_bytes());
+        }
+        let mut mixed = long_line.clone();
+        mixed.extend_from_slice(b"\nshort\n");
+        mixed.extend_from_slice(&long_line);
+        for data in [&long_line, &many, &mixed] {
+            std::fs::write(&path, data).expect("write");
+            for n in [0, 1, 2, 3, 10, 5000, 39_999, 40_000, 1_000_000] {
+                assert_eq!(tail_file(&path, n).expect("tail"), naive(data, n), "n = {n}, {} bytes", data.len());
+            }
+        }
     }
 
     #[test]
