@@ -31,12 +31,18 @@ fn kill_9_of_the_daemon_leaves_no_duplicates() {
         program "a" { command "sh" "-c" "trap '' TERM; exec sleep 1001"; start-secs 0; stop-wait-secs 1 }
         program "b" { command "sh" "-c" "trap '' TERM; exec sleep 1002"; start-secs 0; stop-wait-secs 1 }
         program "c" { command "sh" "-c" "trap '' TERM; exec sleep 1003"; start-secs 0; stop-wait-secs 1 }
+        program "d" { command "sh" "-c" "(trap '' TERM; exec sleep 1004) & exec sleep 1005"; start-secs 0; stop-wait-secs 1 }
     "#;
     let mut first = TestDaemon::start(config);
-    for n in ["a", "b", "c"] {
+    for n in ["a", "b", "c", "d"] {
         first.wait_state(n, "RUNNING");
     }
-    let old: Vec<u32> = ["a", "b", "c"].iter().map(|n| first.pid_of(n).expect("pid")).collect();
+    let mut old: Vec<u32> = ["a", "b", "c"].iter().map(|n| first.pid_of(n).expect("pid")).collect();
+    // d's worker ignores SIGTERM but its leader does not: recovery must not stop at the leader.
+    let daemon = first.daemon_pid();
+    let worker = || first.marked_pids().into_iter().find(|&p| p != daemon && cmdline(p).trim() == "sleep 1004");
+    wait_until("d's worker", || worker().is_some());
+    old.push(worker().expect("worker"));
     let mut child = first.child.take().expect("daemon");
     child.kill().expect("SIGKILL the daemon");
     child.wait().expect("reap daemon");
@@ -50,11 +56,11 @@ fn kill_9_of_the_daemon_leaves_no_duplicates() {
     };
     drop(first);
     let second = TestDaemon::start_in(sandbox);
-    for n in ["a", "b", "c"] {
+    for n in ["a", "b", "c", "d"] {
         second.wait_state(n, "RUNNING");
     }
     let daemon = second.daemon_pid();
-    for (n, arg) in [("a", "sleep 1001"), ("b", "sleep 1002"), ("c", "sleep 1003")] {
+    for (n, arg) in [("a", "sleep 1001"), ("b", "sleep 1002"), ("c", "sleep 1003"), ("d", "sleep 1004")] {
         let instances = || -> Vec<u32> {
             second.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p).trim() == arg).collect()
         };

@@ -7,7 +7,7 @@
 //! has the recorded start time — a reused pid never matches, so an unrelated process is never
 //! hit — before it starts anything, so no program ever runs twice.
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -38,12 +38,77 @@ pub fn write(path: &Path, records: &[Record]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn alive(r: &Record) -> bool {
-    svc_platform::process_start_time(r.pid as i32).is_ok_and(|t| t == r.start_time)
+/// Whether `pid` is still the process that started at `start_time` and has not exited. A
+/// zombie has exited: with its parent (the old daemon) gone, it waits for init to reap it,
+/// which may take a while, and must not make recovery wait for it.
+fn running(table: Option<&[svc_platform::ProcEntry]>, pid: i32, start_time: u64) -> bool {
+    match table {
+        Some(t) => t.iter().any(|e| e.pid == pid && e.start_time == start_time && !e.zombie),
+        None => svc_platform::process_start_time(pid).is_ok_and(|t| t == start_time),
+    }
+}
+
+/// What is left of one recorded program: its leader, if still the same process, and the
+/// other members of its process group and its descendants that left the group.
+struct Leftover {
+    record: Record,
+    leader: bool,
+    members: Vec<svc_platform::ProcEntry>,
+}
+
+impl Leftover {
+    fn find(record: Record, table: Option<&[svc_platform::ProcEntry]>) -> Leftover {
+        let pgid = record.pid as i32;
+        let leader = running(table, pgid, record.start_time);
+        let table = table.unwrap_or_default();
+        // Without its leader, a process group keeps its id only while a member lives: the
+        // kernel never hands out a pid that is in use as a group id. So members of group
+        // `pgid` with no process `pgid` are the old program's, whose leader exited first.
+        let group_is_ours = leader || !table.iter().any(|e| e.pid == pgid);
+        let mut members: Vec<svc_platform::ProcEntry> =
+            table.iter().filter(|e| group_is_ours && e.pgid == pgid && e.pid != pgid).copied().collect();
+        if leader {
+            for e in svc_platform::descendants(table, pgid) {
+                if !members.iter().any(|m| m.pid == e.pid) {
+                    members.push(e);
+                }
+            }
+        }
+        // Started before the program was? Then it is not the program's.
+        members.retain(|e| !e.zombie && e.start_time >= record.start_time);
+        Leftover { record, leader, members }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.leader && self.members.is_empty()
+    }
+
+    /// Forgets what has exited since.
+    fn refresh(&mut self, table: Option<&[svc_platform::ProcEntry]>) {
+        self.leader = self.leader && running(table, self.record.pid as i32, self.record.start_time);
+        self.members.retain(|e| running(table, e.pid, e.start_time));
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pgid = self.record.pid as i32;
+        // The group id is only signalled while a process proves it is still this group's.
+        if self.leader || self.members.iter().any(|e| e.pgid == pgid) {
+            let _ = killpg(Pid::from_raw(pgid), signal);
+        }
+        for e in self.members.iter().filter(|e| e.pgid != pgid) {
+            if e.pgid == e.pid {
+                let _ = killpg(Pid::from_raw(e.pid), signal);
+            } else {
+                let _ = kill(Pid::from_raw(e.pid), signal);
+            }
+        }
+    }
 }
 
 /// Stops whatever a previous daemon left running, per the record at `path`, then removes the
-/// record. Each leftover gets its program's `stop-wait-secs` (from `config`) before SIGKILL.
+/// record. Each leftover gets its program's `stop-wait-secs` (from `config`) before SIGKILL,
+/// which then goes to whatever is left of it: the leader, the rest of its process group (even
+/// if the leader exited first) and descendants that left the group.
 /// Returns the names of the programs that were found still running.
 pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
@@ -55,16 +120,23 @@ pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String
             return Vec::new();
         }
     };
-    let mut left: Vec<Record> = records.into_iter().filter(alive).collect();
-    let found: Vec<String> = left.iter().map(|r| r.name.clone()).collect();
-    for r in &left {
-        tracing::warn!("{}: pid {} survived the previous daemon; stopping it before starting anew", r.name, r.pid);
-        let _ = killpg(Pid::from_raw(r.pid as i32), Signal::SIGTERM);
-        let _ = killpg(Pid::from_raw(r.pid as i32), Signal::SIGCONT);
+    let table = svc_platform::process_table().ok();
+    let mut left: Vec<Leftover> =
+        records.into_iter().map(|r| Leftover::find(r, table.as_deref())).filter(|l| !l.is_empty()).collect();
+    let found: Vec<String> = left.iter().map(|l| l.record.name.clone()).collect();
+    for l in &left {
+        tracing::warn!(
+            "{}: pid {} survived the previous daemon{}; stopping it before starting anew",
+            l.record.name,
+            l.record.pid,
+            if l.leader { "" } else { " (its group, without the leader)" }
+        );
+        l.signal(Signal::SIGTERM);
+        l.signal(Signal::SIGCONT);
     }
     let grace = left
         .iter()
-        .map(|r| config.programs.iter().find(|p| p.name == r.name).map_or(DEFAULT_GRACE, |p| p.stop_wait))
+        .map(|l| config.programs.iter().find(|p| p.name == l.record.name).map_or(DEFAULT_GRACE, |p| p.stop_wait))
         .max()
         .unwrap_or(DEFAULT_GRACE);
     let deadline = Instant::now() + grace;
@@ -72,11 +144,15 @@ pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String
     // there is no exit notification to wait for; start-up is the one place svc polls.
     while !left.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
-        left.retain(alive);
+        let table = svc_platform::process_table().ok();
+        for l in &mut left {
+            l.refresh(table.as_deref());
+        }
+        left.retain(|l| !l.is_empty());
     }
-    for r in &left {
-        tracing::warn!("{}: pid {} ignored SIGTERM; sending SIGKILL", r.name, r.pid);
-        let _ = killpg(Pid::from_raw(r.pid as i32), Signal::SIGKILL);
+    for l in &left {
+        tracing::warn!("{}: pid {} (or its group) ignored SIGTERM; sending SIGKILL", l.record.name, l.record.pid);
+        l.signal(Signal::SIGKILL);
     }
     let _ = std::fs::remove_file(path);
     found
