@@ -314,7 +314,13 @@ impl Inner {
 
     fn rotate(&mut self) {
         self.file = None;
-        if self.backups == 0 {
+        // What has been written is in the current file or its backups now; without this, a
+        // failing reopen (EMFILE, quota) would make every later write rotate again and push
+        // the backups out one by one.
+        self.size = 0;
+        if std::fs::symlink_metadata(&self.path).is_err() {
+            // Nothing to rotate (it could not be created): keep the backups as they are.
+        } else if self.backups == 0 {
             let _ = std::fs::remove_file(&self.path);
         } else {
             for n in (1..self.backups).rev() {
@@ -328,7 +334,6 @@ impl Inner {
     }
 }
 
-/// `name.log.N`.
 /// [`Sharing::apply`] for a file that is not open: opened without following a symlink, and
 /// left alone unless it is a regular file of ours. A missing file is fine.
 fn share_path(path: &Path, sharing: Sharing) -> Result<(), (PathBuf, io::Error)> {
@@ -345,6 +350,7 @@ fn share_path(path: &Path, sharing: Sharing) -> Result<(), (PathBuf, io::Error)>
     sharing.apply(&file).map_err(fail)
 }
 
+/// `name.log.N`.
 fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{n}"));
