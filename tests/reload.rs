@@ -101,3 +101,39 @@ fn reload_json_gives_structured_errors() {
     assert_eq!(v["errors"][0]["line"], 3, "{v}");
     assert!(v["errors"][0]["file"].as_str().is_some_and(|f| f.ends_with("svc.kdl")), "{v}");
 }
+
+#[test]
+fn a_program_put_back_while_still_stopping_never_runs_twice() {
+    let slow = r#"program "slow" { command "sh" "-c" "trap 'sleep 2; exit 0' TERM; echo ready; while true; do sleep 0.1; done"; start-secs 0; stop-wait-secs 10 }"#;
+    let other = r#"program "other" { command "sleep 1000"; start-secs 0 }"#;
+    let d = TestDaemon::start(&format!("{slow}\n{other}"));
+    wait_until("slow ready", || d.svc(&["logs", "slow"]).stdout.contains("ready"));
+    let daemon = d.daemon_pid();
+    let instances = || {
+        d.marked_pids()
+            .into_iter()
+            .filter(|&p| p != daemon)
+            .filter(|p| {
+                String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+                    .contains("trap")
+            })
+            .count()
+    };
+    // Remove it: the reload waits while it takes 2 s to stop.
+    d.write_config(other);
+    let first = d.command(&["reload"]).stdout(std::process::Stdio::null()).spawn().expect("reload");
+    wait_until("slow stopping", || d.daemon_stderr().contains("slow: RUNNING -> STOPPING"));
+    // Put it back meanwhile.
+    d.write_config(&format!("{slow}\n{other}"));
+    let run = d.svc(&["reload"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // Until the first reload is done (the old instance has stopped), never two at once.
+    let mut first = first;
+    let mut most = 0;
+    while first.try_wait().expect("wait").is_none() {
+        most = most.max(instances());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(most <= 1, "{most} instances of slow at once");
+    wait_until("slow runs again", || d.state_of("slow") == "RUNNING" && instances() == 1);
+}

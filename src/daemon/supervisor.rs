@@ -803,6 +803,17 @@ impl Supervisor {
                 stop.push(i);
             }
         }
+        // A program removed or replaced by an earlier reload may still be on its way out
+        // (STOPPING within its stop-wait): whatever this reload starts under the same name
+        // waits for it, or two instances would run at once.
+        for &s in &start {
+            let name = &self.procs[s].spec.name;
+            let lingering: Vec<usize> = (0..self.procs.len())
+                .filter(|&j| j != s && self.procs[j].retired && self.procs[j].rt.pid().is_some())
+                .filter(|&j| self.procs[j].spec.name == *name && !stop.contains(&j))
+                .collect();
+            stop.extend(lingering);
+        }
         let mut phases = self.stop_phases(stop, false);
         phases.extend(self.start_phases(start, true));
         let reply = match reply {
