@@ -178,3 +178,24 @@ fn follow_continues_across_rotation() {
     let _ = follower.wait();
     assert!(std::fs::metadata(d.log_dir().join("p.out.log.1")).is_ok(), "it rotated");
 }
+
+#[test]
+fn follow_keeps_a_character_split_between_two_reads_whole() {
+    let s = Sandbox::new();
+    // "é" is C3 A9: the two bytes are written half a second apart, so the daemon reads them
+    // separately; the follower must still get one character, not two replacement characters.
+    s.write_config(
+        r#"program "p" { command "sh" "-c" "exec 3<>./fifo; echo ready; read x <&3; printf '\\303'; sleep 0.5; printf '\\251\\n'; exec sleep 1000"; directory "."; start-secs 0 }"#,
+    );
+    nix::unistd::mkfifo(&s.path().join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let d = TestDaemon::start_in(s);
+    wait_until("ready", || d.svc(&["logs", "p"]).stdout == "ready\n");
+    let mut follower = d.command(&["logs", "-f", "p"]).stdout(Stdio::piped()).spawn().expect("follow");
+    let mut lines = timed_lines(follower.stdout.take().expect("stdout"));
+    // The tail and the subscription are taken together: once "ready" arrives, nothing is missed.
+    assert_eq!(lines.next().expect("line"), "ready");
+    std::fs::write(d.path().join("fifo"), "go\n").expect("write fifo");
+    assert_eq!(lines.next().expect("line"), "é");
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

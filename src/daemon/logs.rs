@@ -1,7 +1,9 @@
 //! Program output: pipe readers -> size-rotated log files, plus live followers.
 //!
-//! Each pipe has its own reader task ([`pump`]), so a slow disk or a chatty program never
-//! blocks the supervisor. A [`LogFile`] outlives the process runs that write to it (a restart
+//! Each program has its own reader task ([`pump`]), which yields after a bounded number of
+//! reads, so a chatty program never starves the supervisor. Writes are plain blocking writes
+//! on the daemon's one thread: a log directory on a stalled network disk stalls the daemon
+//! (local disks, the normal case, keep up: see bench/). A [`LogFile`] outlives the process runs that write to it (a restart
 //! appends to the same file) and is shared by the pipe readers of successive runs, so its
 //! small mutex only guards the file handle and rotation, never supervisor state.
 //!

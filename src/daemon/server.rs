@@ -275,6 +275,21 @@ where
     let (tail, rx) = log.tail(lines, follow);
     let chunk =
         |data: &[u8]| protocol::encode_response(&Response::Log { data: String::from_utf8_lossy(data).into_owned() });
+    // A character split between two pipe reads must not become two replacement characters:
+    // an incomplete UTF-8 sequence at the end of a chunk waits for the next one.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut whole = move |data: &[u8]| -> Vec<u8> {
+        carry.extend_from_slice(data);
+        let keep = match std::str::from_utf8(&carry) {
+            Err(e) if e.error_len().is_none() => carry.len() - e.valid_up_to(),
+            _ => 0,
+        };
+        let rest = carry.split_off(carry.len() - keep);
+        std::mem::replace(&mut carry, rest)
+    };
+    // When following, the tail's last bytes may be the start of a character that is still
+    // being written.
+    let tail = if rx.is_some() { whole(&tail) } else { tail };
     if !tail.is_empty() {
         send.write_all(chunk(&tail).as_bytes()).await?;
     }
@@ -285,7 +300,12 @@ where
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(data) => send.write_all(chunk(&data).as_bytes()).await?,
+                Ok(data) => {
+                    let data = whole(&data);
+                    if !data.is_empty() {
+                        send.write_all(chunk(&data).as_bytes()).await?;
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     let note = format!("\n[svc: this follower fell behind; {n} chunks skipped]\n");
                     send.write_all(chunk(note.as_bytes()).as_bytes()).await?;
