@@ -207,3 +207,26 @@ fn autostart_needs_no_client() {
     let _ = daemon.wait();
     assert!(ok, "the autostart program ran without any client connecting");
 }
+
+#[test]
+fn nothing_is_restarted_during_shutdown() {
+    // "slow" (stopped first) takes 2 s to stop; meanwhile "crashy" (stopped last) exits
+    // every 0.2 s and would be restarted each time.
+    let mut d = TestDaemon::start(
+        r#"
+        program "slow" { command "sh" "-c" "trap 'sleep 2; exit 0' TERM; echo ready; while true; do sleep 0.1; done"; start-secs 0; priority 900 }
+        program "crashy" { command "sh" "-c" "sleep 0.2; exit 1"; start-secs 0; autorestart #true; backoff { initial "10ms"; reset-after "10ms"; }; priority 1 }
+        "#,
+    );
+    wait_until("slow ready", || d.svc(&["logs", "slow"]).stdout.contains("ready"));
+    let run = d.svc(&["shutdown"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.wait_exit(), Some(0));
+    let log = d.daemon_stderr();
+    let after = &log[log.find("shutting down").expect("shutdown logged")..];
+    assert!(
+        !after.contains("crashy: STARTING -> RUNNING") && !after.contains("-> STARTING"),
+        "restarted during shutdown: {after}"
+    );
+    assert!(!after.contains("crashy: BACKOFF -> RUNNING") && !after.contains("crashy: EXITED -> RUNNING"), "{after}");
+}

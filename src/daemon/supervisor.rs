@@ -910,6 +910,10 @@ impl Supervisor {
             }
             for action in actions {
                 match action {
+                    // A program that exits while the daemon shuts down is not restarted (as in
+                    // supervisord): its stop phase would only stop it again.
+                    Action::Spawn if self.shutting_down => queue
+                        .push_back(Event::SpawnFailed { error: "not restarted: the daemon is shutting down".into() }),
                     // In a batch, the spawn (and what follows from it) waits for the others.
                     Action::Spawn => match &mut self.deferred {
                         Some(deferred) => deferred.push(i),
