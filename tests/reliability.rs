@@ -74,6 +74,32 @@ fn kill_9_of_the_daemon_leaves_no_duplicates() {
 }
 
 #[test]
+fn records_from_before_a_reboot_are_ignored() {
+    // A process that happens to have a recorded pid and start tick, but in another boot: it
+    // must not be taken for a leftover (start ticks count from boot, so this can happen).
+    let mut bystander = std::process::Command::new("sleep").arg("1031").spawn().expect("sleep");
+    let pid = bystander.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let start_time: u64 =
+        stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(19)?.parse().ok()).expect("start time");
+    let s = Sandbox::new();
+    s.write_config(r#"program "p" { command "sleep 1000"; start-secs 0 }"#);
+    let state = s.path().join("state/svc");
+    std::fs::create_dir_all(&state).expect("state dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let record = format!(r#"[{{"name":"p","pid":{pid},"start_time":{start_time},"boot":"an-earlier-boot"}}]"#);
+    std::fs::write(state.join("programs.json"), record).expect("record");
+    let d = TestDaemon::start_in(s);
+    d.wait_state("p", "RUNNING");
+    let survived = bystander.try_wait().expect("try_wait").is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(survived, "a process of this boot was stopped for a record of an earlier one");
+    assert!(d.daemon_stderr().contains("recorded before a reboot"), "{}", d.daemon_stderr());
+}
+
+#[test]
 fn double_forked_and_setsid_descendants_are_stopped() {
     let d = TestDaemon::start(
         r#"

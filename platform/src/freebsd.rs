@@ -265,3 +265,7 @@ pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
     buf.truncate(len);
     Ok(buf)
 }
+
+pub fn boot_id() -> Option<String> {
+    boot_time().ok().map(|tv| format!("{}.{:06}", tv.tv_sec, tv.tv_usec))
+}

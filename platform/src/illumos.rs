@@ -176,3 +176,8 @@ pub fn mark_inherited_fds_cloexec() -> usize {
 pub fn process_environ(_pid: i32) -> io::Result<Vec<u8>> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+pub fn boot_id() -> Option<String> {
+    // psinfo's pr_start is a wall-clock time: unique across boots.
+    None
+}

@@ -196,6 +196,14 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
     os::process_start_time(pid)
 }
 
+/// Identifies the current boot where process start times are counted from boot (Linux:
+/// `/proc/sys/kernel/random/boot_id`; FreeBSD: `kern.boottime`), so that a start time
+/// recorded before a reboot is never taken for one after it. `None` where start times are
+/// wall-clock times already (macOS, illumos) or the OS does not say.
+pub fn boot_id() -> Option<String> {
+    os::boot_id()
+}
+
 /// The value of the environment variable `name` that process `pid` (one of ours) was started
 /// with, or `None` if it has no such variable. Used to tell which program an orphan adopted by
 /// svc came from. Linux: `/proc/PID/environ`; FreeBSD: `kern.proc.env`; macOS and illumos:

@@ -170,6 +170,10 @@ pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {
     std::fs::read(format!("/proc/{pid}/environ"))
 }
 
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;

@@ -186,3 +186,8 @@ pub fn mark_inherited_fds_cloexec() -> usize {
 pub fn process_environ(_pid: i32) -> io::Result<Vec<u8>> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+pub fn boot_id() -> Option<String> {
+    // proc_pidinfo's start times are wall-clock seconds and microseconds: unique across boots.
+    None
+}

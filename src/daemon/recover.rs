@@ -25,6 +25,9 @@ pub struct Record {
     pub pid: u32,
     /// `svc_platform::process_start_time` of the leader at spawn.
     pub start_time: u64,
+    /// `svc_platform::boot_id` when it was recorded: after a reboot nothing of it can be alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
 }
 
 /// Writes the record atomically (temp file + rename), so a crash mid-write leaves the old one.
@@ -120,6 +123,14 @@ pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String
             return Vec::new();
         }
     };
+    let boot = svc_platform::boot_id();
+    let records = records.into_iter().filter(|r| match (&r.boot, &boot) {
+        (Some(then), Some(now)) if then != now => {
+            tracing::debug!("{}: recorded before a reboot; nothing to stop", r.name);
+            false
+        }
+        _ => true,
+    });
     let table = svc_platform::process_table().ok();
     let mut left: Vec<Leftover> =
         records.into_iter().map(|r| Leftover::find(r, table.as_deref())).filter(|l| !l.is_empty()).collect();

@@ -276,11 +276,17 @@ impl Supervisor {
                 p.start_time = svc_platform::process_start_time(pid as i32).ok();
             }
         }
+        let boot = svc_platform::boot_id();
         let records: Vec<recover::Record> = self
             .procs
             .iter()
             .filter_map(|p| {
-                Some(recover::Record { name: p.spec.name.clone(), pid: p.rt.pid()?, start_time: p.start_time? })
+                Some(recover::Record {
+                    name: p.spec.name.clone(),
+                    pid: p.rt.pid()?,
+                    start_time: p.start_time?,
+                    boot: boot.clone(),
+                })
             })
             .collect();
         if let Err(e) = recover::write(&self.record_path, &records) {
