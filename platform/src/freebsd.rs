@@ -233,6 +233,11 @@ pub fn child_reset_signal_dispositions() {
     crate::unix_common::reset_signals_with_libc();
 }
 
+/// The system allocator needs no such setting.
+pub fn use_one_malloc_arena() -> bool {
+    false
+}
+
 /// This C library returns freed memory by itself (or offers no call for it).
 pub fn release_free_memory() -> bool {
     false

@@ -127,6 +127,8 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
         Ok(()) => tracing::debug!("subreaper: orphaned descendants will be re-parented to svc"),
         Err(e) => tracing::debug!("{e}: orphans of programs go to init"),
     }
+    // Before any thread exists: the spawner threads then share the one heap.
+    let _ = svc_platform::use_one_malloc_arena();
     let ignored = svc_platform::reset_ignored_signals();
     if ignored > 0 {
         tracing::debug!("{ignored} inherited ignored signals reset so programs do not inherit them");
