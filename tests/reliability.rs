@@ -430,18 +430,26 @@ fn crash_loop_is_bounded_in_memory_and_disk() {
     wait_until("seen in BACKOFF", || d.state_of("crashy") == "BACKOFF");
 }
 
-#[test]
-fn access_group_members_may_read_but_not_control() {
+/// The group `svcshare` (created if needed) and a sandbox its members can traverse; `None`
+/// (with a note) when not root, since creating a group and acting as its member needs root.
+fn shared_sandbox() -> Option<(u32, Sandbox)> {
     if !is_root() {
         eprintln!("skipped: needs root to create a group and act as its member (CI runs it as root)");
-        return;
+        return None;
     }
     let status = std::process::Command::new("groupadd").args(["-f", "svcshare"]).status().expect("groupadd");
     assert!(status.success());
     let gid = nix::unistd::Group::from_name("svcshare").expect("lookup").expect("group").gid.as_raw();
     let s = Sandbox::new();
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    Some((gid, s))
+}
+
+#[test]
+fn access_group_members_may_read_but_not_control() {
+    let Some((gid, s)) = shared_sandbox() else { return };
+    use std::os::unix::fs::MetadataExt;
     s.write_config(
         r#"access { group "svcshare" read-only=#true; }
         program "p" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#,
@@ -481,18 +489,10 @@ fn access_group_members_may_read_but_not_control() {
 
 #[test]
 fn reload_grants_and_revokes_access() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create a group and act as its member (CI runs it as root)");
-        return;
-    }
+    let Some((gid, s)) = shared_sandbox() else { return };
     use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::process::CommandExt;
-    let status = std::process::Command::new("groupadd").args(["-f", "svcshare"]).status().expect("groupadd");
-    assert!(status.success());
-    let gid = nix::unistd::Group::from_name("svcshare").expect("lookup").expect("group").gid.as_raw();
-    let s = Sandbox::new();
-    std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let program = r#"program "p" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#;
     s.write_config(program);
     let d = TestDaemon::start_in(s);

@@ -158,16 +158,6 @@ pub fn child_reset_signal_dispositions() {
     crate::unix_common::reset_signals_with_libc();
 }
 
-/// The system allocator needs no such setting.
-pub fn use_one_malloc_arena() -> bool {
-    false
-}
-
-/// This C library returns freed memory by itself (or offers no call for it).
-pub fn release_free_memory() -> bool {
-    false
-}
-
 /// Resets every ignored signal but SIGPIPE to its default action.
 pub fn reset_ignored_signals() -> usize {
     crate::unix_common::reset_ignored_signals_with_libc()

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 #[cfg_attr(any(target_os = "illumos", target_os = "solaris"), path = "illumos.rs")]
 mod os;
 
+mod heap;
 mod notify;
 mod rlimit;
 pub mod service;
@@ -114,7 +115,7 @@ pub fn mark_inherited_fds_cloexec() -> usize {
 /// programs leaves megabytes of free but resident heap behind). Returns whether the C library
 /// offers this; elsewhere it is `false` and nothing happens.
 pub fn release_free_memory() -> bool {
-    os::release_free_memory()
+    heap::release_free_memory()
 }
 
 /// Makes every thread allocate from one heap. glibc gives each new thread an arena of its own,
@@ -122,7 +123,7 @@ pub fn release_free_memory() -> bool {
 /// that way); the daemon's threads allocate little, so sharing costs nothing. Returns whether
 /// the C library has such a setting; elsewhere it is `false` and nothing happens.
 pub fn use_one_malloc_arena() -> bool {
-    os::use_one_malloc_arena()
+    heap::use_one_malloc_arena()
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, returning `(old_soft, new_soft)`.

@@ -105,33 +105,6 @@ pub fn child_reset_signal_dispositions() {
     }
 }
 
-/// glibc's `mallopt(M_ARENA_MAX, 1)`; musl has a single heap anyway.
-pub fn use_one_malloc_arena() -> bool {
-    #[cfg(target_env = "gnu")]
-    {
-        // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
-    }
-    #[cfg(not(target_env = "gnu"))]
-    {
-        false
-    }
-}
-
-/// glibc's `malloc_trim`; musl has no such call and returns memory on its own.
-pub fn release_free_memory() -> bool {
-    #[cfg(target_env = "gnu")]
-    {
-        // SAFETY: malloc_trim only walks the allocator's own free lists.
-        unsafe { libc::malloc_trim(0) };
-        true
-    }
-    #[cfg(not(target_env = "gnu"))]
-    {
-        false
-    }
-}
-
 /// Resets every *ignored* signal but SIGPIPE to its default action, through the raw system
 /// call (glibc hides 32 and 33). Handlers are left alone: exec resets them in children anyway.
 pub fn reset_ignored_signals() -> usize {

@@ -311,6 +311,16 @@ impl Supervisor {
     /// `SVC_PROCESS_NAME` they inherited, where the OS shows a process's environment.
     fn kill_adopted_orphans(&mut self) {
         let owners = std::mem::take(&mut self.orphan_owners);
+        // Where environments cannot be read (macOS, illumos: no subreaper either), the process
+        // table would be read for nothing on every exit.
+        static READABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let readable = READABLE.get_or_init(|| {
+            !matches!(svc_platform::process_env_var(std::process::id() as i32, "PATH"),
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported)
+        });
+        if !readable {
+            return;
+        }
         let me = std::process::id() as i32;
         let adopted: Vec<ProcEntry> =
             self.table().map(|t| t.iter().filter(|e| e.ppid == me && !e.zombie).cloned().collect()).unwrap_or_default();
@@ -688,8 +698,9 @@ impl Supervisor {
 
     /// Gives the socket, the log directory and the logs to the new access group (or takes
     /// them back), and tells the server. Granting is done files first, revoking connections
-    /// first, so that nobody has more access than either config gives at any moment. On
-    /// failure (say, a group we are not a member of) the old access is restored.
+    /// first, so that nobody has more access than either config gives at any moment. A grant
+    /// that fails (say, a group we are not a member of) restores the old access; a
+    /// revocation always takes effect, as far as the files allow.
     fn change_access(&mut self, access: Option<Access>) -> Result<(), String> {
         let old = self.access.borrow().clone();
         let gid = access.as_ref().map(|a| a.gid);
