@@ -290,8 +290,12 @@ pub struct ProgramStatus {
     pub restarts: u32,
     /// Unix time of the next start attempt while in BACKOFF.
     pub next_attempt: Option<f64>,
-    /// Why it is FATAL or why the last spawn failed.
+    /// Why it is FATAL or why the last spawn failed, or why its output cannot be written.
     pub reason: Option<String>,
+    /// Bytes of its output dropped because they could not be written (a full disk), since
+    /// the daemon started.
+    #[serde(default)]
+    pub log_dropped_bytes: u64,
 }
 
 /// Wraps a request with the protocol version for the wire.

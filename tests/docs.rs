@@ -286,6 +286,7 @@ fn sample_responses() -> Vec<Response> {
         restarts: 1,
         next_attempt: Some(2.0),
         reason: Some("exited too quickly".into()),
+        log_dropped_bytes: 5,
     };
     let result = TargetResult { name: "web".into(), ok: true, state: Some(State::Running), message: "started".into() };
     vec![

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod control;
 mod docs;
+mod faults;
 mod import;
 mod install;
 mod logs;

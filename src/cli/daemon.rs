@@ -15,30 +15,16 @@ const UP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `svc daemon`: the daemon in the foreground, logging to stderr.
 pub fn daemon(g: &Global) -> u8 {
-    init_tracing();
+    crate::daemon::own_log::init_tracing();
     let paths = g.paths();
     match crate::daemon::run(&paths) {
         Ok(()) => SUCCESS,
         Err(e) => {
-            eprintln!("svc: error: {e}");
+            // Not eprintln!: it panics when stderr cannot be written (a full disk).
+            crate::daemon::own_log::say(&format!("svc: error: {e}"));
             FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    // A plain level (error, warn, info, debug, trace): per-module filter expressions would pull
-    // a regex engine into a daemon that runs all day, for no use svc has.
-    let level = std::env::var("SVC_LOG")
-        .ok()
-        .and_then(|v| v.trim().parse::<tracing_subscriber::filter::LevelFilter>().ok())
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }
 
 /// `svc up`: start the daemon in the background unless one answers, and wait until it does.

@@ -102,7 +102,24 @@ fn detail(p: &ProgramStatus, now: f64) -> String {
         }
         State::Fatal => p.reason.clone().unwrap_or_default(),
         State::Exited | State::Stopped => exit.map(|e| format!("last run: {e}")).unwrap_or_default(),
-        _ => p.reason.clone().unwrap_or_default(),
+        _ => match (&p.reason, p.log_dropped_bytes) {
+            (Some(reason), _) => reason.clone(),
+            // Writing works again, but the gap in the log should not go unnoticed.
+            (None, 1..) => {
+                format!("{} of output dropped while its log could not be written", human_bytes(p.log_dropped_bytes))
+            }
+            (None, 0) => String::new(),
+        },
+    }
+}
+
+/// `512 B`, `12.3 KB`, `4.0 MB`, `1.2 GB` (decimal units, as `max-bytes` takes them).
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..1000 => format!("{n} B"),
+        1000..1_000_000 => format!("{:.1} KB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.1} GB", n as f64 / 1e9),
     }
 }
 
@@ -245,6 +262,7 @@ mod tests {
             restarts: 0,
             next_attempt: None,
             reason: None,
+            log_dropped_bytes: 0,
         };
         let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false);
         let lines: Vec<&str> = t.lines().collect();

@@ -19,7 +19,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::unix::pipe;
 use tokio::sync::broadcast;
 
@@ -28,6 +28,12 @@ pub type Follower = broadcast::Receiver<Arc<[u8]>>;
 
 /// How often a log that is being written checks that its file still exists.
 const UNLINK_CHECK: Duration = Duration::from_secs(1);
+
+/// First wait before writing again after a write failed (a full disk); doubles up to
+/// [`MAX_RETRY`]. Output arriving meanwhile is dropped and counted without a system call, so
+/// a program flooding a full disk costs a read per chunk and nothing more.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Chunks queued per follower before it is told it lagged.
 const FOLLOW_QUEUE: usize = 256;
@@ -71,6 +77,17 @@ impl Sharing {
     }
 }
 
+/// A log that cannot be written at the moment.
+#[derive(Debug)]
+struct Failing {
+    error: String,
+    since: SystemTime,
+    /// Bytes dropped since writing began to fail.
+    dropped: u64,
+    retry_at: Instant,
+    delay: Duration,
+}
+
 /// One rotated log file.
 #[derive(Debug)]
 pub struct LogFile {
@@ -88,8 +105,11 @@ struct Inner {
     timestamps: bool,
     /// The last byte written ended a line (where the next timestamp goes).
     at_line_start: bool,
-    /// The last write or open error, shown by `svc status` until a write succeeds again.
-    error: Option<String>,
+    /// Writing is failing: since when, why, what was dropped, when to try again. Shown by
+    /// `svc status` until a write succeeds again.
+    failing: Option<Failing>,
+    /// Bytes dropped because they could not be written, since the daemon started.
+    dropped: u64,
     /// When the file was last checked for having been deleted under us.
     checked: Instant,
     followers: Option<broadcast::Sender<Arc<[u8]>>>,
@@ -110,7 +130,8 @@ impl LogFile {
             sharing,
             timestamps,
             at_line_start: true,
-            error: None,
+            failing: None,
+            dropped: 0,
             checked: Instant::now(),
             followers: None,
         };
@@ -130,9 +151,17 @@ impl LogFile {
         self.lock().path.clone()
     }
 
-    /// The current write error, if writing is failing.
+    /// Why writing is failing, if it is, with what has been dropped since.
     pub fn error(&self) -> Option<String> {
-        self.lock().error.clone()
+        let inner = self.lock();
+        let f = inner.failing.as_ref()?;
+        let since = humantime::format_rfc3339_seconds(f.since);
+        Some(format!("{} (since {since}; {} bytes dropped)", f.error, f.dropped))
+    }
+
+    /// Bytes of output dropped because they could not be written, since the daemon started.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
     }
 
     /// Appends `data`, rotating first if it would grow past `max_bytes`.
@@ -260,27 +289,56 @@ impl Inner {
                 }
                 self.file = Some(file);
                 self.size = meta.len();
-                if let Some(e) = self.error.take() {
-                    tracing::info!("log {} writable again (after: {e})", self.path.display());
-                }
             }
-            Err(e) => self.fail(&e),
+            Err(e) => {
+                self.file = None;
+                self.failed(&e);
+            }
         }
     }
 
-    fn fail(&mut self, e: &io::Error) {
-        let msg = format!("cannot write {}: {e}", self.path.display());
-        if self.error.as_deref() != Some(&msg) {
-            tracing::warn!("{msg}");
+    /// A write or open failed: say so once, then drop output until the retry time. The
+    /// message and the retries are what keep a full disk from becoming a log storm.
+    fn failed(&mut self, e: &io::Error) {
+        let now = Instant::now();
+        match &mut self.failing {
+            Some(f) => {
+                f.delay = (f.delay * 2).min(MAX_RETRY);
+                f.retry_at = now + f.delay;
+            }
+            None => {
+                tracing::warn!(
+                    "cannot write {}: {e}; dropping its output until it can be written again",
+                    self.path.display()
+                );
+                self.failing = Some(Failing {
+                    error: format!("cannot write {}: {e}", self.path.display()),
+                    since: SystemTime::now(),
+                    dropped: 0,
+                    retry_at: now + FIRST_RETRY,
+                    delay: FIRST_RETRY,
+                });
+            }
         }
-        self.error = Some(msg);
-        self.file = None;
     }
 
+    fn drop_bytes(&mut self, n: usize) {
+        self.dropped += n as u64;
+        if let Some(f) = &mut self.failing {
+            f.dropped += n as u64;
+        }
+    }
+
+    /// Appends `data`, rotating at `max_bytes`: a file never grows past it. Whole lines go to
+    /// the old file; only a line longer than `max_bytes` is split.
     fn write(&mut self, mut data: &[u8]) {
-        if self.max_bytes > 0 && self.size > 0 && self.size + data.len() as u64 > self.max_bytes {
-            // Finish the current line in the old file so both files hold whole lines.
-            let head = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        while self.max_bytes > 0 && self.size + data.len() as u64 > self.max_bytes {
+            let room = self.max_bytes.saturating_sub(self.size).min(data.len() as u64) as usize;
+            let mut head = data[..room].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            if head == 0 && self.size == 0 {
+                // One line longer than a whole file: it has to be split somewhere.
+                head = room.max(1);
+            }
             self.write_all(&data[..head]);
             data = &data[head..];
             self.rotate();
@@ -290,6 +348,12 @@ impl Inner {
 
     fn write_all(&mut self, data: &[u8]) {
         if data.is_empty() {
+            return;
+        }
+        if let Some(f) = &self.failing
+            && Instant::now() < f.retry_at
+        {
+            self.drop_bytes(data.len());
             return;
         }
         if self.file.is_some() && self.checked.elapsed() >= UNLINK_CHECK {
@@ -304,13 +368,46 @@ impl Inner {
         if self.file.is_none() {
             self.reopen();
         }
-        let Some(file) = self.file.as_mut() else { return };
-        match file.write_all(data) {
-            Ok(()) => {
-                self.size += data.len() as u64;
-                self.error = None;
+        let Some(file) = self.file.as_mut() else {
+            self.drop_bytes(data.len());
+            return;
+        };
+        // By hand rather than write_all, to know how much of it reached the file.
+        let mut written = 0;
+        let mut error = None;
+        while written < data.len() {
+            match file.write(&data[written..]) {
+                Ok(0) => {
+                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
             }
-            Err(e) => self.fail(&e),
+        }
+        self.size += written as u64;
+        match error {
+            Some(e) => {
+                // Reopened at the retry: the handle may be what is broken (a stale NFS file).
+                self.file = None;
+                self.failed(&e);
+                self.drop_bytes(data.len() - written);
+            }
+            None => {
+                if let Some(f) = self.failing.take() {
+                    tracing::info!(
+                        "log {} writable again: {} bytes were dropped since {} ({})",
+                        self.path.display(),
+                        f.dropped,
+                        humantime::format_rfc3339_seconds(f.since),
+                        f.error
+                    );
+                }
+            }
         }
     }
 
@@ -602,9 +699,64 @@ mod tests {
         log.write(b"y\n");
         assert!(log.error().is_some());
         std::fs::remove_file(&sub).expect("unblock");
+        // Before the retry time, output is dropped without trying.
+        log.write(b"dropped\n");
+        assert!(log.error().is_some());
+        log.lock().failing.as_mut().expect("failing").retry_at = Instant::now();
         log.write(b"z\n");
         assert_eq!(log.error(), None);
+        assert_eq!(log.dropped(), 10);
         assert_eq!(std::fs::read(sub.join("p.log")).expect("log"), b"z\n");
+    }
+
+    #[test]
+    fn a_full_disk_drops_and_counts_without_retrying_every_write() {
+        // /dev/full: every write fails with ENOSPC, as on a full disk.
+        let log = LogFile::open(PathBuf::from("/dev/full"), 0, 0, Sharing::PRIVATE, false);
+        for _ in 0..10_000 {
+            log.write(&[b'x'; 100]);
+        }
+        let error = log.error().expect("failing");
+        assert!(error.contains("1000000 bytes dropped"), "{error}");
+        assert_eq!(log.dropped(), 1_000_000);
+        // One attempt, then nothing until the retry time: the delay has not grown.
+        assert_eq!(log.lock().failing.as_ref().expect("failing").delay, FIRST_RETRY);
+        for _ in 0..8 {
+            log.lock().failing.as_mut().expect("failing").retry_at = Instant::now();
+            log.write(b"y\n");
+        }
+        assert_eq!(log.lock().failing.as_ref().expect("failing").delay, MAX_RETRY, "retries back off");
+    }
+
+    #[test]
+    fn rotated_files_never_pass_max_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let max = 4096;
+        let log = LogFile::open(path.clone(), max, 1000, Sharing::PRIVATE, false);
+        let mut expected = Vec::new();
+        let mut seed = 7u64;
+        for i in 0..3000 {
+            // Chunks of 1..10,000 bytes, lines of varied length, one line longer than a file.
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = (seed >> 33) % 40 + if i == 1500 { 9000 } else { 0 };
+            let mut chunk = vec![b'a' + (i % 26) as u8; len as usize];
+            chunk.push(b'\n');
+            if seed.is_multiple_of(3) {
+                chunk.extend_from_slice(&chunk.clone());
+            }
+            log.write(&chunk);
+            expected.extend_from_slice(&chunk);
+        }
+        let mut all = Vec::new();
+        for n in (1..=1000).rev() {
+            if let Ok(t) = std::fs::read(rotated(&path, n)) {
+                assert!(t.len() as u64 <= max, "backup {n} has {} bytes", t.len());
+                all.extend_from_slice(&t);
+            }
+        }
+        all.extend_from_slice(&std::fs::read(&path).expect("current"));
+        assert_eq!(all, expected, "every byte once, in order");
     }
 
     #[test]

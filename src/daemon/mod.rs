@@ -9,6 +9,7 @@
 //! 5. only then do programs start.
 
 mod logs;
+pub mod own_log;
 pub mod process;
 mod reaper;
 mod recover;
@@ -167,7 +168,11 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     let access = config.access.clone();
     let listener = bind(&paths.socket, access.as_ref().map(|a| a.gid))?;
     let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    write_daemon_file(paths, started)?;
+    if let Err(e) = write_daemon_file(paths, started) {
+        // Only CLIs started from another environment need it (the socket path is the default
+        // otherwise); a full disk must not keep the programs from running.
+        tracing::warn!("{e}; clients that do not use the default socket path will not find this daemon");
+    }
     tracing::info!(
         "svc {} daemon (pid {}) listening on {} with {} programs from {}",
         env!("CARGO_PKG_VERSION"),

@@ -36,9 +36,15 @@ pub fn write(path: &Path, records: &[Record]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("json.tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(&tmp)?;
-    f.write_all(serde_json::to_string(records).unwrap_or_else(|_| "[]".into()).as_bytes())?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(&tmp).and_then(|mut f| {
+        f.write_all(serde_json::to_string(records).unwrap_or_else(|_| "[]".into()).as_bytes())?;
+        std::fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        // A half-written temp file only takes space from the disk that just ran out of it.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Whether `pid` is still the process that started at `start_time` and has not exited. A

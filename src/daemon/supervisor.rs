@@ -148,6 +148,8 @@ pub struct Supervisor {
     /// `<state>/programs.json`: live programs, for recovery after a crash of the daemon.
     record_path: PathBuf,
     record_dirty: bool,
+    /// The last write of the record failed (reported once until it works again).
+    record_failing: bool,
     /// The process table, read at most once per loop iteration and only when a stop needs it.
     table: Option<Vec<ProcEntry>>,
     /// Permissions of log files: 0600, or 0640 for the access group.
@@ -189,6 +191,7 @@ impl Supervisor {
             config_path,
             record_path: state_dir.join("programs.json"),
             record_dirty: false,
+            record_failing: false,
             table: None,
             deferred: None,
             orphan_owners: HashSet::new(),
@@ -289,8 +292,18 @@ impl Supervisor {
                 })
             })
             .collect();
-        if let Err(e) = recover::write(&self.record_path, &records) {
-            tracing::warn!("cannot record live programs in {}: {e}", self.record_path.display());
+        match recover::write(&self.record_path, &records) {
+            // Once per failure, not per start: a full disk must not fill the daemon's log too.
+            Err(e) if !self.record_failing => {
+                self.record_failing = true;
+                tracing::warn!("cannot record live programs in {}: {e}", self.record_path.display());
+            }
+            Err(_) => {}
+            Ok(()) if self.record_failing => {
+                self.record_failing = false;
+                tracing::info!("live programs recorded in {} again", self.record_path.display());
+            }
+            Ok(()) => {}
         }
     }
 
@@ -1154,6 +1167,7 @@ impl Supervisor {
             restarts: p.rt.restarts,
             next_attempt,
             reason,
+            log_dropped_bytes: [&p.stdout_log, &p.stderr_log].into_iter().flatten().map(|l| l.dropped()).sum(),
         }
     }
 }

@@ -177,6 +177,11 @@ impl TestDaemon {
             .append(true)
             .open(sandbox.path().join("daemon.stderr"))
             .expect("stderr file");
+        TestDaemon::start_with_stderr(sandbox, env, stderr.into())
+    }
+
+    /// Starts a daemon whose stderr (its own log) goes to `stderr`.
+    pub fn start_with_stderr(sandbox: Sandbox, env: &[(&str, &str)], stderr: Stdio) -> TestDaemon {
         let mut cmd = sandbox.command(&["daemon"]);
         cmd.envs(env.iter().copied());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

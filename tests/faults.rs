@@ -1,0 +1,169 @@
+//! Faults that used to break the daemon (issue 10): a full disk, crash recovery with setsid
+//! workers, running out of descriptors. Each provokes the fault for real.
+
+use crate::support::{Sandbox, TestDaemon, wait_until, wait_until_for};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Seconds of CPU (user + system) a process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, r)| r.split(' ').collect()).unwrap_or_default();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    ticks as f64 / 100.0
+}
+
+fn alive(d: &mut TestDaemon) -> bool {
+    d.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+}
+
+#[test]
+fn the_daemon_survives_when_its_own_log_and_a_program_log_cannot_be_written() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        r#"program "calm" { command "sleep" "100000"; start-secs 0 }
+        program "flood" {
+            command "sh" "-c" "while :; do echo 0123456789abcdef; done"
+            stdout-log { path "/dev/full"; }
+            start-secs 0
+        }"#,
+    );
+    // The daemon's own log is /dev/full too: every line it writes fails with ENOSPC.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let mut d = TestDaemon::start_with_stderr(sandbox, &[], full.into());
+    d.wait_state("calm", "RUNNING");
+    let calm = d.pid_of("calm");
+    wait_until("bytes dropped", || d.program("flood")["log_dropped_bytes"].as_u64().unwrap_or(0) > 100_000);
+    let before = d.program("flood")["log_dropped_bytes"].as_u64().unwrap_or(0);
+    // Start and stop a program meanwhile: each transition is a log line that cannot be written.
+    for _ in 0..3 {
+        assert_eq!(d.svc(&["restart", "calm"]).code, 0);
+    }
+    assert!(alive(&mut d), "the daemon died of a failed write");
+    let flood = d.program("flood");
+    assert_eq!(flood["state"], "RUNNING");
+    assert!(flood["reason"].as_str().is_some_and(|r| r.contains("No space left")), "{flood}");
+    assert!(flood["log_dropped_bytes"].as_u64().unwrap_or(0) > before, "dropping goes on and is counted");
+    assert_ne!(d.pid_of("calm"), calm, "restarted");
+    let human = d.svc(&["status", "flood"]).stdout;
+    assert!(human.contains("bytes dropped"), "{human}");
+    // An orderly shutdown still works, exit code 0 (the drop guard checks nothing is left).
+    assert_eq!(d.svc(&["shutdown"]).code, 0);
+    assert_eq!(d.wait_exit(), Some(0));
+}
+
+/// A tmpfs of `size` mounted at `dir`, unmounted on drop (root only).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: std::path::PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "mount tmpfs");
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_survived_and_logging_resumes_when_space_comes_back() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let fs = Tmpfs::mount(sandbox.path().join("small"), "2m");
+    // The daemon's log on the same small disk, as `svc up` puts it in the state dir.
+    let state = fs.0.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let stderr = std::fs::File::create(fs.0.join("daemon.log")).expect("daemon log");
+    // 3 MB of lines (more than the disk holds), then one short line every 100 ms.
+    sandbox.write_config(&format!(
+        r#"program "calm" {{ command "sleep" "100000"; start-secs 0 }}
+        program "flood" {{
+            command "sh" "-c" "head -c 3000000 /dev/zero | tr '\\0' x | fold -w 99; while :; do echo tick; sleep 0.1; done"
+            stdout-log {{ path "{}/flood.log"; max-bytes "10MB"; backups 2 }}
+            start-secs 0
+        }}"#,
+        fs.0.display()
+    ));
+    let state_dir = state.display().to_string();
+    let mut d = TestDaemon::start_with_stderr(sandbox, &[("SVC_STATE_DIR", &state_dir)], stderr.into());
+    d.wait_state("calm", "RUNNING");
+    let calm = d.pid_of("calm");
+    wait_until("the disk to be full", || {
+        d.program("flood")["reason"].as_str().is_some_and(|r| r.contains("No space left"))
+    });
+    // Some seconds of a full disk: measure the daemon's CPU and the growth of its log.
+    let cpu0 = cpu_seconds(d.daemon_pid());
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let cpu = (cpu_seconds(d.daemon_pid()) - cpu0) / t0.elapsed().as_secs_f64();
+    eprintln!("daemon CPU while the disk is full: {:.1} %", cpu * 100.0);
+    assert!(alive(&mut d), "the daemon died on a full disk");
+    assert_eq!(d.pid_of("calm"), calm, "the other program was not disturbed");
+    assert_eq!(d.state_of("flood"), "RUNNING");
+    assert!(d.program("flood")["log_dropped_bytes"].as_u64().unwrap_or(0) > 0);
+    // Space comes back: the flood's log is removed (the daemon holds it open only while
+    // writing works, so the space is really freed).
+    std::fs::remove_file(fs.0.join("flood.log")).expect("free space");
+    wait_until("the flood's log to be written again", || {
+        std::fs::read_to_string(fs.0.join("flood.log")).is_ok_and(|t| t.contains("tick\n"))
+    });
+    wait_until("status to clear the error", || d.program("flood")["reason"].is_null());
+    let dropped = d.program("flood")["log_dropped_bytes"].as_u64().unwrap_or(0);
+    assert!(dropped > 500_000, "the overflow was counted: {dropped}");
+    // The daemon's own log (also on that disk) resumes too, and says what happened once.
+    wait_until_for("the daemon log to resume", Duration::from_secs(30), || {
+        std::fs::read_to_string(fs.0.join("daemon.log")).is_ok_and(|t| t.contains("writable again"))
+    });
+    let log = std::fs::read_to_string(fs.0.join("daemon.log")).expect("daemon log");
+    let failures = log.lines().filter(|l| l.contains("WARN cannot write") && l.contains("flood.log")).count();
+    eprintln!("daemon log: {} lines, {} bytes; {failures} about the flood", log.lines().count(), log.len());
+    assert!(failures <= 1, "one message when writing starts failing:\n{log}");
+    assert!(log.lines().count() < 50, "no log storm:\n{log}");
+    assert_eq!(d.svc(&["shutdown"]).code, 0);
+    assert_eq!(d.wait_exit(), Some(0));
+    drop(d);
+    drop(fs);
+}
+
+#[test]
+fn a_full_disk_at_start_up_does_not_stop_the_daemon() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let fs = Tmpfs::mount(sandbox.path().join("small"), "64k");
+    let state = fs.0.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    // Fill the disk completely before the daemon starts.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 1000000 /dev/zero > {}/filler", fs.0.display()))
+        .stderr(Stdio::null())
+        .status();
+    sandbox.write_config(r#"program "calm" { command "sleep" "100000"; start-secs 0 }"#);
+    let state_dir = state.display().to_string();
+    let d = TestDaemon::start_with_env(sandbox, &[("SVC_STATE_DIR", &state_dir)]);
+    d.wait_state("calm", "RUNNING");
+    assert!(d.daemon_stderr().contains("daemon.json"), "says it could not write its record:\n{}", d.daemon_stderr());
+    drop(d);
+    drop(fs);
+}
