@@ -167,3 +167,37 @@ fn a_full_disk_at_start_up_does_not_stop_the_daemon() {
     drop(d);
     drop(fs);
 }
+
+#[test]
+fn the_daemon_keeps_no_inherited_descriptor() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // A pipe whose write end the daemon inherits as fd 10 (no close-on-exec), as from a
+    // careless parent: the read end sees EOF only once every copy of the write end is closed.
+    // Close-on-exec in this process, so that other tests' children never get it.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let sandbox = Sandbox::new();
+    sandbox.write_config(r#"program "p" { command "sleep" "100000"; start-secs 0 }"#);
+    let mut cmd = sandbox.command(&["daemon"]);
+    let wfd = w.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; the copy it makes does not have close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 10) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        });
+    }
+    cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::null());
+    let d = TestDaemon { child: Some(cmd.spawn().expect("daemon")), sandbox };
+    wait_until("the daemon to answer", || d.svc(&["status"]).code != 4);
+    d.wait_state("p", "RUNNING");
+    drop(w);
+    let mut reader = std::fs::File::from(r);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1];
+        let _ = tx.send(reader.read(&mut buf).map_err(|e| e.to_string()));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(got, Ok(Ok(0)), "the daemon (or its program) still holds the inherited pipe");
+}

@@ -239,8 +239,8 @@ pub fn reset_ignored_signals() -> usize {
 }
 
 /// Marks descriptors above stderr close-on-exec, probing each number up to the limit.
-pub fn mark_inherited_fds_cloexec() -> usize {
-    crate::unix_common::mark_inherited_fds_cloexec()
+pub fn close_inherited_fds() -> usize {
+    crate::unix_common::close_inherited_fds()
 }
 
 /// `kern.proc.env`: the NUL-separated environment block of one of our processes.

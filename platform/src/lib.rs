@@ -104,11 +104,11 @@ pub fn reset_ignored_signals() -> usize {
     os::reset_ignored_signals()
 }
 
-/// Marks every inherited descriptor above stderr close-on-exec, so that programs never get
-/// descriptors the daemon inherited (svc's own are opened close-on-exec already). Call at
-/// daemon start, before raising the descriptor limit. Returns how many needed it.
-pub fn mark_inherited_fds_cloexec() -> usize {
-    os::mark_inherited_fds_cloexec()
+/// Closes every inherited descriptor above stderr, so that neither the daemon (which may run
+/// for months) nor its programs keep what a shell, a terminal emulator or cargo left open. Call
+/// first thing in the daemon, before it opens anything of its own. Returns how many it closed.
+pub fn close_inherited_fds() -> usize {
+    os::close_inherited_fds()
 }
 
 /// Returns freed heap memory to the OS (glibc keeps it otherwise: a config parse of 1000

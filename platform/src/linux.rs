@@ -130,26 +130,15 @@ pub fn reset_ignored_signals() -> usize {
 
 /// Marks every descriptor above stderr close-on-exec in one `close_range` call (Linux 5.11+),
 /// falling back to the descriptors listed in `/proc/self/fd`.
-pub fn mark_inherited_fds_cloexec() -> usize {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    let before = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(4));
-    // SAFETY: close_range with CLOEXEC only sets a flag on descriptors; nothing is closed.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+pub fn close_inherited_fds() -> usize {
+    let count = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(4));
+    let before = count();
+    // SAFETY: called before the daemon owns any descriptor above stderr (see the facade).
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
     if rc == 0 {
         return before;
     }
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return crate::unix_common::mark_inherited_fds_cloexec() };
-    let fds: Vec<i32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|&fd| fd > 2).collect();
-    for fd in &fds {
-        // SAFETY: fcntl on a descriptor number; an already-closed one (the read_dir's own) fails harmlessly.
-        unsafe {
-            let flags = libc::fcntl(*fd, libc::F_GETFD);
-            if flags >= 0 {
-                libc::fcntl(*fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-            }
-        }
-    }
-    fds.len()
+    crate::unix_common::close_inherited_fds()
 }
 
 pub fn process_environ(pid: i32) -> io::Result<Vec<u8>> {

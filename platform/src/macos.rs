@@ -174,8 +174,8 @@ pub fn reset_ignored_signals() -> usize {
 }
 
 /// Marks descriptors above stderr close-on-exec, probing each number up to the limit.
-pub fn mark_inherited_fds_cloexec() -> usize {
-    crate::unix_common::mark_inherited_fds_cloexec()
+pub fn close_inherited_fds() -> usize {
+    crate::unix_common::close_inherited_fds()
 }
 
 pub fn process_environ(_pid: i32) -> io::Result<Vec<u8>> {

@@ -69,21 +69,21 @@ pub fn reset_signals_with_libc() {
 /// Sets close-on-exec on every descriptor above stderr, returning how many were inherited
 /// without it (such as a build tool's jobserver pipes, or whatever the parent leaked).
 #[allow(dead_code)] // Linux has a one-call way; this is its fallback and the others' method.
-pub fn mark_inherited_fds_cloexec() -> usize {
+pub fn close_inherited_fds() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft).min(1 << 16) as i32;
-    let mut marked = 0;
+    let mut closed = 0;
     for fd in 3..limit {
-        // SAFETY: fcntl on an arbitrary number only fails with EBADF for unused ones.
+        // SAFETY: called before the daemon owns any descriptor above stderr, so nothing that
+        // Rust code holds is closed; fcntl on an unused number only fails with EBADF.
         unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                marked += 1;
+            if libc::fcntl(fd, libc::F_GETFD) >= 0 {
+                libc::close(fd);
+                closed += 1;
             }
         }
     }
-    marked
+    closed
 }
 
 /// [`crate::reset_ignored_signals`] through libc's `sigaction`.

@@ -15,6 +15,7 @@ const UP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `svc daemon`: the daemon in the foreground, logging to stderr.
 pub fn daemon(g: &Global) -> u8 {
+    crate::daemon::close_inherited_fds();
     crate::daemon::own_log::init_tracing();
     let paths = g.paths();
     match crate::daemon::run(&paths) {

@@ -95,9 +95,22 @@ pub fn read_daemon_file(paths: &Paths) -> Option<DaemonFile> {
     serde_json::from_str(&text).ok()
 }
 
+/// How many inherited descriptors [`close_inherited_fds`] closed (for the log, which does not
+/// exist yet when they are closed).
+static INHERITED_FDS_CLOSED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Closes the descriptors the daemon inherited above stderr. The very first thing `svc
+/// daemon` does, before anything of its own is open.
+pub fn close_inherited_fds() {
+    let _ = INHERITED_FDS_CLOSED.set(svc_platform::close_inherited_fds());
+}
+
 /// Runs the daemon in the foreground until it is shut down. Must be called on the thread
 /// that will spawn programs for the daemon's whole life (parent-death signals are per thread).
 pub fn run(paths: &Paths) -> Result<(), StartupError> {
+    if let Some(n) = INHERITED_FDS_CLOSED.get().filter(|&&n| n > 0) {
+        tracing::debug!("closed {n} inherited descriptors");
+    }
     let config = config::load(&paths.config).map_err(|e| StartupError::Config(e.render(false)))?;
     // The state dir is always private; logs and the socket are shared with the access
     // group, if the config names one.
@@ -133,10 +146,6 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
     let ignored = svc_platform::reset_ignored_signals();
     if ignored > 0 {
         tracing::debug!("{ignored} inherited ignored signals reset so programs do not inherit them");
-    }
-    let inherited = svc_platform::mark_inherited_fds_cloexec();
-    if inherited > 0 {
-        tracing::debug!("{inherited} inherited descriptors will not be passed on to programs");
     }
     match svc_platform::raise_nofile_limit() {
         Ok((old, new)) if new > old => tracing::debug!("RLIMIT_NOFILE raised from {old} to {new}"),
