@@ -183,9 +183,7 @@ fn the_daemon_keeps_no_inherited_descriptor() {
     let wfd = w.as_raw_fd();
     // SAFETY: dup2 is async-signal-safe; the copy it makes does not have close-on-exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(wfd, 10) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
-        });
+        cmd.pre_exec(move || if libc::dup2(wfd, 10) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
     }
     cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::null());
     let d = TestDaemon { child: Some(cmd.spawn().expect("daemon")), sandbox };
@@ -200,4 +198,83 @@ fn the_daemon_keeps_no_inherited_descriptor() {
     });
     let got = rx.recv_timeout(Duration::from_secs(10));
     assert_eq!(got, Ok(Ok(0)), "the daemon (or its program) still holds the inherited pipe");
+}
+
+fn cmdline(pid: u32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .trim_end_matches('\0')
+        .replace('\0', " ")
+}
+
+/// `kill -9` of the daemon, then a new daemon in the same sandbox (as `svc up` would start).
+fn crash_and_restart(mut d: TestDaemon) -> TestDaemon {
+    let mut child = d.child.take().expect("daemon");
+    child.kill().expect("SIGKILL the daemon");
+    child.wait().expect("reap the daemon");
+    let sandbox = Sandbox {
+        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
+        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+    };
+    drop(d);
+    TestDaemon::start_in(sandbox)
+}
+
+#[test]
+fn repeated_kill_9_never_duplicates_setsid_workers() {
+    let n = 50;
+    let config: String = (0..n)
+        .map(|i| {
+            format!(
+                r#"program "w{i}" {{ command "sh" "-c" "(setsid sleep 300000 &) ; exec sleep 300001"; start-secs 0; stop-wait-secs 2 }}
+"#
+            )
+        })
+        .collect();
+    let mut d = TestDaemon::start(&config);
+    let count = |d: &TestDaemon, arg: &str| {
+        let daemon = d.daemon_pid();
+        d.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p) == arg).count()
+    };
+    for round in 0..5 {
+        wait_until(&format!("round {round}: {n} workers and {n} leaders"), || {
+            count(&d, "sleep 300000") >= n && count(&d, "sleep 300001") >= n
+        });
+        // Settled: recovery finished before the first start, so nothing old can still be exiting.
+        std::thread::sleep(Duration::from_millis(300));
+        let (workers, leaders) = (count(&d, "sleep 300000"), count(&d, "sleep 300001"));
+        eprintln!("round {round}: {workers} workers, {leaders} leaders for {n} programs");
+        assert_eq!((workers, leaders), (n, n), "round {round}: survivors of an earlier daemon");
+        if round > 0 {
+            assert!(d.daemon_stderr().contains("under the previous daemon) survived"), "{}", d.daemon_stderr());
+        }
+        d = crash_and_restart(d);
+    }
+}
+
+#[test]
+fn recovery_works_without_the_crash_record() {
+    // The record could not be written (no descriptors, a full disk): the marker alone finds
+    // the old programs and their escaped workers.
+    let mut d = TestDaemon::start(
+        r#"program "p" { command "sh" "-c" "(setsid sleep 300010 &) ; exec sleep 300011"; start-secs 0 }"#,
+    );
+    let count = |d: &TestDaemon, arg: &str| {
+        let daemon = d.daemon_pid();
+        d.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p) == arg).count()
+    };
+    wait_until("worker", || count(&d, "sleep 300010") == 1 && count(&d, "sleep 300011") == 1);
+    let mut child = d.child.take().expect("daemon");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let _ = std::fs::remove_file(d.path().join("state/svc/programs.json"));
+    d.child = None;
+    let sandbox = Sandbox {
+        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
+        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+    };
+    drop(d);
+    let d = TestDaemon::start_in(sandbox);
+    wait_until("new instances", || count(&d, "sleep 300010") >= 1 && count(&d, "sleep 300011") >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((count(&d, "sleep 300010"), count(&d, "sleep 300011")), (1, 1));
 }

@@ -132,7 +132,10 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
     }
 
     // Only now, holding the lock, can we be sure these are a dead daemon's programs.
-    let leftovers = recover::stop_leftovers(&paths.state_dir.join("programs.json"), &config);
+    let instance = std::fs::canonicalize(&paths.state_dir).unwrap_or_else(|_| paths.state_dir.clone());
+    let instance = instance.display().to_string();
+    let leftovers = recover::stop_leftovers(&paths.state_dir.join("programs.json"), &config, &instance);
+    spawn::set_instance(instance);
     if !leftovers.is_empty() {
         tracing::warn!("stopped {} program(s) left running by a previous daemon", leftovers.len());
     }

@@ -114,20 +114,67 @@ impl Leftover {
     }
 }
 
-/// Stops whatever a previous daemon left running, per the record at `path`, then removes the
-/// record. Each leftover gets its program's `stop-wait-secs` (from `config`) before SIGKILL,
-/// which then goes to whatever is left of it: the leader, the rest of its process group (even
-/// if the leader exited first) and descendants that left the group.
-/// Returns the names of the programs that were found still running.
-pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let records: Vec<Record> = match serde_json::from_str(&text) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!("ignoring unreadable {}: {e}", path.display());
-            let _ = std::fs::remove_file(path);
-            return Vec::new();
+/// A process found by the instance marker in its environment: a descendant of an earlier
+/// generation's program, whatever became of its parent and its process group.
+struct Stray {
+    name: String,
+    entry: svc_platform::ProcEntry,
+}
+
+impl Stray {
+    fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.entry.pid);
+        let _ = if self.entry.pgid == self.entry.pid { killpg(pid, signal) } else { kill(pid, signal) };
+    }
+}
+
+/// Processes that carry this daemon instance's marker (see [`super::spawn::INSTANCE_VAR`]):
+/// started by an earlier daemon of this instance, since this one has started nothing yet. Its
+/// own ancestors are spared (a shell started from a program may have run `svc up`). Empty
+/// where the OS does not show other processes' environments.
+fn marked(table: &[svc_platform::ProcEntry], instance: &str) -> Vec<Stray> {
+    let me = std::process::id() as i32;
+    let mut spared = vec![me];
+    let mut at = me;
+    while let Some(parent) = table.iter().find(|e| e.pid == at).map(|e| e.ppid).filter(|&p| p > 1) {
+        if spared.contains(&parent) {
+            break;
         }
+        spared.push(parent);
+        at = parent;
+    }
+    let mut found = Vec::new();
+    for e in table.iter().filter(|e| !e.zombie && e.pid > 1 && !spared.contains(&e.pid)) {
+        match svc_platform::process_env_var(e.pid, super::spawn::INSTANCE_VAR) {
+            Ok(Some(value)) if value == instance => {
+                let name = svc_platform::process_env_var(e.pid, "SVC_PROCESS_NAME").ok().flatten();
+                found.push(Stray { name: name.unwrap_or_else(|| "?".into()), entry: *e });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                tracing::debug!("{e}: leftovers are found by the crash record only");
+                return Vec::new();
+            }
+            // Another's, gone meanwhile, or not ours to read.
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Stops whatever a previous daemon of this `instance` left running, then removes the record
+/// at `path`. Two ways find leftovers: the record (each program's leader by pid **and** start
+/// time, then its process group and descendants), and the instance marker in the environment
+/// of every process an earlier daemon started, which also finds workers that left their group
+/// (`setsid`) and were re-parented to init, and works when the record could not be written.
+/// Each leftover gets its program's `stop-wait-secs` (from `config`) before SIGKILL.
+/// Returns the names of the programs that were found still running.
+pub fn stop_leftovers(path: &Path, config: &crate::config::Config, instance: &str) -> Vec<String> {
+    let records: Vec<Record> = match std::fs::read_to_string(path) {
+        Err(_) => Vec::new(),
+        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::warn!("ignoring unreadable {}: {e}", path.display());
+            Vec::new()
+        }),
     };
     let boot = svc_platform::boot_id();
     let records = records.into_iter().filter(|r| match (&r.boot, &boot) {
@@ -140,7 +187,16 @@ pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String
     let table = svc_platform::process_table().ok();
     let mut left: Vec<Leftover> =
         records.into_iter().map(|r| Leftover::find(r, table.as_deref())).filter(|l| !l.is_empty()).collect();
-    let found: Vec<String> = left.iter().map(|l| l.record.name.clone()).collect();
+    let mut strays: Vec<Stray> = marked(table.as_deref().unwrap_or_default(), instance);
+    strays.retain(|s| {
+        !left.iter().any(|l| (l.leader && l.record.pid as i32 == s.entry.pid) || l.members.contains(&s.entry))
+    });
+    let mut found: Vec<String> = left.iter().map(|l| l.record.name.clone()).collect();
+    for s in &strays {
+        if !found.contains(&s.name) {
+            found.push(s.name.clone());
+        }
+    }
     for l in &left {
         tracing::warn!(
             "{}: pid {} survived the previous daemon{}; stopping it before starting anew",
@@ -151,25 +207,39 @@ pub fn stop_leftovers(path: &Path, config: &crate::config::Config) -> Vec<String
         l.signal(Signal::SIGTERM);
         l.signal(Signal::SIGCONT);
     }
-    let grace = left
+    for s in &strays {
+        tracing::warn!(
+            "{}: process {} (started by it under the previous daemon) survived; stopping it",
+            s.name,
+            s.entry.pid
+        );
+        s.signal(Signal::SIGTERM);
+        s.signal(Signal::SIGCONT);
+    }
+    let grace = found
         .iter()
-        .map(|l| config.programs.iter().find(|p| p.name == l.record.name).map_or(DEFAULT_GRACE, |p| p.stop_wait))
+        .map(|name| config.programs.iter().find(|p| p.name == *name).map_or(DEFAULT_GRACE, |p| p.stop_wait))
         .max()
         .unwrap_or(DEFAULT_GRACE);
     let deadline = Instant::now() + grace;
     // These are not our children (they were re-parented when the old daemon died), so
     // there is no exit notification to wait for; start-up is the one place svc polls.
-    while !left.is_empty() && Instant::now() < deadline {
+    while !(left.is_empty() && strays.is_empty()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
         let table = svc_platform::process_table().ok();
         for l in &mut left {
             l.refresh(table.as_deref());
         }
         left.retain(|l| !l.is_empty());
+        strays.retain(|s| running(table.as_deref(), s.entry.pid, s.entry.start_time));
     }
     for l in &left {
         tracing::warn!("{}: pid {} (or its group) ignored SIGTERM; sending SIGKILL", l.record.name, l.record.pid);
         l.signal(Signal::SIGKILL);
+    }
+    for s in &strays {
+        tracing::warn!("{}: process {} ignored SIGTERM; sending SIGKILL", s.name, s.entry.pid);
+        s.signal(Signal::SIGKILL);
     }
     let _ = std::fs::remove_file(path);
     found

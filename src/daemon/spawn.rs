@@ -23,6 +23,19 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
+/// The variable every program (and so every process it starts) inherits, naming the daemon
+/// instance that started it: after a `kill -9` of the daemon, the next one finds what the old
+/// one started by it, even workers that left their process group and were re-parented to init.
+pub const INSTANCE_VAR: &str = "SVC_INSTANCE";
+
+static INSTANCE: OnceLock<String> = OnceLock::new();
+
+/// Sets the value of [`INSTANCE_VAR`] for this daemon: its state directory, which the lock
+/// makes one daemon's at a time.
+pub fn set_instance(value: String) {
+    let _ = INSTANCE.set(value);
+}
+
 /// Where one output stream of the child goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -66,6 +79,9 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     };
     cmd.envs(spec.environment.iter().map(|(k, v)| (k, v)));
     cmd.env("SVC_PROCESS_NAME", &spec.name).env("SVC_GROUP_NAME", &spec.group);
+    if let Some(instance) = INSTANCE.get() {
+        cmd.env(INSTANCE_VAR, instance);
+    }
     // systemd's readiness socket belongs to svc, not to its programs.
     cmd.env_remove("NOTIFY_SOCKET");
     cmd.stdin(Stdio::null());
