@@ -278,3 +278,75 @@ fn recovery_works_without_the_crash_record() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!((count(&d, "sleep 300010"), count(&d, "sleep 300011")), (1, 1));
 }
+
+/// Starts a daemon in `sandbox` with the open-file limit (soft and hard) set to `limit`.
+fn start_with_nofile(sandbox: Sandbox, limit: u64) -> TestDaemon {
+    use std::os::unix::process::CommandExt;
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(sandbox.path().join("daemon.stderr"))
+        .expect("stderr file");
+    let mut cmd = sandbox.command(&["daemon"]);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.process_group(0).stdout(Stdio::null()).stderr(stderr);
+    let d = TestDaemon { child: Some(cmd.spawn().expect("daemon")), sandbox };
+    wait_until("the daemon to answer", || d.svc(&["status"]).code != 4);
+    d
+}
+
+#[test]
+fn a_tight_descriptor_limit_refuses_programs_clearly_and_recovery_still_works() {
+    let n = 300;
+    let config: String = (0..n)
+        .map(|i| format!("program \"p{i:03}\" {{ command \"sleep\" \"300020\"; start-secs 0; start-retries 0 }}\n"))
+        .collect();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&config);
+    let d = start_with_nofile(sandbox, 256);
+    let settled = |d: &TestDaemon| {
+        let s = d.status();
+        s.len() == n && s.iter().all(|p| p["state"] == "RUNNING" || p["state"] == "FATAL")
+    };
+    wait_until("every program RUNNING or FATAL", || settled(&d));
+    let status = d.status();
+    let running = status.iter().filter(|p| p["state"] == "RUNNING").count();
+    let refused: Vec<&serde_json::Value> = status.iter().filter(|p| p["state"] == "FATAL").collect();
+    eprintln!("limit 256: {running} running, {} refused", refused.len());
+    assert!(running >= 50, "as many as the limit allows run: {running}");
+    assert!(!refused.is_empty());
+    for p in &refused {
+        assert!(p["reason"].as_str().is_some_and(|r| r.contains("too few file descriptors")), "{p}");
+    }
+    // The crash record was written despite the limit.
+    let record = std::fs::read_to_string(d.path().join("state/svc/programs.json")).expect("crash record");
+    let recorded: Vec<serde_json::Value> = serde_json::from_str(&record).expect("record is JSON");
+    assert_eq!(recorded.len(), running, "every running program is in the record");
+    // The daemon still answers clients and controls programs.
+    assert_eq!(d.svc(&["restart", "p000"]).code, 0);
+
+    // kill -9, then a new daemon under the same limit: no duplicates.
+    let mut d = d;
+    let mut child = d.child.take().expect("daemon");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let sandbox = Sandbox {
+        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
+        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+    };
+    drop(d);
+    let d = start_with_nofile(sandbox, 256);
+    wait_until("settled again", || settled(&d));
+    std::thread::sleep(Duration::from_millis(300));
+    let running = d.status().iter().filter(|p| p["state"] == "RUNNING").count();
+    let daemon = d.daemon_pid();
+    let sleeps = d.marked_pids().into_iter().filter(|&p| p != daemon && cmdline(p) == "sleep 300020").count();
+    eprintln!("after kill -9 and a new daemon: {sleeps} processes for {running} running programs");
+    assert_eq!(sleeps, running, "exactly one process per running program");
+}

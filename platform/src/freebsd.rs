@@ -239,6 +239,10 @@ pub fn reset_ignored_signals() -> usize {
 }
 
 /// Marks descriptors above stderr close-on-exec, probing each number up to the limit.
+pub fn open_fd_count() -> usize {
+    crate::unix_common::open_fd_count()
+}
+
 pub fn close_inherited_fds() -> usize {
     crate::unix_common::close_inherited_fds()
 }

@@ -126,6 +126,19 @@ pub fn use_one_malloc_arena() -> bool {
     heap::use_one_malloc_arena()
 }
 
+/// How many descriptors this process has open. Linux reads `/proc/self/fd`; elsewhere every
+/// number below the soft limit is probed (cheap exactly when it matters: the daemon asks only
+/// when the limit is tight).
+pub fn open_fd_count() -> usize {
+    os::open_fd_count()
+}
+
+/// The soft RLIMIT_NOFILE: how many descriptors this process may have open.
+pub fn nofile_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard limit, returning `(old_soft, new_soft)`.
 ///
 /// A daemon supervising 1000 programs holds two pipes each; the default soft limit (often 1024)

@@ -130,6 +130,12 @@ pub fn reset_ignored_signals() -> usize {
 
 /// Marks every descriptor above stderr close-on-exec in one `close_range` call (Linux 5.11+),
 /// falling back to the descriptors listed in `/proc/self/fd`.
+pub fn open_fd_count() -> usize {
+    // Minus the directory's own descriptor.
+    std::fs::read_dir("/proc/self/fd")
+        .map_or_else(|_| crate::unix_common::open_fd_count(), |d| d.count().saturating_sub(1))
+}
+
 pub fn close_inherited_fds() -> usize {
     let count = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(4));
     let before = count();

@@ -66,9 +66,16 @@ pub fn reset_signals_with_libc() {
     }
 }
 
-/// Sets close-on-exec on every descriptor above stderr, returning how many were inherited
-/// without it (such as a build tool's jobserver pipes, or whatever the parent leaked).
-#[allow(dead_code)] // Linux has a one-call way; this is its fallback and the others' method.
+/// [`crate::open_fd_count`] by probing every number below the soft limit.
+pub fn open_fd_count() -> usize {
+    let limit = crate::nofile_limit().min(1 << 16) as i32;
+    // SAFETY: fcntl(F_GETFD) on an arbitrary number only reads flags, or fails with EBADF.
+    (0..limit).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).count()
+}
+
+/// Closes every descriptor above stderr, returning how many were open (such as a build
+/// tool's jobserver pipes, or whatever the parent leaked). Linux has a one-call way and falls
+/// back to this.
 pub fn close_inherited_fds() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft).min(1 << 16) as i32;

@@ -159,6 +159,11 @@ impl LogFile {
         Some(format!("{} (since {since}; {} bytes dropped)", f.error, f.dropped))
     }
 
+    /// Whether the file is open (it holds a descriptor).
+    pub fn is_open(&self) -> bool {
+        self.lock().file.is_some()
+    }
+
     /// Bytes of output dropped because they could not be written, since the daemon started.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped

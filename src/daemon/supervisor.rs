@@ -131,6 +131,13 @@ struct Job {
 /// How many programs a job acts on before the supervisor looks at its other messages.
 const BATCH: usize = 64;
 
+/// Descriptors kept free for the daemon's own work when the open-file limit is tight: the
+/// crash record, clients, reading the process table, reopening logs.
+const FD_HEADROOM: usize = 32;
+
+/// Descriptors a program can hold at most: a pipe and a log file per output stream.
+const FDS_PER_PROGRAM: usize = 4;
+
 impl Job {
     fn new(phases: Vec<Phase>, results: Vec<TargetResult>, reply: Reply) -> Job {
         Job { phases: phases.into(), queued: VecDeque::new(), current: None, active: Vec::new(), results, reply }
@@ -150,6 +157,11 @@ pub struct Supervisor {
     record_dirty: bool,
     /// The last write of the record failed (reported once until it works again).
     record_failing: bool,
+    /// A descriptor held in reserve, given up to write the record when every other one is
+    /// in use: the record is what keeps a crash from duplicating every program.
+    fd_reserve: Option<std::fs::File>,
+    /// The soft open-file limit, which decides how many programs can run.
+    fd_limit: usize,
     /// The process table, read at most once per loop iteration and only when a stop needs it.
     table: Option<Vec<ProcEntry>>,
     /// Permissions of log files: 0600, or 0640 for the access group.
@@ -192,6 +204,8 @@ impl Supervisor {
             record_path: state_dir.join("programs.json"),
             record_dirty: false,
             record_failing: false,
+            fd_reserve: std::fs::File::open("/dev/null").ok(),
+            fd_limit: svc_platform::nofile_limit().try_into().unwrap_or(usize::MAX),
             table: None,
             deferred: None,
             orphan_owners: HashSet::new(),
@@ -292,7 +306,13 @@ impl Supervisor {
                 })
             })
             .collect();
-        match recover::write(&self.record_path, &records) {
+        let mut written = recover::write(&self.record_path, &records);
+        if written.as_ref().is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))) {
+            self.fd_reserve = None;
+            written = recover::write(&self.record_path, &records);
+            self.fd_reserve = std::fs::File::open("/dev/null").ok();
+        }
+        match written {
             // Once per failure, not per start: a full disk must not fill the daemon's log too.
             Err(e) if !self.record_failing => {
                 self.record_failing = true;
@@ -944,6 +964,10 @@ impl Supervisor {
                     // supervisord): its stop phase would only stop it again.
                     Action::Spawn if self.shutting_down => queue
                         .push_back(Event::SpawnFailed { error: "not restarted: the daemon is shutting down".into() }),
+                    Action::Spawn if self.fd_shortage(i).is_some() => {
+                        let error = self.fd_shortage(i).unwrap_or_default();
+                        queue.push_back(Event::SpawnFailed { error });
+                    }
                     // In a batch, the spawn (and what follows from it) waits for the others.
                     Action::Spawn => match &mut self.deferred {
                         Some(deferred) => deferred.push(i),
@@ -968,6 +992,35 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Descriptors program `i` may need: both ends of each pipe while it is spawned, and a
+    /// log file per stream not yet open.
+    fn fd_need(&self, i: usize) -> usize {
+        let p = &self.procs[i];
+        let stdout = !matches!(p.spec.stdout_log.path, LogPath::Discard);
+        let stderr = !p.spec.redirect_stderr && !matches!(p.spec.stderr_log.path, LogPath::Discard);
+        let unopened = |log: &Option<Arc<LogFile>>| usize::from(!log.as_ref().is_some_and(|l| l.is_open()));
+        usize::from(stdout) * (2 + unopened(&p.stdout_log)) + usize::from(stderr) * (2 + unopened(&p.stderr_log))
+    }
+
+    /// Why program `i` cannot be spawned now for want of descriptors, if so. Counted only
+    /// when the open-file limit could run short for this config: otherwise it costs nothing.
+    fn fd_shortage(&self, i: usize) -> Option<String> {
+        if self.fd_limit >= self.procs.len() * FDS_PER_PROGRAM + 2 * FD_HEADROOM {
+            return None;
+        }
+        let pending: usize = self.deferred.iter().flatten().map(|&j| self.fd_need(j)).sum();
+        let in_use = svc_platform::open_fd_count() + pending;
+        let need = self.fd_need(i);
+        if in_use + need + FD_HEADROOM <= self.fd_limit {
+            return None;
+        }
+        Some(format!(
+            "not started: too few file descriptors (limit {}, {in_use} in use, it needs {need}, svc keeps {FD_HEADROOM} \
+             for itself); raise the limit (`ulimit -n` before `svc up`, LimitNOFILE= under systemd) or run fewer programs",
+            self.fd_limit
+        ))
     }
 
     /// Spawns the programs deferred during a batch, several at a time, then lets each one's
