@@ -350,3 +350,20 @@ fn a_tight_descriptor_limit_refuses_programs_clearly_and_recovery_still_works() 
     eprintln!("after kill -9 and a new daemon: {sleeps} processes for {running} running programs");
     assert_eq!(sleeps, running, "exactly one process per running program");
 }
+
+#[test]
+fn a_request_naming_thousands_of_unknown_targets_gets_a_bounded_answer() {
+    let d = TestDaemon::start(r#"program "web" { command "sleep" "100000"; autostart #false }"#);
+    let names: Vec<String> = (0..5000).map(|i| format!("n{i:04}")).collect();
+    let mut args = vec!["status"];
+    args.extend(names.iter().map(String::as_str));
+    let run = d.svc(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("and 4992 more"), "{}", run.stderr);
+    assert!(run.stderr.len() < 1000, "the error lists a few, not all: {} bytes", run.stderr.len());
+    // A long unknown name is quoted back shortened, with its length.
+    let long = "w".repeat(30_000);
+    let run = d.svc(&["status", &long]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("... (30000 characters)") && run.stderr.len() < 400, "{}", run.stderr);
+}

@@ -61,6 +61,19 @@ pub enum Msg {
     Reload,
 }
 
+/// A `reload` (or SIGHUP) waiting for the config to be read.
+struct ReloadAsk {
+    dry_run: bool,
+    /// `None` for SIGHUP: errors go to the daemon log only.
+    reply: Option<oneshot::Sender<Response>>,
+}
+
+/// A config read on a thread of its own, and the reloads it answers.
+struct Loaded {
+    result: Result<Config, crate::config::ConfigError>,
+    asks: Vec<ReloadAsk>,
+}
+
 /// One supervised process: its spec, its runtime record, and its log files.
 struct Proc {
     spec: ProgramSpec,
@@ -177,6 +190,13 @@ pub struct Supervisor {
     /// Programs whose process group was killed in this loop iteration: their descendants
     /// that escaped the group and were adopted by svc are looked for once, at its end.
     orphan_owners: HashSet<String>,
+    /// Reloads waiting for the next read of the config.
+    reload_asks: Vec<ReloadAsk>,
+    /// A config is being read (off this thread: a slow disk or a hostile file must not
+    /// stop supervision).
+    loading: bool,
+    loaded_tx: mpsc::UnboundedSender<Loaded>,
+    loaded_rx: Option<mpsc::UnboundedReceiver<Loaded>>,
     /// While a start batch is applied, the programs whose spawn was asked for: they are
     /// spawned together afterwards (see [`Supervisor::spawn_deferred`]). `None` outside a batch.
     deferred: Option<Vec<usize>>,
@@ -192,6 +212,7 @@ impl Supervisor {
         info: DaemonInfo,
     ) -> Supervisor {
         let now = Instant::now();
+        let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
         let procs: Vec<Proc> = config.programs.into_iter().map(|spec| Proc::new(spec, now)).collect();
         let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
         Supervisor {
@@ -208,6 +229,10 @@ impl Supervisor {
             fd_limit: svc_platform::nofile_limit().try_into().unwrap_or(usize::MAX),
             table: None,
             deferred: None,
+            reload_asks: Vec::new(),
+            loading: false,
+            loaded_tx,
+            loaded_rx: Some(loaded_rx),
             orphan_owners: HashSet::new(),
             sharing: Sharing::PRIVATE,
             access: watch::Sender::new(None),
@@ -239,6 +264,7 @@ impl Supervisor {
         let phases = self.start_phases(autostart, true);
         self.add_job(phases, Reply::Nobody);
         self.progress_jobs();
+        let Some(mut loaded) = self.loaded_rx.take() else { return };
         while !self.done {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -252,6 +278,7 @@ impl Supervisor {
                         self.on_reaped(r);
                     }
                 }
+                Some(l) = loaded.recv() => self.on_loaded(l),
                 msg = rx.recv() => match msg {
                     Some(msg) => self.on_msg(msg),
                     // Every sender is gone: the server stopped; behave as on SIGTERM.
@@ -505,6 +532,7 @@ impl Supervisor {
     ) {
         let mut found = Vec::new();
         let mut results = Vec::new();
+        let mut hints = MAX_HINTS;
         for t in targets {
             match self.resolve(std::slice::from_ref(t)) {
                 Ok(idx) => {
@@ -514,12 +542,18 @@ impl Supervisor {
                         }
                     }
                 }
-                Err(_) => results.push(TargetResult {
-                    name: t.clone(),
-                    ok: false,
-                    state: None,
-                    message: format!("no such program or group{}", self.hint(t)),
-                }),
+                Err(_) => {
+                    // A request is bounded by its line length, not by what it makes the
+                    // daemon compute: only the first few unknown names get suggestions.
+                    let hint = if hints > 0 { self.hint(t) } else { String::new() };
+                    hints = hints.saturating_sub(1);
+                    results.push(TargetResult {
+                        name: t.clone(),
+                        ok: false,
+                        state: None,
+                        message: format!("no such program or group{hint}"),
+                    })
+                }
             }
         }
         let phases = phases(self, found);
@@ -764,19 +798,63 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Re-reads the config and applies the difference. A config with errors changes
-    /// nothing: the running programs are not touched.
+    /// Asks for the config to be read again; [`Supervisor::on_loaded`] applies it. Reloads
+    /// that arrive while a read is under way wait for a fresh one (the file may have changed
+    /// since that read began).
     fn reload(&mut self, dry_run: bool, reply: Option<oneshot::Sender<Response>>) {
-        let config = match crate::config::load(&self.config_path) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("reload refused, nothing changed:\n{}", e.render(false));
-                if let Some(tx) = reply {
-                    let _ = tx.send(error(ErrorCode::ConfigInvalid, &e.render(false), None));
+        self.reload_asks.push(ReloadAsk { dry_run, reply });
+        if !self.loading {
+            self.start_load();
+        }
+    }
+
+    /// Reads the config on a thread of its own: parsing a big or hostile file, or reading
+    /// from a slow disk, must not hold up supervision, and a thread with a known stack is
+    /// what the parser's depth limit is measured against.
+    fn start_load(&mut self) {
+        let asks = std::mem::take(&mut self.reload_asks);
+        let path = self.config_path.clone();
+        let tx = self.loaded_tx.clone();
+        self.loading = true;
+        let reader = std::thread::Builder::new().name("svc-config".into()).stack_size(8 << 20).spawn(move || {
+            let _ = tx.send(Loaded { result: crate::config::load(&path), asks });
+        });
+        if let Err(e) = reader {
+            // No thread to be had (a process limit): read it here rather than not at all.
+            tracing::warn!("cannot start a thread to read the config ({e}); reading it on the main thread");
+            let asks = std::mem::take(&mut self.reload_asks);
+            let result = crate::config::load(&self.config_path);
+            self.on_loaded(Loaded { result, asks });
+        }
+    }
+
+    fn on_loaded(&mut self, loaded: Loaded) {
+        self.loading = false;
+        for ask in loaded.asks {
+            if self.shutting_down {
+                if let Some(tx) = ask.reply {
+                    let _ = tx.send(error(ErrorCode::ShuttingDown, "the daemon is shutting down", None));
                 }
-                return;
+                continue;
             }
-        };
+            match &loaded.result {
+                Ok(config) => self.apply_config(config.clone(), ask.dry_run, ask.reply),
+                Err(e) => {
+                    tracing::error!("reload refused, nothing changed:\n{}", e.render(false));
+                    if let Some(tx) = ask.reply {
+                        let _ = tx.send(error(ErrorCode::ConfigInvalid, &e.render(false), None));
+                    }
+                }
+            }
+        }
+        if !self.reload_asks.is_empty() {
+            self.start_load();
+        }
+    }
+
+    /// Applies the difference between the running programs and `config`. Only called with a
+    /// config that loaded without errors.
+    fn apply_config(&mut self, config: Config, dry_run: bool, reply: Option<oneshot::Sender<Response>>) {
         let mut plan = reload::plan(self.procs.iter().filter(|p| !p.retired).map(|p| &p.spec), &config.programs);
         let old_access = self.access.borrow().clone();
         if config.access != old_access {
@@ -1135,19 +1213,35 @@ impl Supervisor {
         let mut out = Vec::new();
         let mut unknown = Vec::new();
         let all = targets.is_empty() || targets.iter().any(|t| t == "all");
+        // Program-block and group names to programs, built once for the request if a target
+        // needs it: a request naming thousands of targets then costs one pass, not one each.
+        let mut blocks: Option<HashMap<&str, Vec<usize>>> = None;
         for t in targets.iter().filter(|_| !all) {
             let hits: Vec<usize> = if let Some(&i) = self.by_name.get(t.as_str()) {
                 vec![i]
-            } else if let Some((group, rest)) = t.split_once(':') {
-                self.live()
-                    .filter(|&i| {
-                        let s = &self.procs[i].spec;
-                        (s.group == group || s.program == group) && (rest == "*" || s.name == rest)
-                    })
-                    .collect()
             } else {
-                // A program block with numprocs, or a group, named without `:*`.
-                self.live().filter(|&i| self.procs[i].spec.program == *t || self.procs[i].spec.group == *t).collect()
+                let blocks = blocks.get_or_insert_with(|| {
+                    let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+                    for i in self.live() {
+                        let s = &self.procs[i].spec;
+                        map.entry(s.program.as_str()).or_default().push(i);
+                        if s.group != s.program {
+                            map.entry(s.group.as_str()).or_default().push(i);
+                        }
+                    }
+                    map
+                });
+                match t.split_once(':') {
+                    Some((group, rest)) => blocks
+                        .get(group)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(|&i| rest == "*" || self.procs[i].spec.name == rest)
+                        .collect(),
+                    // A program block with numprocs, or a group, named without `:*`.
+                    None => blocks.get(t.as_str()).cloned().unwrap_or_default(),
+                }
             };
             if hits.is_empty() {
                 unknown.push(t.clone());
@@ -1180,7 +1274,11 @@ impl Supervisor {
     }
 
     fn unknown_targets(&self, unknown: &[String]) -> Response {
-        let listed: Vec<String> = unknown.iter().map(|u| format!("{u}{}", self.hint(u))).collect();
+        let mut listed: Vec<String> =
+            unknown.iter().take(MAX_HINTS).map(|u| format!("{}{}", shorten(u), self.hint(u))).collect();
+        if unknown.len() > MAX_HINTS {
+            listed.push(format!("and {} more", unknown.len() - MAX_HINTS));
+        }
         error(ErrorCode::UnknownTarget, &format!("no such program or group: {}", listed.join(", ")), Some("targets"))
     }
 
@@ -1222,6 +1320,18 @@ impl Supervisor {
             reason,
             log_dropped_bytes: [&p.stdout_log, &p.stderr_log].into_iter().flatten().map(|l| l.dropped()).sum(),
         }
+    }
+}
+
+/// How many unknown target names of one request get a did-you-mean search and a mention in
+/// the error: the rest are counted.
+const MAX_HINTS: usize = 8;
+
+/// A name as it is quoted back in an error: at most 100 characters of it.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}... ({} characters)", &name[..cut], name.chars().count()),
+        None => name.to_owned(),
     }
 }
 
