@@ -367,3 +367,53 @@ fn a_request_naming_thousands_of_unknown_targets_gets_a_bounded_answer() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("... (30000 characters)") && run.stderr.len() < 400, "{}", run.stderr);
 }
+
+#[test]
+fn access_group_members_can_read_log_files_in_the_default_layout() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    if !is_root() {
+        eprintln!("skipped: needs root to create a group and act as its member (CI runs it as root)");
+        return;
+    }
+    assert!(Command::new("groupadd").args(["-f", "svcshare"]).status().expect("groupadd").success());
+    let gid = nix::unistd::Group::from_name("svcshare").expect("lookup").expect("group").gid.as_raw();
+    let s = Sandbox::new();
+    std::fs::set_permissions(s.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    s.write_config(
+        r#"access { group "svcshare" read-only=#true; }
+        program "p" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#,
+    );
+    // The log directory inside the state directory, as by default.
+    let state = s.path().join("state/svc");
+    let logs = state.join("logs").display().to_string();
+    let d = TestDaemon::start_with_env(s, &[("SVC_LOG_DIR", &logs)]);
+    d.wait_state("p", "RUNNING");
+    let log = state.join("logs/p.out.log");
+    wait_until("log written", || std::fs::read_to_string(&log).is_ok_and(|t| t == "hello\n"));
+    let meta = std::fs::metadata(&state).expect("state dir");
+    assert_eq!((meta.mode() & 0o777, meta.gid()), (0o710, gid), "the group may pass through, not list");
+    let as_member = |cmd: &str| {
+        let out = Command::new("sh").args(["-c", cmd]).uid(65534).gid(gid).output().expect("sh");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(as_member(&format!("cat {}", log.display())), (true, "hello\n".into()), "a member reads the log");
+    assert!(!as_member(&format!("ls {}", state.display())).0, "but cannot list the state dir");
+    assert!(!as_member(&format!("cat {}/programs.json", state.display())).0, "nor read the crash record");
+    // Without `access`, the next daemon takes the sharing back instead of refusing to start.
+    let d = {
+        let mut d = d;
+        assert_eq!(d.svc(&["shutdown"]).code, 0);
+        d.wait_exit();
+        let sandbox = Sandbox {
+            dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
+            marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+        };
+        drop(d);
+        sandbox.write_config(r#"program "p" { command "sleep" "1000"; start-secs 0 }"#);
+        TestDaemon::start_with_env(sandbox, &[("SVC_LOG_DIR", &logs)])
+    };
+    d.wait_state("p", "RUNNING");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").mode() & 0o777;
+    assert_eq!((mode(&state), mode(&state.join("logs"))), (0o700, 0o700));
+}

@@ -25,7 +25,7 @@ mod unix_common;
 pub use notify::{NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to};
 pub use rlimit::{RLIM_UNLIMITED, Rlimit, child_set_rlimit, rlimit_supported};
 pub use signals::{signal_from_name, signal_name};
-pub use unix::{PrivateDirError, ensure_group_dir, ensure_private_dir};
+pub use unix::{PrivateDirError, ensure_group_dir, ensure_private_dir, ensure_traverse_dir};
 
 /// The name of the OS svc was built for, as users know it.
 pub const OS_NAME: &str = os::OS_NAME;

@@ -64,6 +64,17 @@ pub fn ensure_group_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
     Ok(())
 }
 
+/// Like [`ensure_group_dir`], but the group may only pass through (mode 0710): the state
+/// directory when the log directory inside it is shared. Members reach `logs/` by its name and
+/// cannot list or read anything else there.
+pub fn ensure_traverse_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
+    owned_dir(path)?;
+    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
+    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o710)).map_err(io)?;
+    Ok(())
+}
+
 /// Creates `path` (0700) if missing and checks it is a real directory (not a symlink) that we own.
 fn owned_dir(path: &Path) -> Result<std::fs::Metadata, PrivateDirError> {
     let io = |source| PrivateDirError::Io { path: path.to_owned(), source };

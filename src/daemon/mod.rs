@@ -115,10 +115,16 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
     // The state dir is always private; logs and the socket are shared with the access
     // group, if the config names one.
     let gid = config.access.as_ref().map(|a| a.gid);
-    create_dir(&paths.state_dir, None)?;
-    create_dir(&paths.log_dir, gid)?;
+    let share = gid.map_or(Share::Private, Share::Group);
+    // The group passes through the state dir only when the logs it may read are inside it.
+    let state_share = match gid {
+        Some(gid) if paths.log_dir.starts_with(&paths.state_dir) => Share::Traverse(gid),
+        _ => Share::Private,
+    };
+    create_dir(&paths.state_dir, state_share)?;
+    create_dir(&paths.log_dir, share)?;
     if let Some(dir) = paths.socket.parent() {
-        create_dir(dir, gid)?;
+        create_dir(dir, share)?;
     }
 
     let lock = take_lock(paths)?;
@@ -218,7 +224,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
             return None;
         }
         if let Some(dir) = socket.parent()
-            && let Err(e) = create_dir(dir, gid)
+            && let Err(e) = create_dir(dir, gid.map_or(Share::Private, Share::Group))
         {
             tracing::error!("cannot re-create the socket directory: {e}");
             return None;
@@ -264,13 +270,35 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
     Ok(())
 }
 
-fn create_dir(dir: &Path, group: Option<u32>) -> Result<(), StartupError> {
+/// Who may enter one of the daemon's directories.
+#[derive(Debug, Clone, Copy)]
+enum Share {
+    /// The owner only (0700).
+    Private,
+    /// The access group may list and read it (0750).
+    Group(u32),
+    /// The access group may only pass through it (0710).
+    Traverse(u32),
+}
+
+fn create_dir(dir: &Path, share: Share) -> Result<(), StartupError> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
     }
-    match group {
-        None => svc_platform::ensure_private_dir(dir)?,
-        Some(gid) => svc_platform::ensure_group_dir(dir, gid)?,
+    match share {
+        Share::Private => match svc_platform::ensure_private_dir(dir) {
+            // Shared by an earlier run whose config had `access`: those are the modes svc
+            // itself sets, never writable by others, so taking the sharing back is safe.
+            Err(svc_platform::PrivateDirError::UnsafeMode { mode: 0o750 | 0o710, .. }) => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io_err("make private", dir))?;
+                tracing::info!("{}: no longer shared (the config has no `access` now)", dir.display());
+                svc_platform::ensure_private_dir(dir)?
+            }
+            other => other?,
+        },
+        Share::Group(gid) => svc_platform::ensure_group_dir(dir, gid)?,
+        Share::Traverse(gid) => svc_platform::ensure_traverse_dir(dir, gid)?,
     }
     Ok(())
 }

@@ -774,13 +774,14 @@ impl Supervisor {
         if gid.is_none() {
             self.access.send_replace(None);
         }
-        if let Err(e) = share_files(&self.socket, &self.log_dir, gid) {
+        let state_dir = self.record_path.parent().filter(|d| self.log_dir.starts_with(d)).map(Path::to_path_buf);
+        if let Err(e) = share_files(&self.socket, &self.log_dir, state_dir.as_deref(), gid) {
             if gid.is_none() {
                 // Taking access away fails closed: the server already refuses the group, and
                 // whatever could be made private stays private.
                 tracing::warn!("access revoked, but not every file could be made private: {e}");
             } else {
-                let _ = share_files(&self.socket, &self.log_dir, old.as_ref().map(|a| a.gid));
+                let _ = share_files(&self.socket, &self.log_dir, state_dir.as_deref(), old.as_ref().map(|a| a.gid));
                 self.access.send_replace(old);
                 let who = describe(access.as_ref()).unwrap_or_else(|| "the owner only".into());
                 return Err(format!("cannot give access to {who}: {e}"));
@@ -1342,8 +1343,9 @@ fn describe(access: Option<&Access>) -> Option<String> {
 
 /// Sets the permissions that go with access group `gid` (or with none): the socket's
 /// directory and the log directory 0750 (0700), the socket 0660 (0600), log files 0640
-/// (0600), all group-owned by `gid`. Never follows a symlink, and touches only what we own.
-fn share_files(socket: &Path, log_dir: &Path, gid: Option<u32>) -> std::io::Result<()> {
+/// (0600), and `state_dir` (given when the log directory is inside it) 0710 (0700), all
+/// group-owned by `gid`. Never follows a symlink, and touches only what we own.
+fn share_files(socket: &Path, log_dir: &Path, state_dir: Option<&Path>, gid: Option<u32>) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let me = nix::unistd::Uid::current().as_raw();
     let set = |path: &Path, mode: u32| -> std::io::Result<()> {
@@ -1358,8 +1360,15 @@ fn share_files(socket: &Path, log_dir: &Path, gid: Option<u32>) -> std::io::Resu
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
     };
     let (dir_mode, socket_mode) = if gid.is_some() { (0o750, 0o660) } else { (0o700, 0o600) };
+    // The state dir first when granting (members need it to reach the logs), last when revoking.
+    if let (Some(dir), Some(_)) = (state_dir, gid) {
+        set(dir, 0o710)?;
+    }
     for dir in socket.parent().into_iter().chain([log_dir]) {
         set(dir, dir_mode)?;
+    }
+    if let (Some(dir), None) = (state_dir, gid) {
+        set(dir, 0o700)?;
     }
     match set(socket, socket_mode) {
         // Removed by a /tmp cleaner: SIGUSR1 re-creates it with the access then in force.
