@@ -14,5 +14,6 @@ mod properties;
 mod protocol;
 mod reliability;
 mod reload;
+mod request_faults;
 mod supervision;
 mod terminal;
