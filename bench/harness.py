@@ -12,11 +12,16 @@ supervisor is readable):
   python3 bench/harness.py one PEER N [--log]
         one measurement, one JSON line. PEER: floor supervisord runit s6 svc svc-defaults
   python3 bench/harness.py all [--peers floor,svc,...] [--ns 10,100,1000] [--rounds 3] [--budget S]
-        every peer x N, plus the log test (N=1), ROUNDS rounds; writes bench/RESULTS.md and
-        bench/results.jsonl and prints the table
+        every peer x N, plus the log test (N=1) and (with svc) the hostile-requests test at the
+        largest N, ROUNDS rounds; writes bench/RESULTS.md and bench/results.jsonl and prints the table
+  python3 bench/harness.py hostile [--n 1000] [--clients 3] [--rounds 3] [--out FILE.md]
+        only the hostile-requests test: `svc status` latency while CLIENTS raw clients send
+        `status` naming one 65,000-character unknown target in a loop, and without them;
+        writes bench/RESULTS-hostile.md and bench/results-hostile.jsonl
 
 Env: BENCH_IDLE_S (default 30): idle window; the context switches after 20 s are recorded too
      (the anchors' window).  BENCH_SVC: an svc binary to use instead of building one.
+     BENCH_HOSTILE_S (default 10): how long `svc status` is probed with and without hostile clients.
 Every process the harness starts is killed on exit, Ctrl-C or error (process groups of every
 launched supervisor, every `sleep 7dddd`, every log writer).
 """
@@ -41,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULTS_MD = os.path.join(HERE, 'RESULTS.md')
 RESULTS_JSONL = os.path.join(HERE, 'results.jsonl')
+RESULTS_HOSTILE_MD = os.path.join(HERE, 'RESULTS-hostile.md')
 PIN_DIR = '/tmp/svc-bench-bin'            # pinned svc binary (others rebuild target/ meanwhile)
 HEAD_SRC = '/tmp/svc-bench-src'           # `--svc-src head`: a clean export of HEAD
 LOG_BYTES = 200_000_000
@@ -53,6 +59,9 @@ START_TIMEOUT = 180.0
 CMD_TIMEOUT = 300.0
 LOG_TIMEOUT = 240.0
 NS = (10, 100, 1000)
+HOSTILE_S = float(os.environ.get('BENCH_HOSTILE_S', '10'))
+HOSTILE_TARGET_LEN = 65_000
+HOSTILE_CLIENTS = 3
 PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc', 'svc-defaults')
 LOG_PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc')
 perf = time.perf_counter
@@ -845,6 +854,107 @@ def measure_log(a, res, probe=False):
     return res
 
 
+def probe_status(a, seconds, at_least=3, limit=180.0):
+    """`svc status` back to back (20 ms pause) for `seconds`, and at least `at_least` calls
+    (a daemon that takes seconds per call still gets a median); [(ms, rc)]."""
+    out, t0 = [], perf()
+    while (perf() - t0 < seconds or len(out) < at_least) and perf() - t0 < limit:
+        t = perf()
+        cp = a.cli('status', timeout=limit)
+        out.append(((perf() - t) * 1000, cp.returncode))
+        time.sleep(0.02)
+    return out
+
+
+def hostile_client(sock_path, stop, stats):
+    """Sends `status` naming one unknown 65,000-character target, reads the reply, repeats."""
+    line = (json.dumps({'protocol': 1, 'type': 'status', 'targets': ['q' * HOSTILE_TARGET_LEN]}) + '\n').encode()
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    stats['socks'].append(s)
+    f = s.makefile('rb')
+    try:
+        while not stop.is_set():
+            t = perf()
+            s.sendall(line)
+            reply = f.readline()
+            if not reply:
+                break
+            ms = (perf() - t) * 1000
+            code = json.loads(reply).get('code')
+            with stats['lock']:
+                stats['ms'].append(ms)
+                stats['codes'][code] = stats['codes'].get(code, 0) + 1
+    except (OSError, ValueError):
+        pass
+
+
+def measure_hostile(n, clients=HOSTILE_CLIENTS, emit=lambda r: None):
+    """svc at N programs: `svc status` latency for BENCH_HOSTILE_S seconds without, then with,
+    `clients` hostile clients (see hostile_client) asking as fast as they are answered."""
+    a = Svc()
+    res = {'peer': 'svc', 'n': n, 'log': False, 'hostile': True, 'hostile_clients': clients}
+    kill_our_sleeps()
+    d = tempfile.mkdtemp(prefix=f'svcbench-hostile-{n}-', dir='/tmp')
+    TEMPDIRS.append(d)
+    stop = threading.Event()
+    stats = {'lock': threading.Lock(), 'ms': [], 'codes': {}, 'socks': []}
+    threads = []
+    try:
+        a.setup(d, n)
+        t0 = perf()
+        a.start()
+        a.after_launch()
+        while not a.all_running():
+            if perf() - t0 > START_TIMEOUT:
+                raise TimeoutError('status tool never reported all running')
+            time.sleep(0.05)
+        time.sleep(1.0)
+
+        def summarise(prefix, calls):
+            ms = [x for x, _ in calls]
+            res[f'{prefix}_n'] = len(ms)
+            res[f'{prefix}_ms_median'] = round(statistics.median(ms), 2) if ms else None
+            res[f'{prefix}_ms_max'] = round(max(ms), 2) if ms else None
+            res[f'{prefix}_rcs'] = sorted({rc for _, rc in calls})
+        summarise('quiet_status', probe_status(a, HOSTILE_S))
+        emit(res)
+        sock = a.env['SVC_SOCKET']
+        threads = [threading.Thread(target=hostile_client, args=(sock, stop, stats), daemon=True)
+                   for _ in range(clients)]
+        for th in threads:
+            th.start()
+        time.sleep(0.2)                           # every client has a request in flight
+        h0 = perf()
+        summarise('hostile_status', probe_status(a, HOSTILE_S))
+        res['hostile_window_s'] = round(perf() - h0, 2)
+        with stats['lock']:
+            ms = list(stats['ms'])
+            res['hostile_requests'] = len(ms)
+            res['hostile_req_ms_median'] = round(statistics.median(ms), 2) if ms else None
+            res['hostile_req_ms_max'] = round(max(ms), 2) if ms else None
+            res['hostile_reply_codes'] = dict(stats['codes'])
+        emit(res)
+    except KeyboardInterrupt:
+        res['error'] = 'interrupted'
+        raise
+    except Exception as e:
+        res['error'] = f'{type(e).__name__}: {e}'
+    finally:
+        stop.set()
+        for s in stats['socks']:
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+        for th in threads:
+            th.join(5)
+        res.update(cleanup(a, d))
+        res.pop('cleanup_done', None)
+    return res
+
+
 def cleanup(a, d, keep_dir=False):
     out = {'cleanup_done': True}
     snap = []
@@ -981,6 +1091,15 @@ LOG_ROWS = [('log_s', 'log: start -> last byte in log file(s) (s)'),
             ('flood_status_ms_median', '`svc status` during the flood: median ms'),
             ('flood_status_ms_max', '`svc status` during the flood: max ms'),
             ('flood_status_over_50ms', '`svc status` during the flood: calls >= 50 ms')]
+HOSTILE_ROWS = [('quiet_status_n', '`svc status` calls, no hostile clients'),
+                ('quiet_status_ms_median', '`svc status`, no hostile clients: median ms'),
+                ('quiet_status_ms_max', '`svc status`, no hostile clients: max ms'),
+                ('hostile_status_n', '`svc status` calls while hostile requests arrive'),
+                ('hostile_status_ms_median', '`svc status` while hostile requests arrive: median ms'),
+                ('hostile_status_ms_max', '`svc status` while hostile requests arrive: max ms'),
+                ('hostile_requests', 'hostile requests answered meanwhile'),
+                ('hostile_req_ms_median', 'hostile request: median ms'),
+                ('hostile_req_ms_max', 'hostile request: max ms')]
 
 
 def fmt(v):
@@ -1012,11 +1131,13 @@ def med(vals):
 def tables(allr, peers, ns):
     L = []
     for n in ns:
-        cols = [p for p in peers if any(r['peer'] == p and r['n'] == n and not r['log'] for r in allr)]
+        cols = [p for p in peers if any(r['peer'] == p and r['n'] == n and not r['log']
+                                        and not r.get('hostile') for r in allr)]
         if not cols:
             continue
         def vals(p, key):
-            return [r.get(key) for r in allr if r['peer'] == p and r['n'] == n and not r['log']]
+            return [r.get(key) for r in allr
+                    if r['peer'] == p and r['n'] == n and not r['log'] and not r.get('hostile')]
         hdr = [f'N={n}'] + [f'{p} ({len(vals(p, "peer"))})' for p in cols]
         L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
         for key, label in ROWS:
@@ -1033,6 +1154,17 @@ def tables(allr, peers, ns):
             cells = [fmt(med(lvals(p, key))) for p in lp]
             if any(c != '—' for c in cells):
                 L.append('| ' + ' | '.join([label] + cells) + ' |')
+    hr = [r for r in allr if r.get('hostile')]
+    for n in sorted({r['n'] for r in hr}):
+        rs = [r for r in hr if r['n'] == n]
+        k = rs[0].get('hostile_clients', HOSTILE_CLIENTS)
+        hdr = [f'hostile requests, N={n}: {k} clients, `status` of one {HOSTILE_TARGET_LEN:,}-char '
+               f'unknown target, back to back', f'svc ({len(rs)})']
+        L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+        for key, label in HOSTILE_ROWS:
+            cell = fmt(med([r.get(key) for r in rs]))
+            if cell != '—':
+                L.append(f'| {label} | {cell} |')
     return L
 
 
@@ -1061,7 +1193,7 @@ def write_md(results, meta, peers, ns, current=None, done=False):
     os.replace(path + '.tmp', path)
 
 
-def run_all(peers, ns, rounds, budget, argv, md):
+def run_all(peers, ns, rounds, budget, argv, md, jobs=None, hostile_clients=HOSTILE_CLIENTS):
     t_begin = time.time()
     try:
         load = open('/proc/loadavg').read().split()[:3]
@@ -1087,14 +1219,19 @@ def run_all(peers, ns, rounds, budget, argv, md):
         meta['elapsed'] = time.time() - t_begin
         write_md(results, meta, peers, ns, current=dict(cur, round=rnd))
 
-    jobs = [(p, n, False) for n in ns for p in peers] + \
-        [(p, 1, True) for p in peers if p in LOG_PEERS]
+    if jobs is None:
+        jobs = [(p, n, False) for n in ns for p in peers] + \
+            [(p, 1, True) for p in peers if p in LOG_PEERS] + \
+            [('svc', max(ns), 'hostile') for p in peers if p == 'svc']
     for rnd in range(1, rounds + 1):
         for p, n, log in jobs:
             if time.time() - t_begin > budget:
                 print(f'# budget exhausted in round {rnd}', flush=True)
                 break
-            r = measure(p, n, log, emit)
+            if log == 'hostile':
+                r = measure_hostile(n, hostile_clients, emit)
+            else:
+                r = measure(p, n, log, emit)
             r['round'] = rnd
             results.append(r)
             with open(jsonl, 'a') as f:
@@ -1146,6 +1283,12 @@ def main():
             md = os.path.abspath(opt(args, '--out', RESULTS_MD))
             run_all(peers, ns, int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
                     args[1:], md)
+            return 0
+        if args[0] == 'hostile':
+            n, clients = int(opt(args, '--n', '1000')), int(opt(args, '--clients', str(HOSTILE_CLIENTS)))
+            md = os.path.abspath(opt(args, '--out', RESULTS_HOSTILE_MD))
+            run_all(('svc',), (n,), int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
+                    args, md, jobs=[('svc', n, 'hostile')], hostile_clients=clients)
             return 0
         if args[0] == 'one' and len(args) >= 2:
             peer, n = args[1], int(args[2]) if len(args) > 2 and args[2].isdigit() else 10

@@ -15,5 +15,6 @@ mod properties;
 mod protocol;
 mod reliability;
 mod reload;
+mod request_faults;
 mod supervision;
 mod terminal;

@@ -5,20 +5,36 @@
 //! line, after which the stream cannot be resynchronised cheaply, so it is answered and
 //! closed. A connection that sends nothing for [`IDLE_TIMEOUT`] is closed, so stuck or
 //! malicious clients cannot pile up.
+//!
+//! A refused connection (another user's) is logged the first time per uid; later ones are
+//! counted and summed up at most once per [`REFUSAL_WINDOW`] per uid, so a client connecting in
+//! a loop cannot fill the disk with the daemon's log.
 
 use super::logs::LogFile;
 use super::supervisor::Msg;
 use crate::config::Access;
 use crate::protocol::{self, ErrorCode, ErrorReply, LogStream, MAX_REQUEST_LINE, Request, Response};
 use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
+use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How long a connection may stay silent while the daemon waits for a request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// At most one line per uid per window about refused connections (after the first, at once).
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+
+/// Overrides [`REFUSAL_WINDOW`], in milliseconds, so tests can see a summary without waiting a
+/// minute.
+const REFUSAL_WINDOW_ENV: &str = "SVC_REFUSAL_WINDOW_MS";
+
+/// Uids counted one by one; refusals from further uids share one count, so the table stays
+/// small whoever connects.
+const MAX_REFUSED_UIDS: usize = 64;
 
 /// Accepts connections until aborted.
 ///
@@ -37,6 +53,11 @@ pub async fn run(
     bind: impl Fn() -> Option<Listener>,
 ) {
     let me = nix::unistd::Uid::current().as_raw();
+    let window = std::env::var(REFUSAL_WINDOW_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(REFUSAL_WINDOW, Duration::from_millis);
+    let refusals = Arc::new(Mutex::new(Refusals::new(window)));
     loop {
         let accepted = tokio::select! {
             c = listener.accept() => c,
@@ -63,8 +84,9 @@ pub async fn run(
         // Weak: only a connection in the middle of a request should delay the exit.
         let inflight = inflight.downgrade();
         let access = access.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(conn, tx, me, inflight, access).await {
+            if let Err(e) = serve(conn, tx, me, inflight, access, refusals).await {
                 tracing::debug!("connection ended: {e}");
             }
         });
@@ -119,6 +141,7 @@ async fn serve(
     me: u32,
     inflight: mpsc::WeakSender<()>,
     mut access_rx: watch::Receiver<Option<Access>>,
+    refusals: Arc<Mutex<Refusals>>,
 ) -> std::io::Result<()> {
     // The directory's mode is the first fence; this is the one that holds even if someone
     // loosens it.
@@ -126,6 +149,9 @@ async fn serve(
     let uid = cred.uid;
     let access = access_rx.borrow_and_update().clone();
     let granted = role(cred, me, access.as_ref());
+    if granted.is_none() {
+        note_refusal(&refusals, uid);
+    }
     if granted.is_some_and(|r| r != Role::Owner) {
         // A reload may take a member's access away or narrow it: a connection that no longer
         // has the role it was accepted with is closed at once (a `logs -f` included).
@@ -162,7 +188,6 @@ async fn requests(
 ) -> std::io::Result<()> {
     let (recv, mut send) = conn.split();
     let Some(role) = role else {
-        tracing::warn!("refused a connection from uid {uid}");
         let reply = Response::Error(ErrorReply {
             code: ErrorCode::PermissionDenied,
             message: format!("this svc daemon belongs to uid {me}; uid {uid} may not use it"),
@@ -235,6 +260,154 @@ async fn requests(
             }
         }
     }
+}
+
+/// Logs a refused connection of `uid`, or counts it for the summary of its window; arms the
+/// one-shot timer that writes summaries when a count has started and none is armed. Without
+/// refusals there is no timer: an idle daemon makes no wake-ups.
+fn note_refusal(refusals: &Arc<Mutex<Refusals>>, uid: u32) {
+    // Never held across an await; a panic while it was held leaves only counts behind.
+    fn lock(r: &Mutex<Refusals>) -> std::sync::MutexGuard<'_, Refusals> {
+        r.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    let (line, arm) = lock(refusals).refused(uid, Instant::now());
+    if let Some(line) = line {
+        tracing::warn!("{line}");
+    }
+    let Some(mut deadline) = arm else { return };
+    let refusals = refusals.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep_until(deadline.into()).await;
+            let (lines, next) = lock(&refusals).flush(Instant::now());
+            for line in lines {
+                tracing::warn!("{line}");
+            }
+            match next {
+                Some(d) => deadline = d,
+                None => return,
+            }
+        }
+    });
+}
+
+/// Refusals per uid: when each one's window began and how many it has not logged yet.
+#[derive(Debug)]
+struct Refusals {
+    window: Duration,
+    /// `None`: every uid past the first [`MAX_REFUSED_UIDS`].
+    tallies: HashMap<Option<u32>, Tally>,
+    /// A flush is scheduled; it schedules the next one itself while counts remain.
+    timer_armed: bool,
+}
+
+#[derive(Debug)]
+struct Tally {
+    since: Instant,
+    unlogged: u64,
+}
+
+impl Refusals {
+    fn new(window: Duration) -> Refusals {
+        Refusals { window, tallies: HashMap::new(), timer_armed: false }
+    }
+
+    /// Records a refusal of `uid` at `now`: the line to log at once, if any, and the time
+    /// a flush timer must be armed for, if one is needed and none is armed yet.
+    fn refused(&mut self, uid: u32, now: Instant) -> (Option<String>, Option<Instant>) {
+        let key = self.key_for(uid, now);
+        let window = self.window;
+        let Some(t) = self.tallies.get_mut(&key) else {
+            self.tallies.insert(key, Tally { since: now, unlogged: 0 });
+            return (Some(self.first_line(key, uid)), None);
+        };
+        if now.duration_since(t.since) < window {
+            t.unlogged += 1;
+            if self.timer_armed {
+                return (None, None);
+            }
+            let due = t.since + window;
+            self.timer_armed = true;
+            return (None, Some(due));
+        }
+        if t.unlogged == 0 {
+            // A whole window without refusals: this one is news again.
+            t.since = now;
+            return (Some(self.first_line(key, uid)), None);
+        }
+        // The window is over and its flush is due but has not run yet: this line is the summary.
+        let line = summary(key, t.unlogged + 1, now.duration_since(t.since));
+        *t = Tally { since: now, unlogged: 0 };
+        (Some(line), None)
+    }
+
+    /// Summaries of the windows that ended by `now`, and when the next one ends (`None`: no
+    /// counts are pending, and the timer is disarmed).
+    fn flush(&mut self, now: Instant) -> (Vec<String>, Option<Instant>) {
+        let window = self.window;
+        let mut lines = Vec::new();
+        for (&key, t) in &mut self.tallies {
+            if t.unlogged > 0 && now.duration_since(t.since) >= window {
+                lines.push(summary(key, t.unlogged, now.duration_since(t.since)));
+                // Kept, with a fresh window: a steady stream of refusals gets one line per window.
+                *t = Tally { since: now, unlogged: 0 };
+            }
+        }
+        self.tallies.retain(|_, t| t.unlogged > 0 || now.duration_since(t.since) < window);
+        let next = self.tallies.values().filter(|t| t.unlogged > 0).map(|t| t.since + window).min();
+        self.timer_armed = next.is_some();
+        (lines, next)
+    }
+
+    /// `uid`'s own tally, or the shared one when [`MAX_REFUSED_UIDS`] others are tracked.
+    fn key_for(&mut self, uid: u32, now: Instant) -> Option<u32> {
+        if self.tallies.contains_key(&Some(uid)) {
+            return Some(uid);
+        }
+        let window = self.window;
+        let tracked = |t: &HashMap<Option<u32>, Tally>| t.keys().filter(|k| k.is_some()).count();
+        if tracked(&self.tallies) >= MAX_REFUSED_UIDS {
+            // Uids quiet for a whole window need no tally.
+            self.tallies.retain(|k, t| k.is_none() || t.unlogged > 0 || now.duration_since(t.since) < window);
+        }
+        (tracked(&self.tallies) < MAX_REFUSED_UIDS).then_some(uid)
+    }
+
+    fn first_line(&self, key: Option<u32>, uid: u32) -> String {
+        let every = seconds(self.window);
+        match key {
+            Some(_) => format!(
+                "refused a connection from uid {uid}; more from it are counted and logged at most once every {every}"
+            ),
+            None => format!(
+                "refused a connection from uid {uid}; more from uids past the first {MAX_REFUSED_UIDS} are counted \
+                 together and logged at most once every {every}"
+            ),
+        }
+    }
+}
+
+fn summary(key: Option<u32>, n: u64, over: Duration) -> String {
+    let who = key.map_or_else(|| "other uids".to_owned(), |uid| format!("uid {uid}"));
+    let s = if n == 1 { "" } else { "s" };
+    format!("refused {} more connection{s} from {who} in the last {}", thousands(n), seconds(over))
+}
+
+fn seconds(d: Duration) -> String {
+    if d >= Duration::from_secs(10) { format!("{} s", d.as_secs()) } else { format!("{:.1} s", d.as_secs_f64()) }
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn shutting_down() -> Response {
@@ -315,5 +488,82 @@ where
             // The client hanging up is the normal end of a follow.
             r = reader.read(&mut scratch) => if r.map_or(true, |n| n == 0) { return Ok(()) },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn first_refusal_is_logged_then_one_summary_per_window() {
+        let t0 = Instant::now();
+        let mut r = Refusals::new(W);
+        let (line, arm) = r.refused(1003, t0);
+        assert!(line.is_some_and(|l| l.starts_with("refused a connection from uid 1003")));
+        assert_eq!(arm, None, "nothing to summarise yet, so no timer");
+        let (line, arm) = r.refused(1003, t0 + Duration::from_millis(1));
+        assert_eq!((line, arm), (None, Some(t0 + W)), "counted; the timer is armed for the window's end");
+        for i in 2..1235 {
+            assert_eq!(r.refused(1003, t0 + Duration::from_millis(i)), (None, None), "armed once");
+        }
+        assert_eq!(r.flush(t0 + W / 2), (vec![], Some(t0 + W)), "a timer that fires early logs nothing");
+        let (lines, next) = r.flush(t0 + W);
+        assert_eq!(lines, ["refused 1,234 more connections from uid 1003 in the last 60 s"]);
+        assert_eq!(next, None, "nothing pending: the timer is disarmed");
+        // Refusals continue: counted into the new window, which is summed up at its end.
+        let (line, arm) = r.refused(1003, t0 + W + Duration::from_secs(1));
+        assert_eq!((line, arm), (None, Some(t0 + 2 * W)));
+        let (lines, _) = r.flush(t0 + 2 * W);
+        assert_eq!(lines, ["refused 1 more connection from uid 1003 in the last 60 s"]);
+        // A quiet window later, a refusal is news again and is logged at once.
+        assert_eq!(r.flush(t0 + 3 * W), (vec![], None));
+        let (line, arm) = r.refused(1003, t0 + 4 * W);
+        assert!(line.is_some_and(|l| l.starts_with("refused a connection from uid 1003")));
+        assert_eq!(arm, None);
+    }
+
+    #[test]
+    fn a_late_timer_does_not_lose_counts() {
+        let t0 = Instant::now();
+        let mut r = Refusals::new(W);
+        r.refused(7, t0);
+        r.refused(7, t0 + Duration::from_secs(1));
+        // The window is over but the flush has not run: this refusal carries the summary.
+        let (line, arm) = r.refused(7, t0 + W + Duration::from_secs(1));
+        assert_eq!(line.as_deref(), Some("refused 2 more connections from uid 7 in the last 61 s"));
+        assert_eq!(arm, None);
+        assert_eq!(r.flush(t0 + W + Duration::from_secs(2)), (vec![], None), "nothing twice");
+    }
+
+    #[test]
+    fn uids_are_tracked_separately_up_to_a_bound() {
+        let t0 = Instant::now();
+        let mut r = Refusals::new(W);
+        for uid in 0..200 {
+            let (line, _) = r.refused(uid, t0);
+            // Each of the first 64 uids is news; past them, only the first of the others is.
+            assert_eq!(line.is_some(), uid <= MAX_REFUSED_UIDS as u32, "uid {uid}");
+            r.refused(uid, t0);
+        }
+        assert_eq!(r.tallies.len(), MAX_REFUSED_UIDS + 1, "64 uids and the shared tally");
+        let (lines, next) = r.flush(t0 + W);
+        assert_eq!(lines.len(), MAX_REFUSED_UIDS + 1);
+        assert!(lines.contains(&"refused 271 more connections from other uids in the last 60 s".to_owned()));
+        assert_eq!(next, None);
+        // Once the tracked uids have been quiet for a window, new uids get their own tally.
+        r.flush(t0 + 2 * W);
+        let (line, _) = r.refused(500, t0 + 2 * W);
+        assert!(line.is_some_and(|l| l.contains("uid 500; more from it")));
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
