@@ -53,6 +53,7 @@ pub async fn run(
     bind: impl Fn() -> Option<Listener>,
 ) {
     let me = nix::unistd::Uid::current().as_raw();
+    let mut accept_failures: u64 = 0;
     let window = std::env::var(REFUSAL_WINDOW_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())
@@ -72,10 +73,20 @@ pub async fn run(
             }
         };
         let conn = match accepted {
-            Ok(c) => c,
+            Ok(c) => {
+                if accept_failures > 0 {
+                    tracing::info!("accepting connections again after {accept_failures} failed attempts");
+                    accept_failures = 0;
+                }
+                c
+            }
             Err(e) => {
-                // EMFILE and friends: keep serving the connections we have.
-                tracing::warn!("accept failed: {e}");
+                // EMFILE and friends: keep serving the connections we have, and say so once,
+                // not ten times a second for as long as it lasts.
+                if accept_failures == 0 {
+                    tracing::warn!("cannot accept connections: {e}; retrying every 100 ms");
+                }
+                accept_failures += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
