@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod compat;
 mod control;
 mod docs;
 mod faults;

@@ -77,6 +77,20 @@ impl Sharing {
     }
 }
 
+/// Every log the daemon has, by path (see [`LogFile::open`]).
+static OPEN: Mutex<std::collections::BTreeMap<PathBuf, std::sync::Weak<LogFile>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Which of the daemon's own descriptors a log path names, if it names one.
+fn daemon_stream(path: &Path) -> Option<i32> {
+    let p = path.to_str()?;
+    match p {
+        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" | "/proc/1/fd/1" => Some(1),
+        "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" | "/proc/1/fd/2" => Some(2),
+        _ => None,
+    }
+}
+
 /// A log that cannot be written at the moment.
 #[derive(Debug)]
 struct Failing {
@@ -97,6 +111,8 @@ pub struct LogFile {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// 1 or 2 when this "file" is the daemon's own stdout or stderr.
+    daemon_fd: Option<i32>,
     file: Option<File>,
     size: u64,
     max_bytes: u64,
@@ -120,8 +136,24 @@ impl LogFile {
     /// created with `sharing`'s permissions. The file is opened at the first write; failure
     /// is remembered, reported, and retried on each write.
     /// With `timestamps`, every line is prefixed with its arrival time (RFC 3339, UTC).
+    ///
+    /// One path has one `LogFile` in the daemon: programs that name the same file (supervisord
+    /// allows it: several programs, or numprocs instances, appending to one log) share it, so
+    /// their lines never tear each other and one of them, not each, rotates it. The first
+    /// opener's settings apply (the config requires sharers to agree).
+    /// `/dev/stdout`, `/dev/stderr`, `/dev/fd/1|2` and `/proc/self|1/fd/1|2` mean the daemon's
+    /// own stdout or stderr (the container idiom): never rotated, never reopened by path.
     pub fn open(path: PathBuf, max_bytes: u64, backups: u32, sharing: Sharing, timestamps: bool) -> Arc<LogFile> {
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = open.get(&path).and_then(std::sync::Weak::upgrade) {
+            return log;
+        }
+        let daemon_fd = daemon_stream(&path);
+        let key = path.clone();
+        // The daemon's own stream is never rotated: there is no file to rename.
+        let (max_bytes, backups) = if daemon_fd.is_some() { (0, 0) } else { (max_bytes, backups) };
         let inner = Inner {
+            daemon_fd,
             path,
             file: None,
             size: 0,
@@ -137,7 +169,20 @@ impl LogFile {
         };
         // The file is created with the first byte: a thousand quiet programs then cost no
         // files, no descriptors, and no inode allocations at start-up.
-        Arc::new(LogFile { inner: Mutex::new(inner) })
+        let log = Arc::new(LogFile { inner: Mutex::new(inner) });
+        if open.len() >= 64 && open.len().is_power_of_two() {
+            open.retain(|_, w| w.strong_count() > 0);
+        }
+        open.insert(key, Arc::downgrade(&log));
+        log
+    }
+
+    /// `Some("stdout")` or `Some("stderr")` when this log is the daemon's own stream.
+    pub fn daemon_stream(&self) -> Option<&'static str> {
+        match self.lock().daemon_fd? {
+            1 => Some("stdout"),
+            _ => Some("stderr"),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -192,6 +237,9 @@ impl LogFile {
     /// Empties the log and removes its rotated backups (`svc clear`).
     pub fn clear(&self) -> io::Result<()> {
         let mut inner = self.lock();
+        if inner.daemon_fd.is_some() {
+            return Err(io::Error::other("it goes to the daemon's own output, which svc does not clear"));
+        }
         for n in 1..=inner.backups {
             match std::fs::remove_file(rotated(&inner.path, n)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -216,6 +264,9 @@ impl LogFile {
     /// directory, which the supervisor handles as a whole).
     pub fn set_sharing(&self, sharing: Sharing) {
         let mut inner = self.lock();
+        if inner.daemon_fd.is_some() {
+            return;
+        }
         inner.sharing = sharing;
         let current = match &inner.file {
             Some(file) => sharing.apply(file).map_err(|e| (inner.path.clone(), e)),
@@ -235,7 +286,9 @@ impl LogFile {
         if let Some(f) = inner.file.as_mut() {
             let _ = f.flush();
         }
-        let mut text = tail_file(&inner.path, lines).unwrap_or_default();
+        // The daemon's own stream keeps no history here; followers still see new output.
+        let mut text =
+            if inner.daemon_fd.is_some() { Vec::new() } else { tail_file(&inner.path, lines).unwrap_or_default() };
         let have = text.iter().filter(|&&b| b == b'\n').count();
         if have < lines && inner.backups > 0 {
             let older = tail_file(&rotated(&inner.path, 1), lines - have).unwrap_or_default();
@@ -263,6 +316,15 @@ impl Inner {
     }
 
     fn reopen(&mut self) {
+        if let Some(fd) = self.daemon_fd {
+            // A copy, so that this handle can be dropped and reopened like a file's.
+            // SAFETY: fd 1 and 2 stay open for the daemon's whole life (never closed by svc).
+            match nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }) {
+                Ok(copy) => self.file = Some(File::from(copy)),
+                Err(e) => self.failed(&e.into()),
+            }
+            return;
+        }
         let open = || {
             OpenOptions::new()
                 .create(true)
@@ -361,7 +423,7 @@ impl Inner {
             self.drop_bytes(data.len());
             return;
         }
-        if self.file.is_some() && self.checked.elapsed() >= UNLINK_CHECK {
+        if self.file.is_some() && self.daemon_fd.is_none() && self.checked.elapsed() >= UNLINK_CHECK {
             self.checked = Instant::now();
             // Writes to a deleted file (its directory removed, or a user's `rm`) succeed and
             // vanish; notice, and write to a fresh file instead.

@@ -438,9 +438,21 @@ async fn log_file(tx: &mpsc::Sender<Msg>, name: String, stream: LogStream) -> Re
             field: None,
         });
     }
-    rx.await.unwrap_or_else(|_| {
+    let log = rx.await.unwrap_or_else(|_| {
         Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None })
-    })
+    })?;
+    match log.daemon_stream() {
+        // Nothing is kept to show: say where the output went instead of printing nothing.
+        Some(stream) => Err(ErrorReply {
+            code: ErrorCode::BadRequest,
+            message: format!(
+                "that output goes to the daemon's own {stream} ({}), not to a log file svc keeps",
+                log.path().display()
+            ),
+            field: Some("name".into()),
+        }),
+        None => Ok(log),
+    }
 }
 
 /// Sends the tail, then (when following) every new chunk until the client goes away. A

@@ -77,6 +77,11 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
             cmd.current_dir(home.unwrap_or_else(|| "/".into()))
         }
     };
+    // supervisord's variables, which some software checks to know it is supervised (not to
+    // daemonize, say); the program's own `environment` may still override them.
+    cmd.env("SUPERVISOR_ENABLED", "1")
+        .env("SUPERVISOR_PROCESS_NAME", &spec.name)
+        .env("SUPERVISOR_GROUP_NAME", &spec.group);
     cmd.envs(spec.environment.iter().map(|(k, v)| (k, v)));
     cmd.env("SVC_PROCESS_NAME", &spec.name).env("SVC_GROUP_NAME", &spec.group);
     if let Some(instance) = INSTANCE.get() {

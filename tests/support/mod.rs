@@ -182,10 +182,15 @@ impl TestDaemon {
 
     /// Starts a daemon whose stderr (its own log) goes to `stderr`.
     pub fn start_with_stderr(sandbox: Sandbox, env: &[(&str, &str)], stderr: Stdio) -> TestDaemon {
+        TestDaemon::start_with_output(sandbox, env, Stdio::null(), stderr)
+    }
+
+    /// Starts a daemon with its stdout and stderr where given.
+    pub fn start_with_output(sandbox: Sandbox, env: &[(&str, &str)], stdout: Stdio, stderr: Stdio) -> TestDaemon {
         let mut cmd = sandbox.command(&["daemon"]);
         cmd.envs(env.iter().copied());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn daemon");
+        let child = cmd.stdout(stdout).stderr(stderr).spawn().expect("spawn daemon");
         let mut d = TestDaemon { sandbox, child: Some(child) };
         let deadline = Instant::now() + PATIENCE;
         loop {

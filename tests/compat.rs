@@ -1,0 +1,53 @@
+//! What supervisord's users rely on at run time (issue 11): logs to the daemon's own stdout,
+//! supervisord's environment variables, several programs appending to one log file.
+
+use crate::support::{Sandbox, TestDaemon, wait_until};
+use std::process::Stdio;
+
+#[test]
+fn dev_stdout_and_dev_stderr_logs_go_to_the_daemons_own_output() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        r#"program "out" {
+            command "sh" "-c" "echo to-stdout; exec sleep 100000"
+            stdout-log { path "/dev/stdout"; max-bytes "1KB"; backups 3 }
+            start-secs 0
+        }
+        program "err" {
+            command "sh" "-c" "echo to-stderr >&2; echo via-fd; exec sleep 100000"
+            stderr-log { path "/dev/stderr"; }
+            stdout-log { path "/proc/1/fd/1"; }
+            start-secs 0
+        }"#,
+    );
+    let out = std::fs::File::create(sandbox.path().join("daemon.stdout")).expect("stdout file");
+    let err = std::fs::File::create(sandbox.path().join("daemon.stderr")).expect("stderr file");
+    let d = TestDaemon::start_with_output(sandbox, &[], out.into(), err.into());
+    let stdout = || std::fs::read_to_string(d.path().join("daemon.stdout")).unwrap_or_default();
+    wait_until("program output on the daemon's stdout", || {
+        stdout().contains("to-stdout\n") && stdout().contains("via-fd\n")
+    });
+    wait_until("program output on the daemon's stderr", || d.daemon_stderr().contains("to-stderr\n"));
+    assert_eq!(d.state_of("out"), "RUNNING");
+    assert!(d.program("out")["reason"].is_null(), "{}", d.program("out"));
+    // /dev/stdout itself was never renamed or replaced by a "rotation".
+    assert!(std::fs::symlink_metadata("/dev/stdout").is_ok_and(|m| m.file_type().is_symlink()));
+    // `svc logs` says where the output went instead of printing nothing.
+    let run = d.svc(&["logs", "out"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("daemon's own stdout"), "{run:?}");
+}
+
+#[test]
+fn programs_see_supervisords_environment_variables() {
+    let d = TestDaemon::start(
+        r#"group "g" {
+            programs "w"
+        }
+        program "w" {
+            command "sh" "-c" "printenv SUPERVISOR_ENABLED SUPERVISOR_PROCESS_NAME SUPERVISOR_GROUP_NAME; exec sleep 100000"
+            start-secs 0
+        }"#,
+    );
+    wait_until("output", || std::fs::read_to_string(d.log_dir().join("w.out.log")).is_ok_and(|t| t == "1\nw\ng\n"));
+}
