@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod config_faults;
 mod control;
 mod docs;
 mod import;
