@@ -2,7 +2,6 @@
 //! supervisord's environment variables, several programs appending to one log file.
 
 use crate::support::{Sandbox, TestDaemon, wait_until};
-use std::process::Stdio;
 
 #[test]
 fn dev_stdout_and_dev_stderr_logs_go_to_the_daemons_own_output() {

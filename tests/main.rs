@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod compat;
+mod config_faults;
 mod control;
 mod docs;
 mod faults;

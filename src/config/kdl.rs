@@ -17,6 +17,7 @@ use miette::{NamedSource, SourceCode, SourceSpan};
 use super::dotenv;
 use super::expand::{self, Context, ExpandError};
 use super::model::*;
+use super::scan;
 use super::{ConfigError, Diag};
 
 /// Includes deeper than this are surely a mistake (cycles are caught separately).
@@ -63,6 +64,11 @@ pub(crate) fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let path = absolute(path);
     match read_regular(&path) {
         Ok(text) => run(text, path, env),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut d = Diag::whole_file(&path, format!("config file {} does not exist", path.display()));
+            d.help = Some("create one with `svc init` (a commented starter), or name yours with --config FILE".into());
+            Err(ConfigError::new(vec![d]))
+        }
         Err(e) => Err(ConfigError::new(vec![Diag::whole_file(&path, format!("cannot read {}: {e}", path.display()))])),
     }
 }
@@ -303,18 +309,87 @@ impl Loader<'_> {
             source: NamedSource::new(path.display().to_string(), Arc::clone(&text)),
             path,
         });
-        match KdlDocument::parse(&text) {
+        match parse_kdl(&text) {
+            Ok(doc) if idx == 0 && doc.nodes().is_empty() => self.empty_main_file(&text),
             Ok(doc) => self.top(idx, &doc),
-            Err(e) => {
+            Err(Unparsed::Shape(p)) => {
                 self.incomplete = true;
-                for d in e.diagnostics {
-                    let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
-                    let label = d.label.unwrap_or_else(|| "here".to_owned());
-                    self.err(idx, d.span, message, &label, d.help);
-                }
+                self.err(idx, (p.offset, p.len).into(), p.message, p.label, Some(p.help));
+            }
+            Err(Unparsed::Kdl(e, balanced)) => {
+                self.incomplete = true;
+                self.kdl_errors(idx, &text, balanced, e.diagnostics);
             }
         }
         self.stack.pop();
+    }
+
+    /// The parser's diagnostics, with the mistakes people actually make explained: a
+    /// supervisord INI file, an unquoted path, a KDL v1 `true`. The parser's words for those
+    /// ("Expected identifier string", "Did you want a space here?") do not say what to do.
+    fn kdl_errors(&mut self, fi: usize, text: &str, balanced: bool, diags: Vec<::kdl::KdlDiagnostic>) {
+        let mut ini: Vec<(usize, usize)> = diags.iter().filter_map(|d| ini_header(text, d.span.offset())).collect();
+        if !ini.is_empty() {
+            // The rest of an INI file is INI too: its KDL errors would only be noise.
+            ini.dedup();
+            let file = self.files[fi].path.display().to_string();
+            for (offset, len) in ini {
+                self.err(
+                    fi,
+                    (offset, len).into(),
+                    "this looks like supervisord's INI format, not KDL",
+                    "an INI section",
+                    Some(format!(
+                        "convert it: run `svc import supervisord {file}` (it prints the KDL; -o FILE writes it)"
+                    )),
+                );
+            }
+            return;
+        }
+        let taught: Vec<Option<Teaching>> = diags.iter().map(|d| teach(text, d.span.offset())).collect();
+        let words: Vec<(usize, usize)> = taught.iter().flatten().map(|t| t.word).collect();
+        let mut done: Vec<(usize, usize)> = Vec::new();
+        for (d, t) in diags.into_iter().zip(taught) {
+            if let Some(t) = t {
+                if !done.contains(&t.word) {
+                    done.push(t.word);
+                    self.err(fi, t.word.into(), t.message, t.label, Some(t.help));
+                }
+                continue;
+            }
+            let at = d.span.offset();
+            if words.iter().any(|&(o, l)| (o..o + l).contains(&at)) {
+                continue;
+            }
+            let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
+            // With every `{` closed, "no closing `}`" and "expected end of document" after an
+            // explained mistake are the parser losing its place because of it.
+            if !words.is_empty() && balanced && CASCADE.contains(&message.as_str()) {
+                continue;
+            }
+            let label = d.label.unwrap_or_else(|| "here".to_owned());
+            self.err(fi, d.span, message, &label, d.help);
+        }
+    }
+
+    /// An empty main file is refused: it is what a reload reads while an editor or a script
+    /// (`> svc.kdl`) is rewriting the file, and applying it would stop every program.
+    fn empty_main_file(&mut self, text: &str) {
+        self.incomplete = true;
+        let what = if text.trim().is_empty() { "is empty" } else { "has nothing but comments" };
+        let path = self.files[0].path.clone();
+        let message = format!("config file {} {what}: refusing to stop every program", path.display());
+        let help = "an empty config is what a reader sees while the file is being rewritten; write configs \
+                    atomically: write a temp file and rename it over the config (mv svc.kdl.tmp svc.kdl). \
+                    To stop everything, use `svc stop all` or `svc shutdown`"
+            .to_owned();
+        if text.is_empty() {
+            let mut d = Diag::whole_file(&path, message);
+            d.help = Some(help);
+            self.diags.push(d);
+        } else {
+            self.err(0, (0, 0).into(), message, "this file", Some(help));
+        }
     }
 
     fn top(&mut self, fi: usize, doc: &KdlDocument) {
@@ -1257,16 +1332,17 @@ impl Loader<'_> {
             for member in &g.programs {
                 if !by_name.contains_key(&member.value) {
                     if !self.incomplete {
-                        let help = unknown_help(&member.value, &by_name.keys().map(String::as_str).collect::<Vec<_>>());
+                        // Program names in the order they are defined, as the user reads them.
+                        let names: Vec<&str> = unique.iter().map(|p| p.name.value.as_str()).collect();
+                        let guess = crate::suggest::closest(&member.value, names.iter().copied())
+                            .map(|n| format!(" (did you mean `{n}`?)"))
+                            .unwrap_or_default();
                         self.err(
                             member.file,
                             member.span,
-                            format!(
-                                "group `{}` lists `{}`, but there is no program `{}`",
-                                g.name.value, member.value, member.value
-                            ),
+                            format!("group `{}` lists no program `{}`{guess}", g.name.value, member.value),
                             "no such program",
-                            Some(help),
+                            Some(program_list(&names)),
                         );
                     }
                 } else if let Some((other, at)) = group_of.get(&member.value) {
@@ -1755,7 +1831,109 @@ fn known_help(key: &str, known: &[&str], what: &str) -> String {
     }
 }
 
-/// The closest known name within edit distance 2, comparing `_` as `-` (supervisord spelling).
+/// "programs: a, b, c" for a help text, shortened when there are many.
+fn program_list(names: &[&str]) -> String {
+    const SHOWN: usize = 12;
+    match names.len() {
+        0 => "no program is defined; a group lists the names of `program` blocks".to_owned(),
+        n if n <= SHOWN => format!("programs: {}", names.join(", ")),
+        n => format!("programs: {}, ... ({} more)", names[..SHOWN].join(", "), n - SHOWN),
+    }
+}
+
+/// The parser's messages that follow from an earlier error when the braces balance.
+const CASCADE: &[&str] =
+    &["No closing '}' for child block", "Closing '}' was not found after nodes", "Expected end of document"];
+
+/// A parser error explained: the word it is about, and what to write instead.
+struct Teaching {
+    word: (usize, usize),
+    message: String,
+    label: &'static str,
+    help: String,
+}
+
+/// The explanation for a parser error at `at`, when the word there is a known mistake.
+fn teach(text: &str, at: usize) -> Option<Teaching> {
+    let (start, end) = word_around(text, at)?;
+    let word = &text[start..end];
+    let keyword = match word {
+        "true" | "false" => Some("booleans are #true/#false"),
+        "null" => Some("null is #null"),
+        _ => None,
+    };
+    if let Some(rule) = keyword {
+        return Some(Teaching {
+            word: (start, end - start),
+            message: format!("bare `{word}` is not a KDL value: {rule}"),
+            label: "needs a #",
+            help: format!("write #{word} (KDL v2 booleans are #true and #false, and null is #null)"),
+        });
+    }
+    let comment = ["//", "/*", "/-"].iter().any(|c| word.starts_with(c));
+    let pathlike = word.starts_with(['~', '/', '.', '$']) || word.contains('/');
+    if pathlike && !comment {
+        return Some(Teaching {
+            word: (start, end - start),
+            message: format!("unquoted path `{word}`"),
+            label: "needs quotes",
+            help: format!("quote the path: \"{word}\" (KDL strings with `/`, `~` or `$` in them must be quoted)"),
+        });
+    }
+    None
+}
+
+/// The whitespace-delimited word of `text` that contains `at` (also cut at KDL's `=;{}()"`).
+fn word_around(text: &str, at: usize) -> Option<(usize, usize)> {
+    let stop = |c: char| c.is_whitespace() || matches!(c, '=' | ';' | '{' | '}' | '(' | ')' | '"');
+    let before = text.get(..at)?;
+    let start = before.char_indices().rev().find(|&(_, c)| stop(c)).map_or(0, |(i, c)| i + c.len_utf8());
+    let after = text.get(at..)?;
+    let end = at + after.char_indices().find(|&(_, c)| stop(c)).map_or(after.len(), |(i, _)| i);
+    (end > start).then_some((start, end))
+}
+
+/// The `[section]` line at `at`, if that line is one: supervisord's INI format.
+fn ini_header(text: &str, at: usize) -> Option<(usize, usize)> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let indent = line.len() - line.trim_start().len();
+    let trimmed = line.trim();
+    let close = trimmed.find(']')?;
+    let rest = trimmed[close + 1..].trim_start();
+    let header = trimmed.starts_with('[') && close > 1 && (rest.is_empty() || rest.starts_with([';', '#']));
+    header.then_some((start + indent, close + 1))
+}
+
+/// Why a file's text never became a KDL document.
+enum Unparsed {
+    /// The pre-pass refused it before the parser could recurse too deep.
+    Shape(scan::Problem),
+    /// The parser's own diagnostics, and whether every `{` in the file is closed.
+    Kdl(::kdl::KdlError, bool),
+}
+
+/// Stack for the parser's thread: far more than the bounded input needs (about 2 MiB in a
+/// debug build at the limits), and independent of the caller's thread, which may be a 2 MiB
+/// test thread. Only the pages touched are ever committed.
+const PARSE_STACK: usize = 64 << 20;
+
+/// Parses `text` as KDL after [`scan::prepare`] has bounded every way the parser recurses.
+fn parse_kdl(text: &str) -> Result<KdlDocument, Unparsed> {
+    let scan::Prepared { text: prepared, balanced } = scan::prepare(text).map_err(Unparsed::Shape)?;
+    let on_thread = std::thread::scope(|s| {
+        let parser = std::thread::Builder::new().stack_size(PARSE_STACK);
+        parser.spawn_scoped(s, || KdlDocument::parse(&prepared)).map(|h| h.join())
+    });
+    match on_thread {
+        Ok(Ok(result)) => result.map_err(|e| Unparsed::Kdl(e, balanced)),
+        // The parser panicked: carry on unwinding here, as if it had run on this thread.
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // No thread to be had (a process limit): the bounds above still fit a normal stack.
+        Err(_) => KdlDocument::parse(&prepared).map_err(|e| Unparsed::Kdl(e, balanced)),
+    }
+}
+
 /// Reads a config or env file, refusing anything but a regular file: `include "/dev/zero"`
 /// or `env-file "/dev/stdin"` would otherwise hang `svc check` or a reload.
 fn read_regular(path: &Path) -> std::io::Result<String> {
@@ -1770,6 +1948,7 @@ fn read_regular(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
+/// The closest known name within edit distance 2, comparing `_` as `-` (supervisord spelling).
 fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     // supervisord spells options with underscores; svc with dashes.
     crate::suggest::closest(&key.to_ascii_lowercase().replace('_', "-"), known.iter().copied())
@@ -1993,7 +2172,7 @@ group "e" { priority 1; }
             e,
             [
                 "7:7 group `e` has no `programs`",
-                "3:26 group `g` lists `nope`, but there is no program `nope`",
+                "3:26 group `g` lists no program `nope`",
                 "4:22 program `a` is already in group `g`",
                 "5:7 group `g` is defined twice",
                 "6:22 program `a` is already in group `g`",
@@ -2275,6 +2454,107 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // 1000 levels overflowed the parser's stack (SIGABRT) before the pre-pass.
+        let deep = "a {\n".repeat(1000) + &"}\n".repeat(1000);
+        assert_eq!(err1(&deep), "65:3 blocks are nested more than 64 deep");
+        let e = parse(&deep).expect_err("deep");
+        assert!(e.render(false).contains("/etc/svc/svc.kdl:65:3"), "{}", e.render(false));
+        // Every other way the parser recursed per character: a comment full of `*`, stray
+        // closers, `/-` chains, `/-` blocks; each is an error or harmless now.
+        let stars = format!("program \"a\" {{ command \"x\" }} /* {} */", "*".repeat(200_000));
+        assert_eq!(ok(&stars).programs.len(), 1);
+        assert_eq!(err1(&"}".repeat(100_000)), "1:1 unmatched `}`");
+        assert_eq!(err1(&format!("program \"a\" {{ command \"x\" }}\n{}", ")".repeat(100_000))), "2:1 unmatched `)`");
+        assert_eq!(err1(&("/- ".repeat(10_000) + "a")), "1:193 more than 64 `/-` in a row");
+        assert_eq!(err1(&("a /- {".repeat(1000) + &"}".repeat(1000))), "1:390 blocks are nested more than 64 deep");
+        // At the limit the walker still runs, on a 2 MiB test thread: the parser has its own.
+        let limit =
+            "program \"a\" { command \"x\"; environment { ".to_owned() + &"A {".repeat(62) + &"}".repeat(62) + "} }";
+        assert!(errs(&limit).iter().all(|e| !e.contains("nested")), "{:?}", errs(&limit));
+    }
+
+    #[test]
+    fn comments_blanked_for_the_parser_change_nothing_else() {
+        let src = "/* a { } \"quote\" /* nested */ still */ program \"a\" /* x */ {\n    command \"sh -c 'echo /* not a comment */'\" // }\n    stop-signal /* (u8) */ \"INT\"\n}\n";
+        let p = one(src);
+        assert_eq!(p.command, ["sh", "-c", "echo /* not a comment */"]);
+        assert_eq!(p.stop_signal, libc::SIGINT);
+        // Positions after a comment are those of the original text.
+        let bad = "/* one\ntwo */ program \"a\" { command \"x\"; priority \"high\"; }";
+        assert_eq!(err1(bad), "2:44 `priority` expects an integer, got \"high\"");
+    }
+
+    #[test]
+    fn an_empty_main_file_is_refused() {
+        for src in ["", "   \n\t\n", "// only a comment\n/* and another */\n", "/- program \"a\" { command \"x\" }"] {
+            let e = parse(src).expect_err("empty");
+            let text = e.to_string();
+            assert!(text.contains("refusing to stop every program"), "{src:?}: {text}");
+            let help = e.items()[0].help.clone().unwrap_or_default();
+            assert!(help.contains("write configs atomically"), "{help}");
+            if !src.is_empty() {
+                assert_eq!(err_pos(&e), (1, 1), "{src:?}");
+            }
+        }
+        assert!(
+            parse("").expect_err("empty").to_string().ends_with("svc.kdl is empty: refusing to stop every program")
+        );
+        // `defaults` alone is not empty: the user wrote something on purpose.
+        assert!(parse("defaults { autostart #false; }").is_ok());
+    }
+
+    #[test]
+    fn errors_that_teach() {
+        let path = "program \"web\" {\n    command \"x\"\n    directory ~/site\n}\n";
+        assert_eq!(err1(path), "3:15 unquoted path `~/site`");
+        assert!(help(path).starts_with("quote the path: \"~/site\""), "{}", help(path));
+        // A path starting with `/` confuses the parser about the braces too: one error remains.
+        let root =
+            "program \"web\" {\n    command \"x\"\n    directory /srv/site\n}\nprogram \"b\" { command \"y\" }\n";
+        assert_eq!(err1(root), "3:15 unquoted path `/srv/site`");
+
+        let boolean = "program \"web\" {\n    command \"x\"\n    autostart true\n}\n";
+        assert_eq!(err1(boolean), "3:15 bare `true` is not a KDL value: booleans are #true/#false");
+        assert!(help(boolean).starts_with("write #true"), "{}", help(boolean));
+        let anywhere =
+            "access { group \"g\" read-only=false }\nprogram \"a\" { command \"x\"; environment { A null; } }";
+        assert_eq!(
+            errs(anywhere),
+            [
+                "1:30 bare `false` is not a KDL value: booleans are #true/#false",
+                "2:44 bare `null` is not a KDL value: null is #null",
+            ]
+        );
+
+        let ini = "[program:web]\ncommand=sleep 100\nautostart=true\n\n[group:g] ; comment\nprograms=web\n";
+        assert_eq!(
+            errs(ini),
+            [
+                "1:1 this looks like supervisord's INI format, not KDL",
+                "5:1 this looks like supervisord's INI format, not KDL"
+            ]
+        );
+        assert!(help(ini).contains("svc import supervisord /etc/svc/svc.kdl"), "{}", help(ini));
+
+        let group = "program \"web\" { command \"x\"; }\nprogram \"worker\" { command \"x\"; }\ngroup \"g\" { programs \"wbe\" \"nope\"; }";
+        assert_eq!(
+            errs(group),
+            ["3:22 group `g` lists no program `wbe` (did you mean `web`?)", "3:28 group `g` lists no program `nope`"]
+        );
+        assert_eq!(help(group), "programs: web, worker");
+        let many: String = (0..20).map(|i| format!("program \"p{i}\" {{ command \"x\" }}\n")).collect();
+        let many = many + "group \"g\" { programs \"zzz\"; }";
+        assert_eq!(help(&many), "programs: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, ... (8 more)");
+        // Other syntax errors keep the parser's words.
+        assert!(
+            err1("program \"a\" { command \"x\" \"y\"z }").contains("Expected"),
+            "{:?}",
+            errs("program \"a\" { command \"x\" \"y\"z }")
+        );
+    }
+
+    #[test]
     fn includes_from_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
@@ -2339,7 +2619,10 @@ program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; 
     #[test]
     fn missing_main_file() {
         let e = super::load(Path::new("/nonexistent/svc.kdl"), &env).expect_err("missing");
-        assert!(e.to_string().starts_with("/nonexistent/svc.kdl: cannot read /nonexistent/svc.kdl"), "{e}");
+        assert_eq!(e.to_string(), "/nonexistent/svc.kdl: config file /nonexistent/svc.kdl does not exist");
+        let help = e.items()[0].help.clone().unwrap_or_default();
+        assert!(help.starts_with("create one with `svc init`"), "{help}");
+        assert!(e.render(false).contains("help: create one with `svc init`"), "{}", e.render(false));
     }
 
     #[test]

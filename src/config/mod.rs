@@ -2,14 +2,16 @@
 //!
 //! This module owns the public entry points ([`load`], [`parse_str`]) and the error type
 //! ([`ConfigError`]) that carries every diagnostic found, each with file, line, column and a
-//! source excerpt. The walk over the KDL nodes lives in `kdl.rs`, value expansion in
-//! `expand.rs`, and the `env-file` format in `dotenv.rs`.
+//! source excerpt. The walk over the KDL nodes lives in `kdl.rs`, the pre-pass that keeps the
+//! recursive KDL parser within bounds in `scan.rs`, value expansion in `expand.rs`, and the
+//! `env-file` format in `dotenv.rs`.
 
 mod dotenv;
 mod expand;
 pub mod import;
 mod kdl;
 pub mod model;
+mod scan;
 
 pub use model::*;
 
@@ -46,6 +48,9 @@ pub fn known_nodes() -> Vec<(&'static str, &'static [&'static str])> {
         ("limits", kdl::LIMIT_SETTINGS),
     ]
 }
+
+/// Reports at a column past this are printed in the one-line form, without the excerpt.
+const MAX_DRAWN_COLUMN: usize = 10_000;
 
 /// One or more problems found in a configuration.
 ///
@@ -89,10 +94,16 @@ impl ConfigError {
             if i > 0 {
                 out.push('\n');
             }
-            if handler.render_report(&mut out, d).is_err() {
+            // miette pads up to the column with a format width, which panics past 65535; a
+            // line that long cannot be drawn usefully anyway.
+            let too_wide = d.position().is_some_and(|(_, column)| column > MAX_DRAWN_COLUMN);
+            if too_wide || handler.render_report(&mut out, d).is_err() {
                 // A span outside its source can't be drawn; the one-line form still says it all.
                 out.push_str(&d.one_line());
                 out.push('\n');
+                if let Some(help) = &d.help {
+                    out.push_str(&format!("  help: {help}\n"));
+                }
             }
         }
         if self.diagnostics.len() > 1 {
