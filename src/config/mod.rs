@@ -49,6 +49,9 @@ pub fn known_nodes() -> Vec<(&'static str, &'static [&'static str])> {
     ]
 }
 
+/// At most this many reports are drawn by [`ConfigError::render`].
+const MAX_DRAWN: usize = 20;
+
 /// Reports at a column past this are printed in the one-line form, without the excerpt.
 const MAX_DRAWN_COLUMN: usize = 10_000;
 
@@ -90,7 +93,9 @@ impl ConfigError {
         // mangles setting names; a terminal wraps long help lines well enough.
         let handler = GraphicalReportHandler::new_themed(theme).with_wrap_lines(false).with_links(false);
         let mut out = String::new();
-        for (i, d) in self.diagnostics.iter().enumerate() {
+        // Drawing a report costs a scan of its file: thousands of them (a file of `;`) took
+        // seconds. The first ones say what is wrong; --json lists every one.
+        for (i, d) in self.diagnostics.iter().enumerate().take(MAX_DRAWN) {
             if i > 0 {
                 out.push('\n');
             }
@@ -105,6 +110,12 @@ impl ConfigError {
                     out.push_str(&format!("  help: {help}\n"));
                 }
             }
+        }
+        if self.diagnostics.len() > MAX_DRAWN {
+            out.push_str(&format!(
+                "\n... and {} more (`svc check --json` lists them all)\n",
+                self.diagnostics.len() - MAX_DRAWN
+            ));
         }
         if self.diagnostics.len() > 1 {
             out.push_str(&format!("{} errors\n", self.diagnostics.len()));
@@ -230,6 +241,17 @@ mod tests {
             label: Some("here".into()),
             help: Some("fix it".into()),
         }
+    }
+
+    #[test]
+    fn render_draws_the_first_reports_and_counts_the_rest() {
+        let text = "a 1\n".repeat(100);
+        let e = ConfigError::new((0..100).map(|i| diag(&text, i * 4, 1, &format!("problem {i}"))).collect());
+        let plain = e.render(false);
+        assert!(plain.contains("problem 19") && !plain.contains("problem 20"), "{plain}");
+        assert!(plain.contains("... and 80 more (`svc check --json` lists them all)"), "{plain}");
+        assert!(plain.ends_with("100 errors\n"), "{plain}");
+        assert_eq!(e.items().len(), 100, "--json has every one");
     }
 
     #[test]

@@ -70,7 +70,8 @@ struct ReloadAsk {
 
 /// A config read on a thread of its own, and the reloads it answers.
 struct Loaded {
-    result: Result<Config, crate::config::ConfigError>,
+    /// The config, or its errors rendered for people (drawn on the reading thread too).
+    result: Result<Config, String>,
     asks: Vec<ReloadAsk>,
 }
 
@@ -809,22 +810,22 @@ impl Supervisor {
         }
     }
 
-    /// Reads the config on a thread of its own: parsing a big or hostile file, or reading
-    /// from a slow disk, must not hold up supervision, and a thread with a known stack is
-    /// what the parser's depth limit is measured against.
+    /// Reads the config on a thread of its own: reading from a slow disk, or parsing and
+    /// drawing the errors of a big or hostile file, must not hold up supervision.
     fn start_load(&mut self) {
         let asks = std::mem::take(&mut self.reload_asks);
         let path = self.config_path.clone();
         let tx = self.loaded_tx.clone();
         self.loading = true;
         let reader = std::thread::Builder::new().name("svc-config".into()).stack_size(8 << 20).spawn(move || {
-            let _ = tx.send(Loaded { result: crate::config::load(&path), asks });
+            let result = crate::config::load(&path).map_err(|e| e.render(false));
+            let _ = tx.send(Loaded { result, asks });
         });
         if let Err(e) = reader {
             // No thread to be had (a process limit): read it here rather than not at all.
             tracing::warn!("cannot start a thread to read the config ({e}); reading it on the main thread");
             let asks = std::mem::take(&mut self.reload_asks);
-            let result = crate::config::load(&self.config_path);
+            let result = crate::config::load(&self.config_path).map_err(|e| e.render(false));
             self.on_loaded(Loaded { result, asks });
         }
     }
@@ -841,9 +842,9 @@ impl Supervisor {
             match &loaded.result {
                 Ok(config) => self.apply_config(config.clone(), ask.dry_run, ask.reply),
                 Err(e) => {
-                    tracing::error!("reload refused, nothing changed:\n{}", e.render(false));
+                    tracing::error!("reload refused, nothing changed:\n{e}");
                     if let Some(tx) = ask.reply {
-                        let _ = tx.send(error(ErrorCode::ConfigInvalid, &e.render(false), None));
+                        let _ = tx.send(error(ErrorCode::ConfigInvalid, e, None));
                     }
                 }
             }
