@@ -282,7 +282,10 @@ fn main() -> ExitCode {
         // not kill it.
         cli::default_sigpipe();
     }
-    let global = Global { config: cli.config, socket: cli.socket };
+    // Absolute, so that the daemon reports (and every later command compares) the same path
+    // whatever directory they run in.
+    let config = cli.config.map(|c| std::path::absolute(&c).unwrap_or(c));
+    let global = Global { config, socket: cli.socket };
     let code = match cli.command {
         None => cli::overview(),
         Some(Command::Daemon) => cli::daemon::daemon(&global),

@@ -12,6 +12,7 @@ mod faults;
 mod import;
 mod install;
 mod logs;
+mod newuser;
 mod options;
 mod properties;
 mod protocol;

@@ -1,12 +1,65 @@
-//! `svc check` and `svc paths`: commands that need no daemon.
+//! `svc check`, `paths`, `reload`, `init`, `edit`: the config file and its commands.
+//!
+//! One rule for which file they mean: when a daemon runs, the config is the one it loaded;
+//! `--config` names another (for `check` and `paths`), and is refused by `edit` and `reload`
+//! when it differs from the daemon's, since their change would never reach it.
 
-use super::{FAILURE, Global, SUCCESS};
+use super::{FAILURE, Global, SUCCESS, USAGE};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Validates a config file and prints every problem at once.
+/// The config file the running daemon loaded, if a daemon answers.
+fn daemon_config(g: &Global) -> Option<PathBuf> {
+    super::block_on(async {
+        let mut c = crate::client::Client::connect(&g.paths()).await.ok()?;
+        match c.request(&crate::protocol::Request::Info {}).await.ok()? {
+            crate::protocol::Response::Info(info) => Some(PathBuf::from(info.config)),
+            _ => None,
+        }
+    })
+}
+
+/// Whether two paths name the same file (or the same path, when neither exists).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The config a command acts on: `--config` if given, else the running daemon's, else the
+/// default path. With `must_match`, a `--config` other than the running daemon's is refused
+/// (`Err` carries the exit code, the reason already printed).
+fn config_for(g: &Global, verb: &str, must_match: bool) -> Result<PathBuf, u8> {
+    let daemon = daemon_config(g);
+    match (&g.config, daemon) {
+        (Some(given), Some(running)) if must_match && !same_file(given, &running) => {
+            eprintln!(
+                "svc: the running daemon uses {}, not {}: `svc {verb}` would not change what runs.
+                 {verb} {} instead, or restart the daemon on the other file: svc shutdown && svc up --config {}",
+                running.display(),
+                given.display(),
+                running.display(),
+                given.display()
+            );
+            Err(USAGE)
+        }
+        (Some(given), _) => Ok(given.clone()),
+        (None, Some(running)) => Ok(running),
+        (None, None) => Ok(g.paths().config),
+    }
+}
+
+/// Validates a config file and prints every problem at once: FILE, else `--config`, else the
+/// running daemon's, else the default.
 pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
-    let path = file.unwrap_or_else(|| g.paths().config);
+    let path = match file {
+        Some(f) => f,
+        None => match config_for(g, "check", false) {
+            Ok(p) => p,
+            Err(code) => return code,
+        },
+    };
     match crate::config::load(&path) {
         Ok(config) => {
             if json {
@@ -42,11 +95,12 @@ pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
     }
 }
 
-/// Prints every location svc uses.
+/// Prints every location svc uses; the config is the running daemon's, if one runs.
 pub fn paths(g: &Global, json: bool) -> u8 {
     let p = g.paths();
+    let config = config_for(g, "paths", false).unwrap_or_else(|_| p.config.clone());
     let rows = [
-        ("config", p.config.clone()),
+        ("config", config),
         ("state", p.state_dir.clone()),
         ("logs", p.log_dir.clone()),
         ("socket", p.socket.clone()),
@@ -68,6 +122,11 @@ pub fn paths(g: &Global, json: bool) -> u8 {
 /// `svc reload`: apply the config file's changes (or print them with `dry_run`).
 pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
     use crate::protocol::{ErrorCode, Request, Response};
+    if g.config.is_some()
+        && let Err(code) = config_for(g, "reload", true)
+    {
+        return code;
+    }
     super::block_on(async {
         let mut c = match super::connect(g).await {
             Ok(c) => c,
@@ -165,7 +224,10 @@ pub fn init(g: &Global) -> u8 {
 /// it in place and reload the daemon (the `crontab -e`/`visudo` way: a broken config never
 /// reaches the daemon).
 pub fn edit(g: &Global) -> u8 {
-    let path = g.paths().config;
+    let path = match config_for(g, "edit", true) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let original = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => STARTER.to_owned(),
@@ -183,7 +245,16 @@ pub fn edit(g: &Global) -> u8 {
     let name = path.file_name().map_or_else(|| "svc.kdl".into(), |n| n.to_string_lossy().into_owned());
     // No `.kdl` extension, so an `include "*.kdl"` in the same directory never reads it.
     let tmp = dir.join(format!(".{name}.edit-{}", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, &original) {
+    // An edit an earlier `svc edit` could not save (it had errors) is where this one starts.
+    let leftovers = leftover_edits(&dir, &name);
+    let start = match leftovers.last().and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p, t))) {
+        Some((from, text)) => {
+            eprintln!("svc: continuing the unsaved edit in {}", from.display());
+            text
+        }
+        None => original.clone(),
+    };
+    if let Err(e) = std::fs::write(&tmp, &start) {
         eprintln!("svc: error: cannot write {}: {e}", tmp.display());
         return FAILURE;
     }
@@ -213,6 +284,9 @@ pub fn edit(g: &Global) -> u8 {
         if edited == original && path.exists() {
             println!("no changes");
             let _ = std::fs::remove_file(&tmp);
+            for old in &leftovers {
+                let _ = std::fs::remove_file(old);
+            }
             return SUCCESS;
         }
         match crate::config::load(&tmp) {
@@ -223,7 +297,13 @@ pub fn edit(g: &Global) -> u8 {
                 if interactive && ask("The config has errors. Edit again? [Y/n] ") {
                     continue;
                 }
-                eprintln!("svc: nothing was changed; your edit is kept in {}", tmp.display());
+                eprintln!(
+                    "svc: nothing was changed; your edit is kept in {} (`svc edit` continues from it)",
+                    tmp.display()
+                );
+                for old in &leftovers {
+                    let _ = std::fs::remove_file(old);
+                }
                 return FAILURE;
             }
         }
@@ -231,6 +311,9 @@ pub fn edit(g: &Global) -> u8 {
     if let Err(e) = std::fs::rename(&tmp, &path) {
         eprintln!("svc: error: cannot replace {}: {e} (your edit is in {})", path.display(), tmp.display());
         return FAILURE;
+    }
+    for old in &leftovers {
+        let _ = std::fs::remove_file(old);
     }
     println!("saved {}", path.display());
     let running = super::block_on(async { crate::client::Client::connect(&g.paths()).await.is_ok() });
@@ -240,6 +323,20 @@ pub fn edit(g: &Global) -> u8 {
         println!("the daemon is not running; start it with 'svc up'");
         SUCCESS
     }
+}
+
+/// Copies `.NAME.edit-PID` left in `dir` by edits that could not be saved, oldest first.
+fn leftover_edits(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!(".{name}.edit-");
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
 }
 
 fn ask(question: &str) -> bool {

@@ -35,6 +35,16 @@ pub fn up(g: &Global, quiet: bool) -> u8 {
         if !quiet {
             println!("svc daemon already running (pid {})", info.pid);
         }
+        if let Some(wanted) = &g.config
+            && std::fs::canonicalize(wanted).ok() != std::fs::canonicalize(&info.config).ok()
+        {
+            eprintln!(
+                "svc: note: it runs {}, not {}; to switch: svc shutdown && svc up --config {}",
+                info.config,
+                wanted.display(),
+                wanted.display()
+            );
+        }
         return SUCCESS;
     }
     if let Some(pid) = live_daemon_without_socket(&paths) {

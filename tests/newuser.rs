@@ -1,0 +1,54 @@
+//! What a new user trips over (issue 11): which config a command means, JSON errors,
+//! familiar verbs, and the small things.
+
+use crate::support::TestDaemon;
+
+#[test]
+fn every_config_command_means_the_running_daemons_file() {
+    // The daemon runs on the sandbox's svc.kdl; the commands below are run without SVC_CONFIG,
+    // so their default would be another file (~/.config/svc/svc.kdl).
+    let d = TestDaemon::start(r#"program "a" { command "sleep" "1000"; start-secs 0 }"#);
+    d.wait_state("a", "RUNNING");
+    let daemons = d.config_path().display().to_string();
+    let plain = |args: &[&str]| -> crate::support::Run {
+        let mut cmd = d.command(args);
+        cmd.env_remove("SVC_CONFIG");
+        cmd.output().expect("svc").into()
+    };
+    let check = plain(&["check"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(check.stdout.contains(&daemons), "check checks the daemon's file: {check:?}");
+    let paths = plain(&["paths", "--json"]);
+    let paths: serde_json::Value = serde_json::from_str(&paths.stdout).expect("json");
+    assert_eq!(paths["config"], daemons.as_str());
+
+    let editor = d.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '\\nprogram \"b\" { command \"sleep\" \"1000\"; start-secs 0; }\\n' >> \"$1\"\n",
+    )
+    .expect("editor");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let mut edit = d.command(&["edit"]);
+    edit.env_remove("SVC_CONFIG").env("EDITOR", &editor);
+    let edit: crate::support::Run = edit.output().expect("edit").into();
+    assert_eq!(edit.code, 0, "{edit:?}");
+    assert!(edit.stdout.contains("added: b"), "the daemon saw the edit: {edit:?}");
+    assert!(std::fs::read_to_string(d.config_path()).expect("config").contains("program \"b\""));
+    assert_eq!(d.state_of("b"), "RUNNING");
+
+    // Another file named with --config: edit and reload are refused, saying which file runs.
+    let other = d.path().join("other.kdl");
+    std::fs::write(&other, "program \"x\" { command \"sleep\" \"1\"; }\n").expect("other");
+    let other = other.display().to_string();
+    for verb in ["edit", "reload"] {
+        let mut cmd = d.command(&["--config", &other, verb]);
+        cmd.env("EDITOR", &editor);
+        let run: crate::support::Run = cmd.output().expect("svc").into();
+        assert_eq!(run.code, 2, "{verb}: {run:?}");
+        assert!(run.stderr.contains(&daemons) && run.stderr.contains("would not change"), "{verb}: {run:?}");
+    }
+    assert!(!std::fs::read_to_string(&other).expect("other").contains("program \"b\""), "not edited");
+    // ...but checking another file is what --config is for.
+    assert_eq!(d.svc(&["--config", &other, "check"]).code, 0);
+}
