@@ -46,8 +46,16 @@ enum Command {
     /// Stop every program (highest priority number first), then the daemon.
     #[command(after_help = "Example:\n  svc shutdown")]
     Shutdown,
+    /// Print this svc's version and the running daemon's (they should match).
+    #[command(after_help = "Example:\n  svc version --json")]
+    Version {
+        /// Print JSON: {"client": ..., "daemon": ... or null}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the state of programs (all by default).
     #[command(
+        visible_aliases = ["list", "ls", "ps"],
         after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not."
     )]
     Status {
@@ -192,7 +200,7 @@ enum Command {
     /// Program names, one per line (used by shell completion).
     #[command(name = "__names", hide = true)]
     Names,
-    /// Check a config file without a daemon (default: the config svc would load).
+    /// Check a config file (default: the running daemon's, else the one svc up would load).
     #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
     Check {
         /// The file to check.
@@ -286,11 +294,15 @@ fn main() -> ExitCode {
     // whatever directory they run in.
     let config = cli.config.map(|c| std::path::absolute(&c).unwrap_or(c));
     let global = Global { config, socket: cli.socket };
+    // Every command with --json answers in JSON on stdout, errors included (scripts parse
+    // stdout; text on stderr with an empty stdout broke `jq`).
+    cli::json_errors(std::env::args().take_while(|a| a != "--").any(|a| a == "--json"));
     let code = match cli.command {
         None => cli::overview(),
         Some(Command::Daemon) => cli::daemon::daemon(&global),
         Some(Command::Up { quiet }) => cli::daemon::up(&global, quiet),
         Some(Command::Shutdown) => cli::daemon::shutdown(&global),
+        Some(Command::Version { json }) => cli::daemon::version(&global, json),
         Some(Command::Status { targets, json }) => cli::status::status(&global, targets, json),
         Some(Command::Start { targets, json }) => {
             cli::control::control(&global, cli::control::Verb::Start, targets, json)

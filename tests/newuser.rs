@@ -52,3 +52,48 @@ fn every_config_command_means_the_running_daemons_file() {
     // ...but checking another file is what --config is for.
     assert_eq!(d.svc(&["--config", &other, "check"]).code, 0);
 }
+
+#[test]
+fn every_json_command_answers_errors_in_json_on_stdout() {
+    let d = TestDaemon::start(r#"program "a" { command "sleep" "1000"; start-secs 0 }"#);
+    d.wait_state("a", "RUNNING");
+    let json_error = |args: &[&str], code: i32, kind: &str| {
+        let run = d.svc(args);
+        assert_eq!(run.code, code, "{args:?}: {run:?}");
+        let v: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {run:?}"));
+        assert_eq!(v["ok"], false, "{args:?}: {v}");
+        assert_eq!(v["error"]["code"], kind, "{args:?}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert!(run.stderr.is_empty(), "{args:?}: nothing on stderr: {run:?}");
+        v
+    };
+    let v = json_error(&["status", "nope", "--json"], 1, "unknown_target");
+    assert_eq!(v["error"]["field"], "targets");
+    json_error(&["signal", "HUP", "nope", "--json"], 1, "unknown_target");
+    json_error(&["signal", "NOSUCHSIG", "a", "--json"], 1, "bad_request");
+    json_error(&["pid", "nope", "--json"], 1, "unknown_target");
+    let mut gone = d.command(&["status", "--json"]);
+    gone.env("SVC_SOCKET", d.path().join("nobody.sock"));
+    let run: crate::support::Run = gone.output().expect("svc").into();
+    assert_eq!(run.code, 4);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON when no daemon runs");
+    assert_eq!(v["error"]["code"], "no_daemon");
+}
+
+#[test]
+fn familiar_verbs_work() {
+    let d = TestDaemon::start(r#"program "a" { command "sleep" "1000"; start-secs 0 }"#);
+    d.wait_state("a", "RUNNING");
+    let status = d.svc(&["status"]);
+    for alias in ["list", "ls", "ps"] {
+        let run = d.svc(&[alias]);
+        assert_eq!(run.code, 0, "{alias}: {run:?}");
+        assert_eq!(run.stdout.lines().next(), status.stdout.lines().next(), "{alias} is status");
+        assert!(run.stdout.contains("RUNNING"), "{alias}: {run:?}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&d.svc(&["version", "--json"]).stdout).expect("json");
+    assert_eq!(v["client"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["daemon"]["pid"], d.daemon_pid());
+    assert!(d.svc(&["version"]).stdout.contains(&format!("daemon {}", env!("CARGO_PKG_VERSION"))));
+}

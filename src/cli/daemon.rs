@@ -147,6 +147,28 @@ fn read_from(path: &std::path::Path, offset: u64) -> String {
     text
 }
 
+/// `svc version`: this binary's version, and the running daemon's, which a mismatch after an
+/// upgrade makes worth a look (restart the daemon to run the new one).
+pub fn version(g: &Global, json: bool) -> u8 {
+    let mine = env!("CARGO_PKG_VERSION");
+    let daemon = block_on(info(g));
+    if json {
+        let daemon = daemon.as_ref().map(|i| serde_json::json!({ "version": i.version, "pid": i.pid }));
+        println!("{:#}", serde_json::json!({ "client": mine, "daemon": daemon }));
+        return SUCCESS;
+    }
+    println!("svc {mine}");
+    match daemon {
+        Some(i) if i.version == mine => println!("daemon {} (pid {})", i.version, i.pid),
+        Some(i) => println!(
+            "daemon {} (pid {}): older or newer than this svc; restart it to run {mine}: svc shutdown && svc up",
+            i.version, i.pid
+        ),
+        None => println!("daemon not running"),
+    }
+    SUCCESS
+}
+
 /// `svc shutdown`: stop every program, then the daemon; return once it is gone.
 pub fn shutdown(g: &Global) -> u8 {
     block_on(async {

@@ -172,24 +172,22 @@ fn parse_method(name: &str) -> Result<Method, u8> {
     let available = service::available_methods();
     match name.parse::<Method>() {
         Ok(m) if available.contains(&m) => Ok(m),
-        Ok(m) => {
-            eprintln!(
-                "svc: error: {m} is not available on {} (methods here: {})",
+        Ok(m) => Err(super::fail(
+            "bad_request",
+            &format!(
+                "{m} is not available on {} (methods here: {})",
                 svc_platform::OS_NAME,
                 service::method_names(available)
-            );
-            Err(USAGE)
-        }
-        Err(e) => {
-            eprintln!("svc: error: {e}");
-            Err(USAGE)
-        }
+            ),
+            Some("method"),
+            USAGE,
+        )),
+        Err(e) => Err(super::fail("bad_request", &e.to_string(), Some("method"), USAGE)),
     }
 }
 
 fn fail(message: &str) -> u8 {
-    eprintln!("svc: error: {message}");
-    FAILURE
+    super::fail("failed", message, None, FAILURE)
 }
 
 /// What the installed service will run, from this process: its own binary, the config and

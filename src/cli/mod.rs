@@ -79,12 +79,43 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Prints a client error in one line and returns the matching exit code.
+/// Whether errors are printed as JSON on stdout (the command was given `--json`).
+static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`report`] and [`fail`] print JSON on stdout instead of text on stderr.
+pub fn json_errors(on: bool) {
+    JSON_ERRORS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this command was given `--json`.
+pub fn json_enabled() -> bool {
+    JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints an error of this command, `{"ok": false, "error": {"code", "message", "field"}}`
+/// on stdout under `--json`, else `svc: MESSAGE` on stderr; returns `code` (the exit code).
+pub fn fail(kind: &str, message: &str, field: Option<&str>, code: u8) -> u8 {
+    if json_enabled() {
+        let error = serde_json::json!({ "code": kind, "message": message, "field": field });
+        println!("{:#}", serde_json::json!({ "ok": false, "error": error }));
+    } else {
+        eprintln!("svc: {message}");
+    }
+    code
+}
+
+/// Prints a client error (see [`fail`]) and returns the matching exit code.
 pub fn report(e: &ClientError) -> u8 {
-    eprintln!("svc: {e}");
+    let message = e.to_string();
     match e {
-        ClientError::NoDaemon { .. } | ClientError::NotOurs { .. } => NO_DAEMON,
-        _ => FAILURE,
+        ClientError::NoDaemon { .. } => fail("no_daemon", &message, None, NO_DAEMON),
+        ClientError::NotOurs { .. } => fail("not_ours", &message, None, NO_DAEMON),
+        ClientError::Daemon(reply) => {
+            let kind = serde_json::to_value(reply.code).ok().and_then(|v| v.as_str().map(str::to_owned));
+            fail(kind.as_deref().unwrap_or("internal"), &message, reply.field.as_deref(), FAILURE)
+        }
+        ClientError::Protocol(_) => fail("protocol", &message, None, FAILURE),
+        ClientError::Io(_) => fail("io", &message, None, FAILURE),
     }
 }
 

@@ -200,6 +200,9 @@ pub fn avail(g: &Global, json: bool) -> u8 {
         let config = match crate::config::load(&config_path) {
             Ok(c) => c,
             Err(e) => {
+                if super::json_enabled() {
+                    return super::fail("config_invalid", &e.to_string(), None, FAILURE);
+                }
                 eprint!("{}", e.render(false));
                 return FAILURE;
             }
