@@ -97,3 +97,34 @@ fn familiar_verbs_work() {
     assert_eq!(v["daemon"]["pid"], d.daemon_pid());
     assert!(d.svc(&["version"]).stdout.contains(&format!("daemon {}", env!("CARGO_PKG_VERSION"))));
 }
+
+#[test]
+fn install_without_systemd_or_cron_chooses_the_login_profile() {
+    let s = crate::support::Sandbox::new();
+    let empty = s.path().join("empty-bin");
+    std::fs::create_dir(&empty).expect("dir");
+    let run: crate::support::Run =
+        s.command(&["install", "--dry-run"]).env("PATH", &empty).env("SHELL", "/bin/sh").output().expect("svc").into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("profile"), "{run:?}");
+    assert!(run.stdout.contains("no crontab command") || run.stderr.contains("no crontab command"), "{run:?}");
+}
+
+#[test]
+fn status_names_group_members_as_commands_take_them() {
+    let d = TestDaemon::start(
+        r#"group "backend" { programs "api"; }
+        program "api" { command "sleep" "1000"; start-secs 0 }
+        program "solo" { command "sleep" "1000"; start-secs 0 }"#,
+    );
+    d.wait_state("api", "RUNNING");
+    d.wait_state("solo", "RUNNING");
+    let table = d.svc(&["status"]).stdout;
+    assert!(table.lines().any(|l| l.starts_with("backend:api ")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("solo ")), "{table}");
+    // What the table shows is a target.
+    assert_eq!(d.svc(&["restart", "backend:api"]).code, 0);
+    let names = d.svc(&["__names"]).stdout;
+    assert!(names.lines().any(|l| l == "backend:*"), "{names}");
+    assert!(names.lines().any(|l| l == "api") && !names.lines().any(|l| l == "solo:*"), "{names}");
+}

@@ -59,8 +59,16 @@ pub fn names(g: &Global) -> u8 {
         let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return FAILURE };
         match c.request(&Request::Status { targets: vec![] }).await {
             Ok(Response::Status { programs }) => {
-                for p in programs {
+                for p in &programs {
                     println!("{}", p.name);
+                }
+                // Groups (and numprocs blocks) as GROUP:*, once each, as supervisorctl takes them.
+                let mut groups: Vec<&str> =
+                    programs.iter().filter(|p| p.group != p.name).map(|p| p.group.as_str()).collect();
+                groups.sort_unstable();
+                groups.dedup();
+                for g in groups {
+                    println!("{g}:*");
                 }
                 SUCCESS
             }

@@ -59,7 +59,10 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
                 State::Running | State::Starting | State::Stopping => human_duration(now - p.since),
                 _ => "-".into(),
             };
-            [p.name.clone(), p.state.as_str().into(), pid, uptime, p.restarts.to_string(), detail(p, now)]
+            // supervisorctl's GROUP:NAME for members of a group (or of a numprocs block), so
+            // the name shown is one `svc` commands take.
+            let name = if p.group == p.name { p.name.clone() } else { format!("{}:{}", p.group, p.name) };
+            [name, p.state.as_str().into(), pid, uptime, p.restarts.to_string(), detail(p, now)]
         })
         .collect();
     let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from);

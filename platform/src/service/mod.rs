@@ -96,17 +96,28 @@ pub fn available_methods() -> &'static [Method] {
 ///
 /// Linux: systemd when `systemctl --user` works (a user manager and its bus exist), else cron:
 /// the user bus is missing under `su`, in cron, and on many shared hosts. macOS: launchd.
-/// FreeBSD and illumos: cron.
+/// FreeBSD and illumos: cron. Where cron is wanted but there is no usable `crontab` (a
+/// minimal container, a host that forbids it), the login-profile hook, which needs nothing.
 pub fn default_method() -> (Method, String) {
     if cfg!(target_os = "macos") {
-        (Method::Launchd, "the macOS service manager".to_owned())
-    } else if cfg!(target_os = "linux") {
+        return (Method::Launchd, "the macOS service manager".to_owned());
+    }
+    let why_cron = if cfg!(target_os = "linux") {
         match systemd::user_manager() {
-            Ok(()) => (Method::Systemd, "systemctl --user works here".to_owned()),
-            Err(e) => (Method::Cron, format!("systemctl --user does not work here: {e}")),
+            Ok(()) => return (Method::Systemd, "systemctl --user works here".to_owned()),
+            Err(e) => format!("systemctl --user does not work here: {e}"),
         }
     } else {
-        (Method::Cron, format!("user crontabs need no root on {}", crate::OS_NAME))
+        format!("user crontabs need no root on {}", crate::OS_NAME)
+    };
+    match cron::probe() {
+        cron::Probe::Table(_) => (Method::Cron, why_cron),
+        cron::Probe::NoCommand => {
+            (Method::Profile, format!("{why_cron}; and there is no crontab command, so the login profile"))
+        }
+        cron::Probe::Error(e) => {
+            (Method::Profile, format!("{why_cron}; and crontab cannot be used ({e}), so the login profile"))
+        }
     }
 }
 
