@@ -273,7 +273,14 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
                 actions.push(Action::Spawn);
             } else {
                 let until = now + backoff_delay(spec, rt.crashes - 1);
-                rt.reason = Some(format!("crashed {} times in a row ({})", rt.crashes, describe_exit(exit)));
+                // Say why it waits: supervisord restarts at once, forever, and its users expect it.
+                rt.reason = Some(format!(
+                    "crash loop: {} crashes in a row, each within {} of starting ({}); restarts wait longer each \
+                     time (`backoff` setting)",
+                    rt.crashes,
+                    humantime::format_duration(spec.backoff.reset_after),
+                    describe_exit(exit)
+                ));
                 rt.enter(S::Backoff { until }, now);
             }
             actions
@@ -536,6 +543,24 @@ mod tests {
         let later = now + Duration::from_secs(2);
         assert!(!step(&s, &mut rt, Event::Exited(Exit::Code(1)), later).contains(&Action::Spawn));
         assert_eq!(rt.state, ProgramState::Backoff { until: later + Duration::from_secs(1) });
+        let why = rt.reason.clone().unwrap_or_default();
+        assert!(why.starts_with("crash loop: 2 crashes in a row, each within 1m of starting"), "{why}");
+        assert!(why.contains("exit status 1") && why.contains("`backoff`"), "{why}");
+    }
+
+    #[test]
+    fn reset_after_zero_restarts_every_crash_at_once_as_supervisord_does() {
+        let mut s = spec();
+        s.autorestart = AutoRestart::Always;
+        s.backoff.reset_after = Duration::ZERO;
+        let now = t0();
+        let mut rt = running(&s, now);
+        for k in 0..5u64 {
+            let at = now + Duration::from_secs(k * 2);
+            assert!(step(&s, &mut rt, Event::Exited(Exit::Code(1)), at).contains(&Action::Spawn), "crash {k}");
+            step(&s, &mut rt, Event::Spawned { pid: 50 + k as u32 }, at);
+            step(&s, &mut rt, Event::Deadline, at + Duration::from_secs(1));
+        }
     }
 
     #[test]
