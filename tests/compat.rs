@@ -50,3 +50,54 @@ fn programs_see_supervisords_environment_variables() {
     );
     wait_until("output", || std::fs::read_to_string(d.log_dir().join("w.out.log")).is_ok_and(|t| t == "1\nw\ng\n"));
 }
+
+#[test]
+fn several_programs_append_to_one_log_file_and_lose_no_line() {
+    let d = TestDaemon::start_in({
+        let s = crate::support::Sandbox::new();
+        let shared = s.path().join("shared.log");
+        s.write_config(&format!(
+            r#"program "a" {{
+                command "sh" "-c" "i=0; while [ $$i -lt 2000 ]; do echo a-$$i-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; i=$$((i+1)); done; exec sleep 100000"
+                stdout-log {{ path "{p}"; max-bytes "64KB"; backups 20 }}
+                start-secs 0
+            }}
+            program "w" {{
+                numprocs 2
+                command "sh" "-c" "i=0; while [ $$i -lt 2000 ]; do echo $$SVC_PROCESS_NAME-$$i-wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww; i=$$((i+1)); done; exec sleep 100000"
+                stdout-log {{ path "{p}"; max-bytes "64KB"; backups 20 }}
+                start-secs 0
+            }}"#,
+            p = shared.display()
+        ));
+        s
+    });
+    let shared = d.path().join("shared.log");
+    let read_all = || {
+        let mut text = String::new();
+        for n in (1..=20).rev() {
+            text.push_str(&std::fs::read_to_string(format!("{}.{n}", shared.display())).unwrap_or_default());
+        }
+        text + &std::fs::read_to_string(&shared).unwrap_or_default()
+    };
+    wait_until("6,000 lines", || read_all().lines().count() >= 6000);
+    let text = read_all();
+    let names: Vec<String> = d.status().iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for name in &names {
+        let mine: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{name}-"))).collect();
+        assert_eq!(mine.len(), 2000, "{name}: every line once");
+        for (i, line) in mine.iter().enumerate() {
+            assert!(
+                line.starts_with(&format!("{name}-{i}-")) && line.len() > 40,
+                "{name}: torn or out of order: {line:?}"
+            );
+        }
+    }
+    assert_eq!(text.lines().count(), 6000, "nothing else, nothing torn");
+    for n in 1..=20 {
+        if let Ok(m) = std::fs::metadata(format!("{}.{n}", shared.display())) {
+            assert!(m.len() <= 64 * 1024, "backup {n} passed max-bytes: {}", m.len());
+        }
+    }
+}

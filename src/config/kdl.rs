@@ -1658,10 +1658,12 @@ impl Loader<'_> {
         parsed.unwrap_or_default()
     }
 
-    /// Process names and explicit log files must each belong to one process.
+    /// Process names must each belong to one process. A log file may be shared (supervisord
+    /// allows several programs, or numprocs instances, to append to one file; the daemon gives
+    /// them one writer), but its sharers must agree on how it is rotated and stamped.
     fn check_unique(&mut self, specs: &[(ProgramSpec, Origins)]) {
         let mut names: HashMap<&str, &ProgramSpec> = HashMap::new();
-        let mut logs: HashMap<&Path, &str> = HashMap::new();
+        let mut logs: HashMap<&Path, (&str, u64, u32, bool)> = HashMap::new();
         for (spec, origins) in specs {
             if let Some(first) = names.get(spec.name.as_str()) {
                 self.err(
@@ -1678,16 +1680,28 @@ impl Loader<'_> {
             let used = if spec.redirect_stderr { &streams[..1] } else { &streams[..] };
             for (log, at) in used {
                 let (LogPath::File(path), Some(at)) = (&log.path, at) else { continue };
-                if let Some(first) = logs.get(path.as_path()) {
-                    self.err(
-                        at.file,
-                        at.span,
-                        format!("log file {} is written by more than one process", path.display()),
-                        "shared log file",
-                        Some(format!("`{first}` writes it too; use {{name}} in the path, or redirect-stderr #true")),
-                    );
-                } else {
-                    logs.insert(path, &spec.name);
+                let mine = (spec.name.as_str(), log.max_bytes, log.backups, spec.log_timestamps);
+                match logs.get(path.as_path()) {
+                    Some(&(first, max, backups, stamps)) if (max, backups, stamps) != (mine.1, mine.2, mine.3) => {
+                        self.err(
+                            at.file,
+                            at.span,
+                            format!(
+                                "log file {} is shared with `{first}`, which rotates or stamps it differently",
+                                path.display()
+                            ),
+                            "shared log file",
+                            Some(format!(
+                                "processes writing one file must agree on max-bytes, backups and log-timestamps \
+                                 (`{first}`: {max} bytes, {backups} backups, timestamps {stamps}); or use {{name}} \
+                                 in the path for a file each"
+                            )),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        logs.insert(path, mine);
+                    }
                 }
             }
         }
@@ -2237,18 +2251,25 @@ program "y" { command "y {num}"; }
 
     #[test]
     fn shared_log_files() {
-        let e = errs(
+        let ok = parse(
             r#"program "a" { command "x"; stdout-log { path "/l/x.log"; }; }
 program "b" { command "x"; stderr-log { path "/l/x.log"; }; }
 program "c" { command "x"; numprocs 2; stdout-log { path "/l/c.log"; }; }
 program "d" { command "x"; redirect-stderr #true; stdout-log { path "/l/d.log"; }; stderr-log { path "/l/d.log"; }; }
 "#,
         );
+        assert_eq!(ok.expect("sharers that agree are fine").programs.len(), 5);
+        let e = errs(
+            r#"program "a" { command "x"; stdout-log { path "/l/x.log"; max-bytes "1MB"; }; }
+program "b" { command "x"; stderr-log { path "/l/x.log"; }; }
+program "c" { command "x"; log-timestamps #true; stdout-log { path "/l/x.log"; max-bytes "1MB"; }; }
+"#,
+        );
         assert_eq!(
             e,
             [
-                "2:46 log file /l/x.log is written by more than one process",
-                "3:58 log file /l/c.log is written by more than one process"
+                "2:46 log file /l/x.log is shared with `a`, which rotates or stamps it differently",
+                "3:68 log file /l/x.log is shared with `a`, which rotates or stamps it differently"
             ]
         );
     }
