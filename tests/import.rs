@@ -155,3 +155,131 @@ fn unconvertible_result_is_reported() {
     assert!(run.stderr.contains("does not pass `svc check`"), "{run:?}");
     assert!(run.stdout.contains("numprocs 2"), "the output is still printed: {run:?}");
 }
+
+/// Copies a fixture into the sandbox, so that `%(here)s` is the sandbox (and `{here}`).
+fn fixture_in(sb: &Sandbox, name: &str) -> PathBuf {
+    let to = sb.path().join(name);
+    fs::copy(fixture(name), &to).expect("copy fixture");
+    to
+}
+
+#[test]
+fn issue11_patterns_keep_supervisord_behaviour() {
+    let sb = Sandbox::new();
+    let conf = fixture_in(&sb, "issue11.conf");
+    let (kdl, run) = import_into(&sb, "supervisord", &conf);
+    assert_eq!(run.code, 0, "{run:?}\n{kdl}");
+    assert!(!run.stderr.contains("warning:"), "{run:?}");
+    assert!(kdl.contains("backoff { reset-after 0; }"), "{kdl}");
+    assert!(kdl.contains("directory \"{here}/work\""), "{kdl}");
+    let check = sb.svc(&["check", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 0, "{check:?}\n{kdl}");
+    let run_dir = sb.path().join("work");
+    fs::create_dir(&run_dir).expect("mkdir work");
+
+    let d = TestDaemon::start_in(sb);
+    d.wait_state("quiet", "RUNNING");
+    // [supervisord] directory= is where programs without their own run.
+    let cwd = run_dir.join("cwd");
+    wait_until("crasher to write cwd", || fs::read_to_string(&cwd).is_ok_and(|s| s.ends_with('\n')));
+    assert_eq!(fs::read_to_string(&cwd).expect("cwd").trim(), run_dir.display().to_string());
+    // A crash after RUNNING restarts at once every time: never BACKOFF (svc's default backoff
+    // would hold the second crash 1 s in BACKOFF, the third 2 s).
+    let runs = run_dir.join("runs");
+    let mut states = Vec::new();
+    crate::support::wait_until_for("crasher to run 4 times", std::time::Duration::from_secs(20), || {
+        states.push(d.state_of("crasher"));
+        fs::read_to_string(&runs).is_ok_and(|s| s.lines().count() >= 4)
+    });
+    assert!(!states.iter().any(|s| s == "BACKOFF"), "{states:?}");
+    // stdout and stderr to one file: both in it (redirect-stderr).
+    let log = d.path().join("quiet.log");
+    wait_until("quiet's output", || fs::read_to_string(&log).is_ok_and(|s| s.contains("out\n") && s.contains("err\n")));
+    // /dev/null is `path "none"`: nothing is written for crasher.
+    assert!(!d.path().join("logs/crasher.out.log").exists());
+}
+
+#[test]
+fn unset_variables_fail_the_import_as_check_does() {
+    let sb = Sandbox::new();
+    let conf = sb.path().join("s.conf");
+    fs::write(&conf, "[program:a]\ncommand=sleep %(ENV_SVC_IMPORT_T)s\ndirectory=%(ENV_SVC_IMPORT_T)s\n").expect("w");
+    let run = sb.svc(&["import", "supervisord", &conf.display().to_string(), "-o", "/dev/null", "--force"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.matches("is not set here").count(), 1, "{run:?}");
+    assert!(run.stderr.contains("refuses the converted configuration until SVC_IMPORT_T is set"), "{run:?}");
+    let (kdl, _) = import_into(&sb, "supervisord", &conf);
+    let check = sb.svc(&["check", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 1, "{check:?}\n{kdl}");
+    // Set, the import and check both pass.
+    let out = sb.path().join("set.kdl");
+    let mut cmd = sb.command(&["import", "supervisord", &conf.display().to_string(), "-o", &out.display().to_string()]);
+    let run: crate::support::Run = cmd.env("SVC_IMPORT_T", "1").output().expect("run").into();
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut cmd = sb.command(&["check", &out.display().to_string()]);
+    let check: crate::support::Run = cmd.env("SVC_IMPORT_T", "1").output().expect("run").into();
+    assert_eq!(check.code, 0, "{check:?}");
+}
+
+#[test]
+fn unwritable_log_paths_are_warned_by_check_and_import() {
+    let sb = Sandbox::new();
+    let file = sb.path().join("plain");
+    fs::write(&file, "").expect("w");
+    let bad = file.join("logs/a.log");
+    let fine = sb.path().join("new/dir/b.log");
+    sb.write_config(&format!(
+        "program \"a\" {{ command \"x\"; stdout-log {{ path \"{}\"; }} }}\n\
+         program \"b\" {{ command \"x\"; stdout-log {{ path \"{}\"; }} }}\n",
+        bad.display(),
+        fine.display()
+    ));
+    let check = sb.svc(&["check"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(check.stderr.contains(&format!("warning: `a` logs to {}", bad.display())), "{check:?}");
+    // A directory the daemon can create is no problem.
+    assert!(!check.stderr.contains("b.log"), "{check:?}");
+    let check = sb.svc(&["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).expect("json");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["warnings"][0]["program"], "a");
+    assert_eq!(v["warnings"][0]["path"], bad.display().to_string());
+    assert!(v["warnings"][0]["message"].as_str().is_some_and(|m| m.contains("is not a directory")), "{v}");
+
+    let conf = sb.path().join("s.conf");
+    fs::write(&conf, format!("[program:a]\ncommand=x\nstdout_logfile={}\n", bad.display())).expect("w");
+    let run = sb.svc(&["import", "supervisord", &conf.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains(&format!("warning: `a` logs to {}", bad.display())), "{run:?}");
+
+    // A directory without write permission (root writes anywhere, so only as another user).
+    if !nix::unistd::geteuid().is_root() {
+        let ro = sb.path().join("ro");
+        fs::create_dir(&ro).expect("mkdir");
+        fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o555)).expect("chmod");
+        sb.write_config(&format!(
+            "program \"a\" {{ command \"x\"; stdout-log {{ path \"{}/x/a.log\"; }} }}\n",
+            ro.display()
+        ));
+        let check = sb.svc(&["check"]);
+        assert!(check.stderr.contains("is not writable"), "{check:?}");
+    }
+}
+
+/// One file shared by several processes, as supervisord configs have it, imports as written
+/// and runs (the daemon has one writer per file).
+#[test]
+fn shared_log_files_import_as_written_and_run() {
+    let sb = Sandbox::new();
+    let conf = fixture_in(&sb, "shared-log.conf");
+    let (kdl, run) = import_into(&sb, "supervisord", &conf);
+    assert_eq!(run.code, 0, "{run:?}\n{kdl}");
+    assert_eq!(kdl.matches("path \"{here}/all.log\"").count(), 2, "{kdl}");
+    let check = sb.svc(&["check", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 0, "{check:?}");
+    let d = TestDaemon::start_in(sb);
+    let log = d.path().join("all.log");
+    wait_until("every writer in the shared file", || {
+        fs::read_to_string(&log).is_ok_and(|s| ["from-a", "from-b-0", "from-b-1"].iter().all(|w| s.contains(w)))
+    });
+}

@@ -5,6 +5,7 @@
 //! when it differs from the daemon's, since their change would never reach it.
 
 use super::{FAILURE, Global, SUCCESS, USAGE};
+use crate::config::{Config, LogPath};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ fn config_for(g: &Global, verb: &str, must_match: bool) -> Result<PathBuf, u8> {
     match (&g.config, daemon) {
         (Some(given), Some(running)) if must_match && !same_file(given, &running) => {
             eprintln!(
-                "svc: the running daemon uses {}, not {}: `svc {verb}` would not change what runs.
+                "svc: the running daemon uses {}, not {}: `svc {verb}` would not change what runs.\n\
                  {verb} {} instead, or restart the daemon on the other file: svc shutdown && svc up --config {}",
                 running.display(),
                 given.display(),
@@ -62,15 +63,20 @@ pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
     };
     match crate::config::load(&path) {
         Ok(config) => {
+            let warnings = log_path_warnings(&config);
             if json {
                 let out = serde_json::json!({
                     "ok": true,
                     "file": path,
                     "programs": config.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
                     "errors": [],
+                    "warnings": warnings,
                 });
                 println!("{out:#}");
             } else {
+                for w in &warnings {
+                    eprintln!("svc: warning: {w}");
+                }
                 println!(
                     "{}: ok ({} program{}, {} file{})",
                     path.display(),
@@ -84,7 +90,7 @@ pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
         }
         Err(e) => {
             if json {
-                let out = serde_json::json!({ "ok": false, "file": path, "errors": e.items() });
+                let out = serde_json::json!({ "ok": false, "file": path, "errors": e.items(), "warnings": [] });
                 println!("{out:#}");
             } else {
                 let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -93,6 +99,85 @@ pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
             FAILURE
         }
     }
+}
+
+/// A log file the daemon will not be able to write, found before anything runs: the program
+/// would start and its output would be lost.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogPathWarning {
+    /// The process that writes the file.
+    pub program: String,
+    /// The log file.
+    pub path: PathBuf,
+    /// Why it can't be written.
+    pub message: String,
+}
+
+impl std::fmt::Display for LogPathWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` logs to {}: {}", self.program, self.path.display(), self.message)
+    }
+}
+
+/// Log files of `config` that exist but can't be written, or whose directory is missing and
+/// can't be created by this user (the daemon creates a missing directory where it can). One
+/// warning per file, for its first writer.
+pub fn log_path_warnings(config: &Config) -> Vec<LogPathWarning> {
+    let mut out: Vec<LogPathWarning> = Vec::new();
+    for p in &config.programs {
+        let streams = if p.redirect_stderr { vec![&p.stdout_log] } else { vec![&p.stdout_log, &p.stderr_log] };
+        for log in streams {
+            let LogPath::File(path) = &log.path else { continue };
+            // The daemon's own stdout/stderr and devices are not files it creates.
+            if path.starts_with("/dev") || path.starts_with("/proc") || out.iter().any(|w| w.path == *path) {
+                continue;
+            }
+            if let Some(message) = log_path_problem(path) {
+                out.push(LogPathWarning { program: p.name.clone(), path: path.clone(), message });
+            }
+        }
+    }
+    out
+}
+
+fn access(path: &Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: a valid NUL-terminated string; access() only reads it.
+    unsafe { libc::access(c.as_ptr(), mode) == 0 }
+}
+
+/// Why this user could not write `path`, if it can't.
+fn log_path_problem(path: &Path) -> Option<String> {
+    if let Ok(m) = std::fs::metadata(path) {
+        return if m.is_dir() {
+            Some("it is a directory".into())
+        } else if !access(path, libc::W_OK) {
+            Some("the file is not writable".into())
+        } else {
+            None
+        };
+    }
+    let dir = path.parent()?;
+    let mut existing = dir;
+    while std::fs::metadata(existing).is_err() {
+        existing = existing.parent()?;
+    }
+    if !existing.is_dir() {
+        return Some(format!("{} is not a directory", existing.display()));
+    }
+    if access(existing, libc::W_OK | libc::X_OK) {
+        return None;
+    }
+    Some(if existing == dir {
+        format!("directory {} is not writable", dir.display())
+    } else {
+        format!(
+            "directory {} does not exist and can't be created: {} is not writable",
+            dir.display(),
+            existing.display()
+        )
+    })
 }
 
 /// Prints every location svc uses; the config is the running daemon's, if one runs.

@@ -50,20 +50,35 @@ pub fn import(format: Format, file: &Path, output: Option<&Path>, force: bool) -
     for w in &conv.warnings {
         eprintln!("svc: warning: {w}");
     }
-    // Checked as it will be loaded: `{here}` and relative paths against the output's place.
-    // Variables the daemon will have are unknown here, so any value is accepted for them.
+    // Checked as it will be loaded: `{here}` and relative paths against the output's place,
+    // variables from this environment, as `svc check` run here would. Unset variables were
+    // each reported once above, so the errors they cause are not repeated per use.
     let origin = match output {
         Some(o) => std::path::absolute(o).unwrap_or_else(|_| o.to_owned()),
         None => std::path::absolute(file).unwrap_or_else(|_| file.to_owned()).with_file_name("svc.kdl"),
     };
-    let check =
-        crate::config::parse_str(&conv.kdl, &origin, &|k| Some(std::env::var(k).unwrap_or_else(|_| "x".into())));
     let mut code = SUCCESS;
-    if let Err(e) = check {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        eprintln!("svc: the converted configuration does not pass `svc check`; fix these by hand:");
-        eprint!("{}", e.render(color));
-        code = FAILURE;
+    let mut warnings = conv.warnings.len();
+    match crate::config::parse_str(&conv.kdl, &origin, &|k| std::env::var(k).ok()) {
+        Ok(config) => {
+            for w in super::config::log_path_warnings(&config) {
+                eprintln!("svc: warning: {w}");
+                warnings += 1;
+            }
+        }
+        Err(e) => {
+            let placeholder = |k: &str| Some(std::env::var(k).unwrap_or_else(|_| "x".into()));
+            match crate::config::parse_str(&conv.kdl, &origin, &placeholder) {
+                Ok(_) if !conv.unset_vars.is_empty() => eprintln!(
+                    "svc: `svc check` refuses the converted configuration until {} {} set",
+                    conv.unset_vars.join(", "),
+                    if conv.unset_vars.len() == 1 { "is" } else { "are" }
+                ),
+                Ok(_) => report_check(&e),
+                Err(e) => report_check(&e),
+            }
+            code = FAILURE;
+        }
     }
     match output {
         None => {
@@ -79,16 +94,21 @@ pub fn import(format: Format, file: &Path, output: Option<&Path>, force: bool) -
             }
             let n = conv.programs;
             eprintln!(
-                "svc: wrote {} ({n} program{}, {} warning{}); check it with: svc check {}",
+                "svc: wrote {} ({n} program{}, {warnings} warning{}); check it with: svc check {}",
                 out.display(),
                 if n == 1 { "" } else { "s" },
-                conv.warnings.len(),
-                if conv.warnings.len() == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" },
                 out.display()
             );
         }
     }
     code
+}
+
+fn report_check(e: &crate::config::ConfigError) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprintln!("svc: the converted configuration does not pass `svc check`; fix these by hand:");
+    eprint!("{}", e.render(color));
 }
 
 /// Writes the file; without `force`, `create_new` makes "refuse to overwrite" race-free.

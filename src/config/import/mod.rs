@@ -56,6 +56,9 @@ pub struct Conversion {
     pub files: Vec<PathBuf>,
     /// How many `program` blocks the KDL has.
     pub programs: usize,
+    /// Variables the output references (`%(ENV_X)s`) that are not set in the environment the
+    /// conversion ran in: `svc check` and the daemon refuse the config until they are set.
+    pub unset_vars: Vec<String>,
 }
 
 /// Something in the source that svc cannot express exactly; also written into the output

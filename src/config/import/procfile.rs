@@ -93,7 +93,7 @@ pub fn procfile_to_kdl(text: &str, origin: &Path, opts: &ImportOptions) -> Resul
     if names.is_empty() {
         warnings.push(Warning { file: origin.clone(), line: 0, message: "no `name: command` line found".into() });
     }
-    Ok(Conversion { kdl: out, warnings, files: vec![origin], programs: names.len() })
+    Ok(Conversion { kdl: out, warnings, files: vec![origin], programs: names.len(), unset_vars: Vec::new() })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::{
     Conversion, ImportError, ImportOptions, Piece, Warning, absolute, comment_text, kdl_name, kdl_string, lit, read,
     sanitize_name, svc_text, valid_name,
 };
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ pub fn supervisord_to_kdl(text: &str, origin: &Path, opts: &ImportOptions) -> Re
             files.push(file);
         }
     }
+    let unset = RefCell::new(Vec::new());
     let mut conv = Converter {
         opts,
         out_dir: super::output_dir(opts, &origin),
@@ -53,9 +55,16 @@ pub fn supervisord_to_kdl(text: &str, origin: &Path, opts: &ImportOptions) -> Re
         programs: 0,
         groups_of: HashMap::new(),
         names: HashMap::new(),
+        group_priority: HashMap::new(),
+        svc_priority: HashMap::new(),
+        unset: &unset,
+        unset_vars: Vec::new(),
     };
     conv.run(&ini, include_note.as_ref());
-    Ok(Conversion { kdl: conv.text, warnings: conv.warnings, files, programs: conv.programs })
+    let mut warnings = conv.warnings;
+    // Warnings gathered at the end (unset variables) go back to their place in file order.
+    warnings.sort_by_key(|w| (files.iter().position(|f| *f == w.file).unwrap_or(usize::MAX), w.line));
+    Ok(Conversion { kdl: conv.text, warnings, files, programs: conv.programs, unset_vars: conv.unset_vars })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -356,6 +365,10 @@ struct Cx<'a> {
     /// The program's own `environment`, which supervisord offers as `%(ENV_X)s` to the
     /// settings after it.
     program_env: Option<&'a [(String, Vec<Piece>)]>,
+    /// Where the value was written, and where `%(ENV_X)s` of unset variables are collected:
+    /// they are reported once per variable at the end, as `svc check` reports them.
+    at: (&'a Path, usize),
+    unset: &'a RefCell<Vec<(String, PathBuf, usize)>>,
 }
 
 /// Translates supervisord's expansions in `value` into svc pieces. Problems become
@@ -436,9 +449,7 @@ fn translate(value: &str, cx: &Cx<'_>, opts: &ImportOptions, notes: &mut Vec<Str
                     && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
                     if opts.var(var).is_none() {
-                        notes.push(format!(
-                            "`{var}` is not set here: svc refuses the config unless the daemon's environment sets it"
-                        ));
+                        cx.unset.borrow_mut().push((var.to_owned(), cx.at.0.to_owned(), cx.at.1));
                     }
                     out.push(Piece::Raw(format!("${{{var}}}")));
                 } else {
@@ -718,11 +729,22 @@ struct Converter<'a> {
     groups_of: HashMap<String, String>,
     /// supervisord program name -> svc program name (differs when sanitized).
     names: HashMap<String, String>,
+    /// `[group:x]` name -> its priority (supervisord's default 999).
+    group_priority: HashMap<String, i64>,
+    /// supervisord program name -> the svc `priority` that keeps supervisord's order.
+    svc_priority: HashMap<String, i64>,
+    /// `%(ENV_X)s` of variables unset here, each use, filled by [`translate`].
+    unset: &'a RefCell<Vec<(String, PathBuf, usize)>>,
+    /// The distinct unset variables, in order of first use.
+    unset_vars: Vec<String>,
 }
 
 const PROGRAM_SECTIONS: &str = "program:";
 
-impl Converter<'_> {
+/// Why an imported priority differs from the supervisord file's.
+const REORDERED: &str = "renumbered to keep supervisord's order, which sorts by the group's priority first";
+
+impl<'a> Converter<'a> {
     fn line(&mut self, indent: usize, s: &str) {
         for _ in 0..indent {
             self.text.push_str("    ");
@@ -747,6 +769,7 @@ impl Converter<'_> {
         if self.out_dir.as_path() != self.main.parent().unwrap_or(Path::new("/")) {
             self.line(0, "// %(here)s is written as the supervisord file's directory, not {here}.");
         }
+        let header_end = self.text.len();
         // Names first: groups refer to programs declared anywhere, and programs need to know
         // their group for %(group_name)s.
         for s in &ini.sections {
@@ -765,6 +788,16 @@ impl Converter<'_> {
                 }
             }
         }
+        self.order_priorities(ini);
+        // One `defaults` block, first: svc allows one, and the backoff setting is always in it.
+        let (defaults, sup_comments) = self.supervisord(ini.section("supervisord"));
+        self.line(0, "");
+        self.line(0, "defaults {");
+        for l in defaults {
+            self.line(1, &l);
+        }
+        self.line(0, "}");
+        let mut sup_comments = Some(sup_comments);
         if !ini.defaults.is_empty() {
             self.line(0, "");
             self.line(0, "// supervisord: [DEFAULT] (its options are applied to every program below)");
@@ -794,7 +827,9 @@ impl Converter<'_> {
                     self.dropped_section(s, "supervisord reads [include] only in its main file", true);
                 }
             } else if name == "supervisord" {
-                self.supervisord(s);
+                for c in sup_comments.take().unwrap_or_default() {
+                    self.line(0, &c);
+                }
             } else {
                 let (why, warn) = match name.split_once(':').map_or(name, |(k, _)| k) {
                     "unix_http_server" | "inet_http_server" => {
@@ -810,6 +845,79 @@ impl Converter<'_> {
                 self.dropped_section(s, why, warn);
             }
         }
+        self.report_unset(header_end);
+    }
+
+    /// supervisord orders by (group priority, own priority): a group's priority (999 unless
+    /// set) places its members, their own priorities order them inside it. svc orders by each
+    /// program's priority alone, so each gets one that keeps supervisord's order: its own
+    /// where that already does, else the next free number above the program before it.
+    fn order_priorities(&mut self, ini: &Ini) {
+        let default_priority = ini.defaults.iter().find(|o| o.key == "priority");
+        let priority_of = |s: &Section| s.get("priority").or(default_priority).and_then(|o| py_int(&o.value));
+        for s in &ini.sections {
+            if let Some(g) = s.name.strip_prefix("group:") {
+                self.group_priority.insert(g.trim().to_owned(), priority_of(s).unwrap_or(999));
+            }
+        }
+        // (supervisord's sort key, preferred svc priority, name)
+        let mut keys: Vec<((i64, i64), i64, String)> = Vec::new();
+        for s in &ini.sections {
+            let Some(name) = s.name.strip_prefix(PROGRAM_SECTIONS).map(str::trim) else { continue };
+            let own = priority_of(s);
+            let entry = match self.groups_of.get(name).and_then(|g| self.group_priority.get(g)) {
+                Some(&g) => ((g, own.unwrap_or(999)), own.unwrap_or(g)),
+                None => {
+                    let p = own.unwrap_or(999);
+                    ((p, p), p)
+                }
+            };
+            keys.push((entry.0, entry.1, name.to_owned()));
+        }
+        keys.sort_by_key(|k| k.0);
+        let mut prev: Option<((i64, i64), i64)> = None;
+        for (key, preferred, name) in keys {
+            let p = match prev {
+                Some((k, p)) if k == key => p,
+                Some((_, p)) => preferred.max(p + 1),
+                None => preferred,
+            };
+            self.svc_priority.insert(name, p);
+            prev = Some((key, p));
+        }
+    }
+
+    /// One warning per unset `%(ENV_X)s` variable, at its first use (svc check reports each
+    /// variable too), and a note at the top of the output naming them all.
+    fn report_unset(&mut self, header_end: usize) {
+        let uses = std::mem::take(&mut *self.unset.borrow_mut());
+        for (var, file, line) in &uses {
+            if self.unset_vars.contains(var) {
+                continue;
+            }
+            self.unset_vars.push(var.clone());
+            let more = uses.iter().filter(|(v, ..)| v == var).count() - 1;
+            let also = match more {
+                0 => String::new(),
+                1 => " (used once more below)".to_owned(),
+                n => format!(" (used {n} more times below)"),
+            };
+            self.warn(
+                file,
+                *line,
+                format!(
+                    "`%(ENV_{var})s`: `{var}` is not set here; `svc check` and the daemon refuse the config until \
+                     the daemon's environment sets it{also}"
+                ),
+            );
+        }
+        if !self.unset_vars.is_empty() {
+            let note = format!(
+                "// The daemon's environment must set {} (not set where this was converted).\n",
+                self.unset_vars.join(", ")
+            );
+            self.text.insert_str(header_end, &note);
+        }
     }
 
     /// Writes a whole section as comments.
@@ -824,11 +932,37 @@ impl Converter<'_> {
         }
     }
 
-    fn supervisord(&mut self, s: &Section) {
-        let mut defaults = Vec::new();
+    /// The `defaults` block's lines (the backoff setting, and `[supervisord]` options that
+    /// apply to every program), and the `[supervisord]` section as comments.
+    fn supervisord(&mut self, s: Option<&Section>) -> (Vec<String>, Vec<String>) {
+        let mut defaults = vec![
+            "// supervisord restarts a program that exits after reaching RUNNING at once, however often;".to_owned(),
+            "// svc would wait 1 s, 2 s, 4 s ... 60 s when it exits again within a minute of starting.".to_owned(),
+            "backoff { reset-after 0; }".to_owned(),
+        ];
+        let mut comments = Vec::new();
+        let Some(s) = s else { return (defaults, comments) };
+        // supervisord applies `directory` and `umask` when it daemonizes, not with nodaemon=true.
+        let nodaemon = s.get("nodaemon").and_then(|o| py_bool(&o.value)).unwrap_or(false);
         for o in &s.opts {
             let why = match o.key.as_str() {
-                "environment" | "umask" => {
+                "directory" | "umask" if nodaemon => {
+                    if o.key == "directory" {
+                        self.warn(
+                            &o.file,
+                            o.line,
+                            "[supervisord] directory: not used by supervisord with nodaemon=true (programs without a \
+                             `directory` ran where supervisord was started); svc runs them in your home directory"
+                                .into(),
+                        );
+                        "supervisord uses it only when it daemonizes; programs without `directory` run in your \
+                         home directory in svc"
+                    } else {
+                        "supervisord sets it only when it daemonizes; with nodaemon=true programs inherit the \
+                         umask it was started with, as they inherit svc's"
+                    }
+                }
+                "environment" | "umask" | "directory" => {
                     let here = o.file.parent().unwrap_or(Path::new("/"));
                     let cx = Cx {
                         program: None,
@@ -837,27 +971,33 @@ impl Converter<'_> {
                         here,
                         here_is_output: here == self.out_dir,
                         program_env: None,
+                        at: (&o.file, o.line),
+                        unset: self.unset,
                     };
                     let mut notes = Vec::new();
-                    let converted = if o.key == "umask" {
-                        octal(&o.value).map(|u| vec![format!("umask {u}")])
-                    } else {
-                        let pieces = translate(&o.value, &cx, self.opts, &mut notes);
-                        env_pairs(&pieces).map(env_block).ok()
+                    let converted = match o.key.as_str() {
+                        "umask" => octal(&o.value).map(|u| vec![format!("umask {u}")]),
+                        "directory" => {
+                            let pieces = translate(&o.value, &cx, self.opts, &mut notes);
+                            Some(vec![format!("directory {}", kdl_string(&svc_text(&pieces)))])
+                        }
+                        _ => {
+                            let pieces = translate(&o.value, &cx, self.opts, &mut notes);
+                            env_pairs(&pieces).map(env_block).ok()
+                        }
                     };
                     for n in notes {
                         self.warn(&o.file, o.line, format!("[supervisord] {}: {n}", o.key));
                     }
                     match converted {
                         Some(lines) => {
-                            self.line(
-                                0,
-                                &format!(
-                                    "// supervisord: {}={} (applies to every program: see `defaults`)",
-                                    o.key,
-                                    comment_text(&o.value)
-                                ),
-                            );
+                            let why = if o.key == "directory" {
+                                "supervisord's working directory, which programs without their own inherit: \
+                                 see `defaults`"
+                            } else {
+                                "applies to every program: see `defaults`"
+                            };
+                            comments.push(format!("// supervisord: {}={} ({why})", o.key, comment_text(&o.value)));
                             defaults.extend(lines);
                             continue;
                         }
@@ -872,19 +1012,12 @@ impl Converter<'_> {
                 "nodaemon" => "run `svc daemon` in the foreground or `svc up` in the background",
                 "minfds" | "minprocs" => "use `limits { nofile N; nproc N }` in `defaults` or a program",
                 "user" => "not supported: svc never runs programs as another user",
-                "directory" => "svc keeps the working directory it was started in; set `directory` per program",
                 "strip_ansi" => "not supported: svc logs output as is",
                 _ => "no svc equivalent",
             };
-            self.line(0, &format!("// supervisord: {}={} ({why})", o.key, comment_text(&o.value)));
+            comments.push(format!("// supervisord: {}={} ({why})", o.key, comment_text(&o.value)));
         }
-        if !defaults.is_empty() {
-            self.line(0, "defaults {");
-            for l in defaults {
-                self.line(1, &l);
-            }
-            self.line(0, "}");
-        }
+        (defaults, comments)
     }
 
     fn group(&mut self, s: &Section, name: &str) {
@@ -896,6 +1029,8 @@ impl Converter<'_> {
             self.warn(&s.file, s.line, format!("group `{name}` renamed `{svc_name}`"));
         }
         let mut priority = None;
+        // supervisord names, with their own priorities.
+        let mut own: Vec<(String, i64)> = Vec::new();
         for o in &s.opts {
             match o.key.as_str() {
                 "programs" => {
@@ -907,6 +1042,7 @@ impl Converter<'_> {
                             Some(svc) => {
                                 if !members.contains(svc) {
                                     members.push(svc.clone());
+                                    own.push((p.to_owned(), self.svc_priority.get(p).copied().unwrap_or(999)));
                                 }
                                 None
                             }
@@ -919,7 +1055,7 @@ impl Converter<'_> {
                     }
                 }
                 "priority" => match py_int(&o.value).filter(|p| i32::try_from(*p).is_ok()) {
-                    Some(p) => priority = Some(p),
+                    Some(_) => priority = self.group_priority.get(name).copied(),
                     None => {
                         comments.push(format!("// supervisord: priority={} (not an integer)", comment_text(&o.value)));
                         self.warn(&o.file, o.line, format!("[group:{name}] priority is not an integer"));
@@ -939,13 +1075,22 @@ impl Converter<'_> {
             self.warn(&s.file, s.line, format!("[group:{name}] has no program left; not converted"));
             return;
         }
+        let levels: std::collections::BTreeSet<i64> = own.iter().map(|(_, p)| *p).collect();
+        if levels.len() > 1 {
+            comments.push(
+                "// note: svc stops these members one priority at a time; supervisord's own shutdown stopped a \
+                 group's members together (`supervisorctl stop` went one by one, as svc does)"
+                    .into(),
+            );
+        }
         self.line(0, &format!("group {} {{", kdl_string(&svc_name)));
         for c in comments {
             self.line(1, &c);
         }
         let list: Vec<String> = members.iter().map(|m| kdl_string(m)).collect();
         self.line(1, &format!("programs {}", list.join(" ")));
-        if let Some(p) = priority {
+        // [DEFAULT] priority= sets the group's too.
+        if let Some(p) = priority.or_else(|| self.group_priority.get(name).copied().filter(|p| *p != 999)) {
             self.line(1, &format!("priority {p}"));
         }
         self.line(0, "}");
@@ -987,6 +1132,8 @@ impl Converter<'_> {
                 here: &here,
                 here_is_output: here == self.out_dir,
                 program_env: None,
+                at: (&o.file, o.line),
+                unset: self.unset,
             };
             let mut notes = Vec::new();
             let pieces = translate(&o.value, &cx, self.opts, &mut notes);
@@ -1000,6 +1147,31 @@ impl Converter<'_> {
         }
         let stop_as_group = opts.iter().find(|o| o.key == "stopasgroup").and_then(|o| py_bool(&o.value));
         let has_kill = opts.iter().any(|o| o.key == "killasgroup");
+        if numprocs > 1 {
+            let named = opts.iter().find(|o| o.key == "process_name");
+            if !named.is_some_and(|o| o.value.contains("%(process_num)")) {
+                let (file, line) = named.map_or((&s.file, s.line), |o| (&o.file, o.line));
+                let n = match named {
+                    None => "svc names the instances with its default `{program}_{num:02}`".to_owned(),
+                    Some(_) => "so does svc: add %(process_num)02d to process_name".to_owned(),
+                };
+                let why = format!(
+                    "numprocs={numprocs} without %(process_num) in process_name: supervisord refuses this config; {n}"
+                );
+                p.items.push(Item::Line(format!("// note: {}", comment_text(&why))));
+                warns.push((file.clone(), line, format!("[program:{name}] {why}")));
+            }
+        }
+        // stdout and stderr to one file is svc's redirect-stderr (svc gives each file one writer).
+        let logfile = |key: &str| opts.iter().find(|o| o.key == key).map(|o| o.value.trim());
+        let merged = match (logfile("stdout_logfile"), logfile("stderr_logfile")) {
+            (Some(out), Some(err)) => {
+                out == err
+                    && !matches!(out.to_lowercase().as_str(), "none" | "off" | "auto" | "syslog" | "/dev/null")
+                    && !logfile("redirect_stderr").and_then(py_bool).unwrap_or(false)
+            }
+            _ => false,
+        };
         for o in &opts {
             let here = base(o);
             let env = std::mem::take(&mut p.env);
@@ -1010,9 +1182,33 @@ impl Converter<'_> {
                 here: &here,
                 here_is_output: here == self.out_dir,
                 program_env: Some(&env),
+                at: (&o.file, o.line),
+                unset: self.unset,
             };
             let mut notes = Vec::new();
-            let r = convert_option(o, &cx, self.opts, &mut p, &mut notes);
+            let r = match o.key.as_str() {
+                "stderr_logfile" if merged => {
+                    p.items.push(Item::Line(
+                        "redirect-stderr #true // supervisord wrote stdout and stderr to this same file".into(),
+                    ));
+                    same("the same file as stdout_logfile: stderr goes into the stdout log")
+                }
+                "stderr_logfile_maxbytes" | "stderr_logfile_backups" | "redirect_stderr" if merged => {
+                    same("stderr goes into the stdout log, whose settings apply")
+                }
+                "priority" if !o.value.contains('%') && py_int(&o.value).is_some_and(|n| i32::try_from(n).is_ok()) => {
+                    let own = py_int(&o.value).unwrap_or(999);
+                    let svc = self.svc_priority.get(name).copied().unwrap_or(own);
+                    let why = if svc == own {
+                        String::new()
+                    } else {
+                        format!(" // supervisord: priority={own}; {REORDERED}")
+                    };
+                    p.items.push(Item::Line(format!("priority {svc}{why}")));
+                    Ok(())
+                }
+                _ => convert_option(o, &cx, self.opts, &mut p, &mut notes),
+            };
             p.env = env;
             if o.key == "stopasgroup"
                 && !has_kill
@@ -1038,6 +1234,14 @@ impl Converter<'_> {
             for n in notes {
                 p.items.push(Item::Line(format!("// note: {}: {}", o.key, comment_text(&n))));
                 warns.push((o.file.clone(), o.line, format!("[program:{name}] {}: {n}", o.key)));
+            }
+        }
+        if !opts.iter().any(|o| o.key == "priority") {
+            let inherited = group.as_ref().and_then(|g| self.group_priority.get(g)).copied().unwrap_or(999);
+            if let Some(&svc) = self.svc_priority.get(name)
+                && svc != inherited
+            {
+                p.items.push(Item::Line(format!("priority {svc} // {REORDERED}")));
             }
         }
         for (f, l, m) in warns {
@@ -1156,7 +1360,8 @@ fn convert_option(
     if let Some(stream) = stream {
         return match rest {
             "logfile" => match v.trim().to_lowercase().as_str() {
-                "none" | "off" => {
+                // supervisord writes /dev/null like a file; svc discards without one.
+                "none" | "off" | "/dev/null" => {
                     p.log(stream, "path \"none\"".into());
                     Ok(())
                 }
@@ -1653,6 +1858,119 @@ mod tests {
         let cfg = crate::config::parse_str(&c.kdl, &dir.path().join("svc.kdl"), &env).expect("valid");
         let b = cfg.programs.iter().find(|p| p.name == "b").expect("b");
         assert_eq!(b.directory.as_deref(), Some(dir.path().join("conf.d").as_path()));
+    }
+
+    #[test]
+    fn dev_null_is_discarded_and_stdio_paths_are_kept() {
+        let (c, p) = one("stdout_logfile=/dev/null\nstderr_logfile=/dev/stderr\nstderr_logfile_maxbytes=0");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(p.stdout_log.path, LogPath::Discard);
+        assert_eq!(p.stderr_log.path, LogPath::File("/dev/stderr".into()));
+        let (c, p) = one("stdout_logfile=/dev/stdout\nredirect_stderr=true");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(p.stdout_log.path, LogPath::File("/dev/stdout".into()));
+    }
+
+    #[test]
+    fn stdout_and_stderr_to_one_file_is_redirect_stderr() {
+        let (c, p) = one("stdout_logfile=/l/web.log\nstderr_logfile=/l/web.log\nstderr_logfile_maxbytes=1MB\n\
+             redirect_stderr=false");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(p.redirect_stderr, "{}", c.kdl);
+        assert_eq!(p.stdout_log.path, LogPath::File("/l/web.log".into()));
+        assert!(c.kdl.contains("// supervisord: stderr_logfile=/l/web.log (the same file"), "{}", c.kdl);
+        // Both discarded is not a shared file.
+        let (_, p) = one("stdout_logfile=NONE\nstderr_logfile=none");
+        assert!(!p.redirect_stderr);
+    }
+
+    #[test]
+    fn shared_appends_are_imported_as_written() {
+        let c = convert(
+            "[program:a]\ncommand=a\nstdout_logfile=/l/all.log\n\
+             [program:b]\ncommand=b\nnumprocs=2\nprocess_name=b%(process_num)d\nstderr_logfile=/l/all.log\n",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.kdl.matches("path \"/l/all.log\"").count(), 2, "{}", c.kdl);
+    }
+
+    #[test]
+    fn crashes_after_running_restart_at_once() {
+        let (c, p) = one("");
+        assert!(c.kdl.contains("backoff { reset-after 0; }"), "{}", c.kdl);
+        assert_eq!(p.backoff.reset_after, Duration::ZERO);
+        // One defaults block, also holding what [supervisord] gives every program.
+        let (c, cfg) = config("[supervisord]\numask=027\n[program:a]\ncommand=a\n");
+        assert_eq!(c.kdl.matches("defaults {").count(), 1, "{}", c.kdl);
+        assert_eq!(cfg.programs[0].backoff.reset_after, Duration::ZERO);
+        assert_eq!(cfg.programs[0].umask, Some(0o027));
+    }
+
+    /// svc's start order (ascending priority, stable) must be supervisord's: groups by their
+    /// priority, members by their own.
+    #[test]
+    fn group_priority_orders_members_as_supervisord() {
+        let (c, cfg) = config(
+            "[group:g]\nprograms=a,b,c\npriority=100\n\
+             [program:a]\ncommand=a\npriority=5\n[program:b]\ncommand=b\n[program:c]\ncommand=c\npriority=7\n\
+             [program:x]\ncommand=x\npriority=50\n[program:y]\ncommand=y\npriority=101\n\
+             [group:h]\nprograms=m,n\n[program:m]\ncommand=m\npriority=500\n[program:n]\ncommand=n\npriority=501\n",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let mut order: Vec<(i32, &str)> = cfg.programs.iter().map(|p| (p.priority, p.name.as_str())).collect();
+        order.sort_by_key(|o| o.0);
+        let names: Vec<&str> = order.iter().map(|o| o.1).collect();
+        assert_eq!(names, ["x", "a", "c", "b", "y", "m", "n"], "{order:?}\n{}", c.kdl);
+        let prio = |n: &str| cfg.programs.iter().find(|p| p.name == n).map(|p| p.priority);
+        // Priorities already in supervisord's order are kept.
+        assert_eq!((prio("x"), prio("m"), prio("n")), (Some(50), Some(500), Some(501)));
+        assert!(c.kdl.contains("supervisord: priority=5; renumbered"), "{}", c.kdl);
+        assert!(c.kdl.contains("stops these members one priority at a time"), "{}", c.kdl);
+    }
+
+    #[test]
+    fn supervisord_directory_is_the_programs_default() {
+        let (c, cfg) = config(
+            "[supervisord]\ndirectory=%(here)s/run\n[program:a]\ncommand=a\n[program:b]\ncommand=b\ndirectory=/b\n",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(cfg.programs[0].directory.as_deref(), Some(Path::new("/etc/sup/run")));
+        assert_eq!(cfg.programs[1].directory.as_deref(), Some(Path::new("/b")));
+        // Not daemonizing, supervisord never changes to it.
+        let (c, cfg) = config("[supervisord]\nnodaemon=true\ndirectory=/srv\numask=077\n[program:a]\ncommand=a\n");
+        assert_eq!(cfg.programs[0].directory, None);
+        assert_eq!(cfg.programs[0].umask, None);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].message.contains("nodaemon=true"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn numprocs_without_process_num_is_a_warning() {
+        let (c, cfg) = config("[program:w]\ncommand=w\nnumprocs=2\n");
+        assert_eq!(cfg.programs.len(), 2);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].message.contains("supervisord refuses"), "{:?}", c.warnings);
+        assert!(c.kdl.contains("// note: numprocs=2 without %(process_num)"), "{}", c.kdl);
+        let c = convert("[program:w]\ncommand=w\nnumprocs=2\nprocess_name=w\n");
+        assert!(c.warnings[0].message.contains("so does svc"), "{:?}", c.warnings);
+        assert!(convert("[program:w]\ncommand=w\nnumprocs=1\n").warnings.is_empty());
+    }
+
+    #[test]
+    fn unset_variables_are_reported_once_each() {
+        let c = convert(
+            "[program:a]\ncommand=a %(ENV_NOPE_A)s\ndirectory=%(ENV_NOPE_A)s\n\
+             [program:b]\ncommand=b\nenvironment=X=\"%(ENV_NOPE_B)s\"\nstdout_logfile=%(ENV_NOPE_A)s/b.log\n",
+        );
+        assert_eq!(c.unset_vars, ["NOPE_A", "NOPE_B"]);
+        let unset: Vec<&Warning> = c.warnings.iter().filter(|w| w.message.contains("is not set here")).collect();
+        assert_eq!(unset.len(), 2, "{:?}", c.warnings);
+        assert_eq!((unset[0].line, unset[1].line), (2, 6));
+        assert!(unset[0].message.contains("used 2 more times"), "{:?}", unset[0]);
+        assert!(c.kdl.contains("must set NOPE_A, NOPE_B"), "{}", c.kdl);
+        // Warnings stay in file order.
+        let lines: Vec<usize> = c.warnings.iter().map(|w| w.line).collect();
+        assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
     }
 
     #[test]
