@@ -52,7 +52,20 @@ pub(crate) const PROGRAM_SETTINGS: &[&str] = &[
     "stdout-log",
     "stderr-log",
     "limits",
+    "oneshot",
+    "ready",
+    "start-timeout",
+    "watchdog-secs",
+    "health",
+    "depends-on",
 ];
+
+pub(crate) const HEALTH_SETTINGS: &[&str] =
+    &["exec", "tcp", "http", "interval", "timeout", "retries", "start-period", "on-unhealthy"];
+/// Properties of `ready`: one check, and its timing.
+pub(crate) const READY_PROPERTIES: &[&str] = &["tcp", "http", "exec", "log", "interval", "timeout", "start-period"];
+/// Longest `depends-on` chain worth following; deeper is surely a generated mistake.
+const MAX_DEPENDENCY_DEPTH: usize = 1000;
 
 pub(crate) const GROUP_SETTINGS: &[&str] = &["programs", "priority"];
 pub(crate) const BACKOFF_SETTINGS: &[&str] = &["initial", "max", "reset-after"];
@@ -171,6 +184,13 @@ struct Opts {
     stdout_log: LogOpts,
     stderr_log: LogOpts,
     limits: Vec<(Limit, u64)>,
+    oneshot: Option<bool>,
+    ready: Option<(Readiness, SourceSpan)>,
+    start_timeout: Option<Duration>,
+    watchdog: Option<(Duration, SourceSpan)>,
+    health: Option<Health>,
+    /// `depends-on` targets as written, with their conditions.
+    depends_on: Vec<(Str, Condition)>,
 }
 
 impl Opts {
@@ -212,6 +232,13 @@ impl Opts {
             stdout_log: self.stdout_log.or(&d.stdout_log),
             stderr_log: self.stderr_log.or(&d.stderr_log),
             limits,
+            oneshot: self.oneshot.or(d.oneshot),
+            ready: self.ready.or_else(|| d.ready.clone()),
+            start_timeout: self.start_timeout.or(d.start_timeout),
+            watchdog: self.watchdog.or(d.watchdog),
+            health: self.health.or_else(|| d.health.clone()),
+            // Dependencies are a program's own: `defaults` cannot name what every program needs.
+            depends_on: self.depends_on,
         }
     }
 }
@@ -963,7 +990,9 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            if let Some(first) = seen.get(key) {
+            if let Some(first) = seen.get(key)
+                && key != "depends-on"
+            {
                 let at = self.locate(fi, *first);
                 self.err(
                     fi,
@@ -976,6 +1005,25 @@ impl Loader<'_> {
             }
             seen.insert(key, n.name().span());
             match key {
+                "oneshot" => o.oneshot = self.boolean(fi, n),
+                "ready" => o.ready = self.ready(fi, n).map(|r| (r, n.span())),
+                "start-timeout" => o.start_timeout = self.duration(fi, n),
+                "watchdog-secs" => o.watchdog = self.duration(fi, n).map(|d| (d, n.span())),
+                "health" => o.health = self.health(fi, n, owner),
+                "depends-on" => {
+                    if owner == "defaults" {
+                        self.err(
+                            fi,
+                            n.name().span(),
+                            "`depends-on` belongs in a program, not in `defaults`",
+                            "here",
+                            Some("write it in each program that needs the other".into()),
+                        );
+                    } else {
+                        let deps = self.depends_on(fi, n);
+                        o.depends_on.extend(deps);
+                    }
+                }
                 "command" => {
                     o.command_written = true;
                     o.command = self.command(fi, n);
@@ -1007,6 +1055,284 @@ impl Loader<'_> {
             }
         }
         o
+    }
+
+    /// A duration written as seconds or a duration string, in `e` of setting `n`.
+    fn duration_of(&mut self, fi: usize, what: &str, e: &KdlEntry) -> Option<Duration> {
+        let d = match e.value() {
+            KdlValue::Integer(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+            KdlValue::Float(f) if *f >= 0.0 => Duration::try_from_secs_f64(*f).ok(),
+            KdlValue::String(s) => parse_duration(s),
+            _ => None,
+        };
+        if d.is_none() {
+            self.err(
+                fi,
+                e.span(),
+                format!("`{what}` expects seconds or a duration, got {}", repr(e)),
+                "not a duration",
+                Some("write a number of seconds (5, 1.5) or a duration string (\"500ms\", \"2m\")".into()),
+            );
+        }
+        d
+    }
+
+    /// `host:port` from `tcp=8000` or `tcp="db.local:5432"`.
+    fn tcp_target(&mut self, fi: usize, what: &str, e: &KdlEntry) -> Option<String> {
+        match e.value() {
+            KdlValue::Integer(p) if (1..=65535).contains(p) => Some(format!("127.0.0.1:{p}")),
+            KdlValue::String(s)
+                if s.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)) =>
+            {
+                Some(s.clone())
+            }
+            _ => {
+                self.err(
+                    fi,
+                    e.span(),
+                    format!("`{what}` expects a port (8000) or \"host:port\", got {}", repr(e)),
+                    "not a port",
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// The check of a probe, from its kind and value (`tcp`, `http`, `exec`, `log`).
+    fn check_of(&mut self, fi: usize, kind: &str, e: &KdlEntry) -> Option<Check> {
+        if kind == "tcp" {
+            return self.tcp_target(fi, kind, e).map(Check::Tcp);
+        }
+        let KdlValue::String(v) = e.value() else {
+            self.err(fi, e.span(), format!("`{kind}` expects a string, got {}", repr(e)), "not a string", None);
+            return None;
+        };
+        match kind {
+            "http" if v.starts_with("https://") => {
+                self.err(
+                    fi,
+                    e.span(),
+                    "`http` checks speak plain HTTP; https is not supported",
+                    "https",
+                    Some("check the plain-HTTP port on loopback, or use exec=\"curl -fsS https://...\"".into()),
+                );
+                None
+            }
+            "http" if !v.starts_with("http://") || v.len() <= "http://".len() => {
+                self.err(fi, e.span(), "`http` expects a URL like \"http://127.0.0.1:8000/health\"", "not a URL", None);
+                None
+            }
+            "http" => Some(Check::Http(v.clone())),
+            _ if v.trim().is_empty() => {
+                self.err(fi, e.span(), format!("`{kind}` is empty"), "empty", None);
+                None
+            }
+            "exec" => Some(Check::Exec(v.clone())),
+            _ => Some(Check::Log(v.clone())),
+        }
+    }
+
+    /// `ready "notify"`, `ready "fd" 3`, or `ready tcp=8000 interval="1s" ...`.
+    fn ready(&mut self, fi: usize, n: &KdlNode) -> Option<Readiness> {
+        self.no_children(fi, n);
+        let hint = "write: ready \"notify\", ready \"fd\" 3, ready tcp=8000, ready http=\"http://127.0.0.1:8000/health\", \
+                    ready exec=\"pg_isready -q\" or ready log=\"listening on\"";
+        let positional: Vec<&KdlEntry> = n.entries().iter().filter(|e| e.name().is_none()).collect();
+        let mut probe = Probe {
+            check: Check::Log(String::new()),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            start_period: Duration::ZERO,
+        };
+        let mut check: Option<Check> = None;
+        let mut ok = true;
+        for e in n.entries().iter().filter(|e| e.name().is_some()) {
+            let key = e.name().map(|k| k.value()).unwrap_or_default();
+            match key {
+                "interval" => probe.interval = self.duration_of(fi, key, e).unwrap_or(probe.interval),
+                "timeout" => probe.timeout = self.duration_of(fi, key, e).unwrap_or(probe.timeout),
+                "start-period" => probe.start_period = self.duration_of(fi, key, e).unwrap_or(probe.start_period),
+                "tcp" | "http" | "exec" | "log" if check.is_some() => {
+                    self.err(fi, e.span(), "`ready` takes one check", "second check", Some(hint.into()));
+                    ok = false;
+                }
+                "tcp" | "http" | "exec" | "log" => match self.check_of(fi, key, e) {
+                    Some(c) => check = Some(c),
+                    None => ok = false,
+                },
+                other => {
+                    self.err(
+                        fi,
+                        e.span(),
+                        format!("unknown property `{other}` of `ready`"),
+                        "unknown",
+                        Some(known_help(other, READY_PROPERTIES, "properties")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let word = |e: &KdlEntry| match e.value() {
+            KdlValue::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        match (positional.as_slice(), check) {
+            ([], Some(c)) => ok.then_some(Readiness::Probe(Probe { check: c, ..probe })),
+            ([], None) => {
+                if ok {
+                    self.err(fi, n.name().span(), "`ready` needs a check", "no check", Some(hint.into()));
+                }
+                None
+            }
+            ([kind], None) if word(kind).as_deref() == Some("notify") => Some(Readiness::Notify),
+            ([kind, fd], None) if word(kind).as_deref() == Some("fd") => {
+                self.int_value(fi, n, fd, 3, 1023).map(|v| Readiness::Fd(v as u32))
+            }
+            ([kind], None) if word(kind).as_deref() == Some("fd") => {
+                self.err(
+                    fi,
+                    kind.span(),
+                    "`ready \"fd\"` needs the descriptor number",
+                    "which fd?",
+                    Some("write: ready \"fd\" 3".into()),
+                );
+                None
+            }
+            ([first, ..], _) => {
+                self.err(
+                    fi,
+                    first.span(),
+                    format!("`ready` does not know {}", repr(first)),
+                    "unknown",
+                    Some(hint.into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `health { exec "..."; interval "10s"; timeout "2s"; retries 3; on-unhealthy "restart" }`.
+    fn health(&mut self, fi: usize, n: &KdlNode, owner: &str) -> Option<Health> {
+        let block = self.block(fi, n)?;
+        let mut health = Health {
+            probe: Probe {
+                check: Check::Log(String::new()),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(2),
+                start_period: Duration::ZERO,
+            },
+            retries: 3,
+            restart: true,
+        };
+        let mut check = None;
+        let mut ok = true;
+        for s in self.settings(fi, block, &format!("`health` of {owner}"), HEALTH_SETTINGS) {
+            let key = s.name().value();
+            match key {
+                "interval" => health.probe.interval = self.duration(fi, s).unwrap_or(health.probe.interval),
+                "timeout" => health.probe.timeout = self.duration(fi, s).unwrap_or(health.probe.timeout),
+                "start-period" => health.probe.start_period = self.duration(fi, s).unwrap_or(health.probe.start_period),
+                "retries" => health.retries = self.u32(fi, s, 1, 1000).unwrap_or(health.retries),
+                "on-unhealthy" => match self.string(fi, s).as_ref().map(|v| v.value.as_str()) {
+                    Some("restart") => health.restart = true,
+                    Some("ignore") => health.restart = false,
+                    Some(other) => {
+                        let at = s.entries().first().map_or(s.span(), |e| e.span());
+                        self.err(
+                            fi,
+                            at,
+                            format!("`on-unhealthy` is \"restart\" or \"ignore\", not \"{other}\""),
+                            "unknown",
+                            None,
+                        );
+                    }
+                    None => {}
+                },
+                _ => {
+                    let Some(e) = self.one(fi, s) else {
+                        ok = false;
+                        continue;
+                    };
+                    if check.is_some() {
+                        self.err(
+                            fi,
+                            s.name().span(),
+                            "`health` takes one check (exec, tcp or http)",
+                            "second check",
+                            None,
+                        );
+                        ok = false;
+                    } else {
+                        match self.check_of(fi, key, e) {
+                            Some(c) => check = Some(c),
+                            None => ok = false,
+                        }
+                    }
+                }
+            }
+        }
+        match check {
+            Some(c) => ok.then(|| Health { probe: Probe { check: c, ..health.probe }, ..health }),
+            None => {
+                if ok {
+                    self.err(
+                        fi,
+                        n.name().span(),
+                        "`health` needs a check",
+                        "no check",
+                        Some("write: health { exec \"curl -fsS localhost:8000/health\" } (or tcp 8000, or http \"http://...\")".into()),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// `depends-on "db" "cache"` or `depends-on "migrate" condition="completed-successfully"`.
+    fn depends_on(&mut self, fi: usize, n: &KdlNode) -> Vec<(Str, Condition)> {
+        self.no_children(fi, n);
+        let mut condition = Condition::Ready;
+        let mut targets = Vec::new();
+        for e in n.entries() {
+            match e.name().map(|k| k.value()) {
+                Some("condition") => {
+                    let word = match e.value() {
+                        KdlValue::String(s) => Some(s.as_str()),
+                        _ => None,
+                    };
+                    match Condition::ALL.iter().find(|c| Some(c.as_str()) == word) {
+                        Some(c) => condition = *c,
+                        None => {
+                            let names: Vec<&str> = Condition::ALL.iter().map(|c| c.as_str()).collect();
+                            self.err(
+                                fi,
+                                e.span(),
+                                format!("unknown condition {}", repr(e)),
+                                "unknown",
+                                Some(known_help(word.unwrap_or_default(), &names, "conditions")),
+                            );
+                        }
+                    }
+                }
+                Some(other) => self.err(
+                    fi,
+                    e.span(),
+                    format!("unknown property `{other}` of `depends-on`"),
+                    "unknown",
+                    Some("write: depends-on \"db\" condition=\"ready\"".into()),
+                ),
+                None => {
+                    if let Some(s) = self.string_value(fi, n, e) {
+                        targets.push(s);
+                    }
+                }
+            }
+        }
+        if targets.is_empty() && n.entries().iter().all(|e| e.name().is_some()) {
+            self.missing(fi, n, "depends-on \"db\"");
+        }
+        targets.into_iter().map(|t| (t, condition)).collect()
     }
 
     fn command(&mut self, fi: usize, n: &KdlNode) -> Option<(Command, SourceSpan)> {
@@ -1377,6 +1703,9 @@ impl Loader<'_> {
             self.build(p, &defaults, group, &mut specs);
         }
         self.check_unique(&specs);
+        if !self.incomplete {
+            self.resolve_dependencies(&mut specs, &groups);
+        }
 
         if !self.diags.is_empty() {
             let mut seen = HashSet::new();
@@ -1539,6 +1868,34 @@ impl Loader<'_> {
             spec.stdout_log = self.log_spec(&o.stdout_log, &cx);
             spec.stderr_log = self.log_spec(&o.stderr_log, &cx);
             spec.limits = o.limits.clone();
+            spec.oneshot = o.oneshot.unwrap_or(false);
+            spec.ready = o.ready.as_ref().map(|(r, _)| r.clone()).unwrap_or_default();
+            spec.start_timeout = o.start_timeout;
+            spec.watchdog = o.watchdog.map(|(d, _)| d);
+            spec.health = o.health.clone();
+            if let Some((_, at)) = o.watchdog
+                && spec.ready != Readiness::Notify
+            {
+                self.err(
+                    p.name.file,
+                    at,
+                    format!("`watchdog-secs` of `{name}` needs `ready \"notify\"`"),
+                    "no notify socket",
+                    Some("the watchdog is fed with WATCHDOG=1 on the notify socket".into()),
+                );
+            }
+            if let Some((Readiness::Probe(Probe { check: Check::Log(_), .. }), at)) = &o.ready
+                && spec.redirect_stderr
+                && matches!(spec.stdout_log.path, LogPath::Discard)
+            {
+                self.err(
+                    p.name.file,
+                    *at,
+                    format!("`ready log=` of `{name}` can never match: its output is discarded"),
+                    "here",
+                    None,
+                );
+            }
 
             if spec.backoff.initial > spec.backoff.max {
                 self.err(
@@ -1553,6 +1910,7 @@ impl Loader<'_> {
                 name: template.clone(),
                 stdout: o.stdout_log.path.clone(),
                 stderr: o.stderr_log.path.clone(),
+                depends_on: o.depends_on.clone(),
             };
             out.push((spec, origins));
         }
@@ -1708,6 +2066,146 @@ impl Loader<'_> {
     }
 }
 
+impl Loader<'_> {
+    /// Resolves `depends-on` targets (process, program or group names) to process names, and
+    /// refuses what can never work: unknown names, cycles (printed `a -> b -> a`), and
+    /// conditions the target cannot meet.
+    fn resolve_dependencies(&mut self, specs: &mut [(ProgramSpec, Origins)], groups: &[GroupDef]) {
+        let index: HashMap<String, usize> = specs.iter().enumerate().map(|(i, (s, _))| (s.name.clone(), i)).collect();
+        let mut resolved: Vec<Vec<Dependency>> = Vec::with_capacity(specs.len());
+        for (spec, origins) in specs.iter() {
+            let mut deps: Vec<Dependency> = Vec::new();
+            for (target, condition) in &origins.depends_on {
+                let t = target.value.as_str();
+                let names: Vec<&str> = if index.contains_key(t) {
+                    vec![t]
+                } else {
+                    let by_program: Vec<&str> =
+                        specs.iter().filter(|(s, _)| s.program == t).map(|(s, _)| s.name.as_str()).collect();
+                    if !by_program.is_empty() {
+                        by_program
+                    } else if let Some(g) = groups.iter().find(|g| g.name.value == t) {
+                        specs
+                            .iter()
+                            .filter(|(s, _)| g.programs.iter().any(|m| m.value == s.program))
+                            .map(|(s, _)| s.name.as_str())
+                            .collect()
+                    } else {
+                        let known = specs
+                            .iter()
+                            .map(|(s, _)| s.name.as_str())
+                            .chain(groups.iter().map(|g| g.name.value.as_str()));
+                        let guess = crate::suggest::closest(t, known)
+                            .map(|n| format!(" (did you mean `{n}`?)"))
+                            .unwrap_or_default();
+                        self.err(
+                            target.file,
+                            target.span,
+                            format!("`{}` depends on `{t}`, which is no program or group{guess}", spec.name),
+                            "unknown",
+                            None,
+                        );
+                        continue;
+                    }
+                };
+                for name in names {
+                    let other = &specs[index[name]].0;
+                    let never = match condition {
+                        Condition::Completed | Condition::CompletedSuccessfully
+                            if !other.oneshot && other.autorestart == AutoRestart::Always =>
+                        {
+                            Some(format!(
+                                "`{name}` restarts whenever it exits (autorestart #true), so it never completes"
+                            ))
+                        }
+                        Condition::Healthy if other.health.is_none() => {
+                            Some(format!("`{name}` has no `health` check, so it is never healthy"))
+                        }
+                        _ => None,
+                    };
+                    if let Some(why) = never {
+                        self.err(
+                            target.file,
+                            target.span,
+                            format!(
+                                "`{}` waits for `{name}` to be {}, which cannot happen",
+                                spec.name,
+                                condition.as_str()
+                            ),
+                            "never holds",
+                            Some(format!("{why}; use condition=\"ready\", or make it `oneshot #true`")),
+                        );
+                        continue;
+                    }
+                    match deps.iter_mut().find(|d| d.name == name) {
+                        // Named twice (a program and its group): the stricter wins.
+                        Some(d) => d.condition = strictest(d.condition, *condition),
+                        None => deps.push(Dependency { name: name.to_owned(), condition: *condition }),
+                    }
+                }
+            }
+            resolved.push(deps);
+        }
+        for ((spec, _), deps) in specs.iter_mut().zip(resolved) {
+            spec.depends_on = deps;
+        }
+        // Cycles: a depth-first walk, reporting each cycle once at the first `depends-on` of it.
+        let mut mark = vec![0u8; specs.len()]; // 0 new, 1 on the path, 2 done
+        let mut reported: HashSet<Vec<usize>> = HashSet::new();
+        for start in 0..specs.len() {
+            let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+            if mark[start] != 0 {
+                continue;
+            }
+            mark[start] = 1;
+            while let Some(&(node, next)) = path.last() {
+                let deps = &specs[node].0.depends_on;
+                if next >= deps.len() || path.len() > MAX_DEPENDENCY_DEPTH {
+                    mark[node] = 2;
+                    path.pop();
+                    continue;
+                }
+                let dep = index[&deps[next].name];
+                if let Some(top) = path.last_mut() {
+                    top.1 += 1;
+                }
+                match mark[dep] {
+                    0 => {
+                        mark[dep] = 1;
+                        path.push((dep, 0));
+                    }
+                    1 => {
+                        let from = path.iter().position(|&(n, _)| n == dep).unwrap_or(0);
+                        let mut cycle: Vec<usize> = path[from..].iter().map(|&(n, _)| n).collect();
+                        let mut key = cycle.clone();
+                        key.sort_unstable();
+                        if reported.insert(key) {
+                            cycle.push(dep);
+                            let names: Vec<&str> = cycle.iter().map(|&i| specs[i].0.name.as_str()).collect();
+                            let first = &specs[cycle[0]].1;
+                            let at = first.depends_on.first().map_or(first.name.clone(), |(s, _)| s.clone());
+                            self.err(
+                                at.file,
+                                at.span,
+                                format!("dependency cycle: {}", names.join(" -> ")),
+                                "cycle",
+                                Some("no program of a cycle could ever start: remove one of these depends-on".into()),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The stricter of two conditions on the same process.
+fn strictest(a: Condition, b: Condition) -> Condition {
+    let rank = |c: Condition| Condition::ALL.iter().position(|x| *x == c).unwrap_or(0);
+    if rank(a) >= rank(b) { a } else { b }
+}
+
 /// Sets `k` in place if present (keeping the first position), else appends it.
 fn set_var(env: &mut Vec<(String, String)>, k: &str, v: String) {
     match env.iter_mut().find(|(key, _)| key == k) {
@@ -1721,6 +2219,8 @@ struct Origins {
     name: Str,
     stdout: Option<Str>,
     stderr: Option<Str>,
+    /// `depends-on` targets as written (program, group or process names).
+    depends_on: Vec<(Str, Condition)>,
 }
 
 const NAME_RULE: &str = "names may contain letters, digits, `_`, `-` and `.`, and must not start with `-`";
@@ -1806,6 +2306,15 @@ fn example(key: &str) -> Option<&'static str> {
         "backups" => "backups 10",
         "programs" => "programs \"web\" \"worker\"",
         "nofile" => "nofile 4096",
+        "oneshot" => "oneshot #true",
+        "ready" => "ready \"notify\"",
+        "start-timeout" => "start-timeout \"30s\"",
+        "watchdog-secs" => "watchdog-secs 10",
+        "health" => "health { exec \"curl -fsS localhost:8000/health\"; interval \"10s\" }",
+        "depends-on" => "depends-on \"db\" condition=\"ready\"",
+        "retries" => "retries 3",
+        "interval" | "timeout" | "start-period" => "interval \"10s\"",
+        "on-unhealthy" => "on-unhealthy \"restart\"",
         _ => return None,
     })
 }
@@ -2008,6 +2517,140 @@ mod tests {
 
     fn help(src: &str) -> String {
         parse(src).expect_err("expected errors").items()[0].help.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn readiness_health_and_oneshot() {
+        let c = ok(r#"program "db" { command "x"; ready "notify"; watchdog-secs 10; start-timeout "30s" }
+program "s6" { command "x"; ready "fd" 3 }
+program "t" { command "x"; ready tcp=8000 interval="250ms" timeout=2 start-period="1s" }
+program "h" { command "x"; ready http="http://127.0.0.1:8000/health" }
+program "e" { command "x"; ready exec="pg_isready -q" }
+program "l" { command "x"; ready log="listening on" }
+program "m" { command "x"; oneshot #true }
+program "w" {
+    command "x"
+    health { http "http://127.0.0.1:8000/"; interval "5s"; timeout 1; retries 2; start-period "10s"; on-unhealthy "ignore" }
+}
+"#);
+        let p = |n: &str| c.programs.iter().find(|p| p.name == n).expect(n).clone();
+        assert_eq!(p("db").ready, Readiness::Notify);
+        assert_eq!(p("db").watchdog, Some(Duration::from_secs(10)));
+        assert_eq!(p("db").start_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(p("s6").ready, Readiness::Fd(3));
+        let Readiness::Probe(t) = p("t").ready else { panic!("probe") };
+        assert_eq!(t.check, Check::Tcp("127.0.0.1:8000".into()));
+        assert_eq!(
+            (t.interval, t.timeout, t.start_period),
+            (Duration::from_millis(250), Duration::from_secs(2), Duration::from_secs(1))
+        );
+        assert!(matches!(p("h").ready, Readiness::Probe(Probe { check: Check::Http(_), .. })));
+        assert!(matches!(p("e").ready, Readiness::Probe(Probe { check: Check::Exec(_), .. })));
+        assert!(matches!(p("l").ready, Readiness::Probe(Probe { check: Check::Log(_), .. })));
+        assert!(p("m").oneshot && !p("db").oneshot);
+        let h = p("w").health.expect("health");
+        assert_eq!((h.retries, h.restart, h.probe.interval), (2, false, Duration::from_secs(5)));
+        assert_eq!(p("db").ready.clone(), Readiness::Notify);
+        assert_eq!(p("m").ready, Readiness::Running, "default");
+    }
+
+    #[test]
+    fn readiness_errors_say_what_to_write() {
+        assert_eq!(err1(r#"program "a" { command "x"; ready "soon" }"#), "1:34 `ready` does not know \"soon\"");
+        assert_eq!(
+            err1(r#"program "a" { command "x"; ready "fd" 1 }"#),
+            "1:39 `ready` must be between 3 and 1023, got 1"
+        );
+        assert_eq!(
+            err1(r#"program "a" { command "x"; ready tcp=8000 http="http://x/" }"#),
+            "1:43 `ready` takes one check"
+        );
+        assert_eq!(
+            err1(r#"program "a" { command "x"; ready http="https://x/" }"#),
+            "1:34 `http` checks speak plain HTTP; https is not supported"
+        );
+        assert_eq!(
+            err1(r#"program "a" { command "x"; ready intervl="1s" tcp=1 }"#),
+            "1:34 unknown property `intervl` of `ready`"
+        );
+        assert_eq!(
+            err1(r#"program "a" { command "x"; watchdog-secs 5 }"#),
+            "1:28 `watchdog-secs` of `a` needs `ready \"notify\"`"
+        );
+        assert_eq!(err1(r#"program "a" { command "x"; health { retries 2 } }"#), "1:28 `health` needs a check");
+        assert_eq!(
+            err1(r#"program "a" { command "x"; health { tcp 1; exec "y" } }"#),
+            "1:44 `health` takes one check (exec, tcp or http)"
+        );
+    }
+
+    #[test]
+    fn dependencies_resolve_programs_groups_and_instances() {
+        let c = ok(r#"program "db" { command "x" }
+program "w" { command "x"; numprocs 2 }
+group "back" { programs "db" "w"; }
+program "migrate" { command "x"; oneshot #true; depends-on "db" }
+program "web" {
+    command "x"
+    depends-on "migrate" condition="completed-successfully"
+    depends-on "back"
+    depends-on "w_01" condition="started"
+}
+"#);
+        let web = c.programs.iter().find(|p| p.name == "web").expect("web");
+        let deps: Vec<(&str, Condition)> = web.depends_on.iter().map(|d| (d.name.as_str(), d.condition)).collect();
+        assert_eq!(
+            deps,
+            [
+                ("migrate", Condition::CompletedSuccessfully),
+                ("db", Condition::Ready),
+                ("w_00", Condition::Ready),
+                ("w_01", Condition::Ready),
+            ],
+            "w_01 named twice: the stricter condition (ready) wins"
+        );
+    }
+
+    #[test]
+    fn dependency_errors_are_precise() {
+        assert_eq!(
+            err1(
+                r#"program "a" { command "x"; depends-on "dbb" }
+program "db" { command "x" }"#
+            ),
+            "1:39 `a` depends on `dbb`, which is no program or group (did you mean `db`?)"
+        );
+        assert_eq!(
+            errs(
+                r#"program "a" { command "x"; depends-on "b" }
+program "b" { command "x"; depends-on "c" }
+program "c" { command "x"; depends-on "a" }
+program "d" { command "x"; depends-on "d" }"#
+            ),
+            ["1:39 dependency cycle: a -> b -> c -> a", "4:39 dependency cycle: d -> d"]
+        );
+        assert_eq!(
+            err1(
+                r#"program "a" { command "x"; depends-on "b" condition="completed" }
+program "b" { command "x"; autorestart #true }"#
+            ),
+            "1:39 `a` waits for `b` to be completed, which cannot happen"
+        );
+        assert_eq!(
+            err1(
+                r#"program "a" { command "x"; depends-on "b" condition="healthy" }
+program "b" { command "x" }"#
+            ),
+            "1:39 `a` waits for `b` to be healthy, which cannot happen"
+        );
+        assert_eq!(
+            err1(
+                r#"program "a" { command "x"; depends-on "b" condition="up" }
+program "b" { command "x" }"#
+            ),
+            "1:43 unknown condition \"up\""
+        );
+        assert_eq!(err1(r#"defaults { depends-on "b" }"#), "1:12 `depends-on` belongs in a program, not in `defaults`");
     }
 
     #[test]

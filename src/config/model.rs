@@ -96,6 +96,118 @@ pub struct ProgramSpec {
     pub stderr_log: LogSpec,
     /// Resource limits set in the child before exec.
     pub limits: Vec<(Limit, u64)>,
+    /// Runs once to completion (a migration): an expected exit is success, never restarted,
+    /// and no exit counts as "too quick".
+    pub oneshot: bool,
+    /// How the program says it is ready; `Running` (the default) means ready once RUNNING.
+    pub ready: Readiness,
+    /// Not ready this long after spawning counts as a failed start.
+    pub start_timeout: Option<Duration>,
+    /// With `ready "notify"`: `WATCHDOG=1` must come at least this often, or the program is
+    /// restarted.
+    pub watchdog: Option<Duration>,
+    /// A liveness check run while the program is up.
+    pub health: Option<Health>,
+    /// Processes that must reach a condition before this one starts (resolved to process
+    /// names: groups and numprocs blocks are expanded).
+    pub depends_on: Vec<Dependency>,
+}
+
+/// How a program says it is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// Ready once RUNNING (`start-secs` passed): supervisord's meaning of "started".
+    #[default]
+    Running,
+    /// sd_notify: `READY=1` on the program's own `NOTIFY_SOCKET`.
+    Notify,
+    /// s6: a line written to this descriptor.
+    Fd(u32),
+    /// A probe that succeeds once.
+    Probe(Probe),
+}
+
+/// A check the daemon runs: for readiness until it succeeds, for health all along.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// What to check.
+    pub check: Check,
+    /// Time between attempts.
+    pub interval: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Failures in this time after spawning do not count.
+    pub start_period: Duration,
+}
+
+/// What a probe checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A TCP connection to `host:port` succeeds.
+    Tcp(String),
+    /// An HTTP GET of the URL answers 2xx.
+    Http(String),
+    /// The command (run by `sh -c`, in the program's directory and environment) exits 0.
+    Exec(String),
+    /// A line of the program's stdout or stderr contains the text (readiness only).
+    Log(String),
+}
+
+/// A liveness check and what to do when it keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The probe.
+    pub probe: Probe,
+    /// Failures in a row that make the program unhealthy.
+    pub retries: u32,
+    /// Restart an unhealthy program (else only mark it).
+    pub restart: bool,
+}
+
+/// One `depends-on` target with its condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The process name.
+    pub name: String,
+    /// What it must reach.
+    pub condition: Condition,
+}
+
+/// docker compose's and process-compose's conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Spawned (STARTING or RUNNING).
+    Started,
+    /// Ready (see [`Readiness`]).
+    Ready,
+    /// Ready, and its health check has passed.
+    Healthy,
+    /// Ran and exited, whatever the exit code (or gave up: FATAL).
+    Completed,
+    /// Ran and exited with an expected code.
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// The config word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+            Condition::CompletedSuccessfully => "completed-successfully",
+        }
+    }
+
+    /// Every condition, for parsing and docs.
+    pub const ALL: [Condition; 5] = [
+        Condition::Started,
+        Condition::Ready,
+        Condition::Healthy,
+        Condition::Completed,
+        Condition::CompletedSuccessfully,
+    ];
 }
 
 /// supervisord's `autorestart`.
@@ -212,6 +324,12 @@ impl ProgramSpec {
             stdout_log: LogSpec::default(),
             stderr_log: LogSpec::default(),
             limits: Vec::new(),
+            oneshot: false,
+            ready: Readiness::Running,
+            start_timeout: None,
+            watchdog: None,
+            health: None,
+            depends_on: Vec::new(),
         }
     }
 }
