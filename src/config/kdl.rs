@@ -1273,7 +1273,7 @@ impl Loader<'_> {
             }
         }
         match check {
-            Some(c) => ok.then(|| Health { probe: Probe { check: c, ..health.probe }, ..health }),
+            Some(c) => ok.then_some(Health { probe: Probe { check: c, ..health.probe }, ..health }),
             None => {
                 if ok {
                     self.err(
