@@ -147,30 +147,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the last lines of programs' output; -f to follow.
+    /// Show the last lines of programs' output (stdout and stderr); -f to follow.
     ///
-    /// With several programs (or GROUP:* or all), each line is prefixed with its program's name.
+    /// Both streams by default, stderr lines marked `err|`: in time order for programs with
+    /// log-timestamps, otherwise stdout's last lines then stderr's. No target means every program;
+    /// with several, each line is prefixed with its program's name. `svc logs svc` (or --daemon)
+    /// shows the daemon's own log, unless a program is called svc.
     #[command(
-        after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f all\n  svc logs --since 10m web   # needs log-timestamps #true\n  svc logs --clear web"
+        after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f             # every program\n  svc logs --daemon       # the daemon's own log (also: svc logs svc)\n  svc logs --since 10m web   # needs log-timestamps #true\n  svc logs --clear web"
     )]
     Logs {
-        /// Program names, GROUP:*, or all.
-        #[arg(required = true)]
+        /// Program names, GROUP:*, or all (the default).
         targets: Vec<String>,
         /// Empty the programs' logs instead of showing them.
-        #[arg(long, conflicts_with_all = ["follow", "stderr", "since"])]
+        #[arg(long, conflicts_with_all = ["follow", "stdout", "stderr", "since", "daemon"])]
         clear: bool,
-        /// Show stderr instead of stdout.
+        /// Show stdout only.
+        #[arg(long)]
+        stdout: bool,
+        /// Show stderr only.
         #[arg(long)]
         stderr: bool,
-        /// How many lines to show first (default 10, or all within --since).
+        /// Show the daemon's own log (as `svc logs svc` does when no program is called svc).
+        #[arg(long)]
+        daemon: bool,
+        /// How many lines to show first, of each stream (default 10, or all within --since).
         #[arg(short = 'n', long, value_name = "LINES")]
         lines: Option<usize>,
-        /// Keep printing new output until interrupted.
+        /// Keep printing new output until interrupted (or until the reader of the output goes).
         #[arg(short, long)]
         follow: bool,
         /// Only lines from this long ago (10m, 2h) or since this time (RFC 3339); needs the
-        /// programs' log-timestamps option.
+        /// programs' log-timestamps option (refused without it).
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
     },
@@ -318,9 +326,13 @@ fn main() -> ExitCode {
         Some(Command::Pid { targets, json }) => cli::status::pid(&global, targets, json),
         Some(Command::Avail { json }) => cli::status::avail(&global, json),
         Some(Command::Clear { targets, json }) => cli::logs::clear(&global, targets, json),
+        Some(Command::Logs { targets, clear: true, .. }) if targets.is_empty() => {
+            eprintln!("svc: logs --clear needs the programs to clear (or all)");
+            cli::USAGE
+        }
         Some(Command::Logs { targets, clear: true, .. }) => cli::logs::clear(&global, targets, false),
-        Some(Command::Logs { targets, stderr, lines, follow, since, .. }) => {
-            cli::logs::logs(&global, cli::logs::LogsArgs { targets, stderr, lines, follow, since })
+        Some(Command::Logs { targets, stdout, stderr, daemon, lines, follow, since, .. }) => {
+            cli::logs::logs(&global, cli::logs::LogsArgs { targets, stdout, stderr, daemon, lines, follow, since })
         }
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {

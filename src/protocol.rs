@@ -48,15 +48,30 @@ pub enum Request {
     Logs {
         /// Process name.
         name: String,
-        /// Which stream.
+        /// Which stream, or both.
         #[serde(default)]
-        stream: LogStream,
-        /// How many lines from the end to send first.
+        stream: LogSelect,
+        /// How many lines from the end to send first (of each stream).
         #[serde(default = "default_log_lines")]
         lines: usize,
         /// Keep the connection open and stream new output.
         #[serde(default)]
         follow: bool,
+        /// Only lines stamped at or after this RFC 3339 time; needs `log-timestamps`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
+    /// The last lines of the daemon's own log (its stderr), optionally followed.
+    DaemonLog {
+        /// How many lines from the end to send first.
+        #[serde(default = "default_log_lines")]
+        lines: usize,
+        /// Keep the connection open and stream new lines.
+        #[serde(default)]
+        follow: bool,
+        /// Only lines stamped at or after this RFC 3339 time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
     },
     /// Re-read the config and apply the difference (or only report it with `dry_run`).
     Reload {
@@ -100,6 +115,19 @@ pub enum LogStream {
     Stderr,
 }
 
+/// Which of a program's streams a `logs` request wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogSelect {
+    /// Standard output only (the default, for clients written before `both`).
+    #[default]
+    Stdout,
+    /// Standard error only.
+    Stderr,
+    /// Both, each `log` reply saying which it is from.
+    Both,
+}
+
 /// A reply from the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -118,6 +146,13 @@ pub enum Response {
     Log {
         /// The text, lossily decoded as UTF-8.
         data: String,
+        /// The stream it comes from, when both were asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<LogStream>,
+        /// Why there is little or nothing to show, for people (a log that cannot be written,
+        /// output that goes elsewhere); sent on the `log` after the tail.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notices: Vec<String>,
     },
     /// Answer to `reload`: what changed, and the outcome of the programs it started.
     Reload {
@@ -162,6 +197,9 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// The daemon cannot serve what was asked (its own log goes where it cannot read it back);
+    /// the message says where to look instead.
+    Unavailable,
     /// The config file has errors; the message holds the diagnostics. Nothing was changed.
     ConfigInvalid,
     /// Anything else that went wrong on the daemon's side.
@@ -417,7 +455,7 @@ mod tests {
         assert_eq!(decode_request(br#"{"protocol":1,"type":"status"}"#), Ok(Request::Status { targets: vec![] }));
         assert_eq!(
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
-            Ok(Request::Logs { name: "x".into(), stream: LogStream::Stdout, lines: 10, follow: false })
+            Ok(Request::Logs { name: "x".into(), stream: LogSelect::Stdout, lines: 10, follow: false, since: None })
         );
     }
 

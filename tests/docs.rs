@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use svc::protocol::{
-    DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, ReloadPlan, Request, Response, State, TargetResult,
+    DaemonInfo, ErrorCode, ErrorReply, LogSelect, LogStream, ProgramStatus, ReloadPlan, Request, Response, State,
+    TargetResult,
 };
 
 fn doc(name: &str) -> String {
@@ -292,7 +293,11 @@ fn sample_responses() -> Vec<Response> {
     vec![
         Response::Status { programs: vec![status] },
         Response::Results { results: vec![result.clone()] },
-        Response::Log { data: "text\n".into() },
+        Response::Log {
+            data: "text\n".into(),
+            stream: Some(LogStream::Stderr),
+            notices: vec!["web's stdout goes to the daemon's stdout".into()],
+        },
         Response::Reload { plan: ReloadPlan::default(), results: vec![result] },
         Response::Info(DaemonInfo { pid: 1, version: "0".into(), config: "/c".into(), started: 0 }),
         Response::Ok,
@@ -380,7 +385,8 @@ fn every_request_response_and_error_code_is_in_protocol_md() {
             missing.push(format!("state `{state}`"));
         }
     }
-    for stream in variants::<LogStream>(json!("\u{1}")) {
+    let selects = variants::<LogSelect>(json!("\u{1}"));
+    for stream in variants::<LogStream>(json!("\u{1}")).into_iter().chain(selects) {
         if !text.contains(&format!("\"{stream}\"")) {
             missing.push(format!("log stream `\"{stream}\"`"));
         }

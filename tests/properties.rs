@@ -13,7 +13,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use serde_json::{Map, Value};
 use svc::config::{self, ConfigError};
-use svc::protocol::{self, ErrorCode, LogStream, PROTOCOL_VERSION, Request, Response};
+use svc::protocol::{self, ErrorCode, LogSelect, PROTOCOL_VERSION, Request, Response};
 
 /// Cases per property: enough to find shallow bugs, small enough that the whole module runs
 /// in a few seconds in a debug build. The seed is fixed so that CI is reproducible (a red run
@@ -130,11 +130,20 @@ fn request() -> impl Strategy<Value = Request> {
         targets().prop_map(|targets| Request::Restart { targets }),
         (
             any::<String>(),
-            prop::sample::select(vec![LogStream::Stdout, LogStream::Stderr]),
+            prop::sample::select(vec![LogSelect::Stdout, LogSelect::Stderr, LogSelect::Both]),
             any::<usize>(),
-            any::<bool>()
+            any::<bool>(),
+            prop::option::of(any::<String>()),
         )
-            .prop_map(|(name, stream, lines, follow)| Request::Logs { name, stream, lines, follow }),
+            .prop_map(|(name, stream, lines, follow, since)| Request::Logs {
+                name,
+                stream,
+                lines,
+                follow,
+                since
+            }),
+        (any::<usize>(), any::<bool>(), prop::option::of(any::<String>()))
+            .prop_map(|(lines, follow, since)| Request::DaemonLog { lines, follow, since }),
         any::<bool>().prop_map(|dry_run| Request::Reload { dry_run }),
         (any::<String>(), targets()).prop_map(|(signal, targets)| Request::Signal { signal, targets }),
         targets().prop_map(|targets| Request::ClearLogs { targets }),

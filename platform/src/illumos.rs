@@ -180,3 +180,7 @@ pub fn boot_id() -> Option<String> {
     // psinfo's pr_start is a wall-clock time: unique across boots.
     None
 }
+
+pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/self/path/{}", fd.as_raw_fd()))
+}

@@ -16,6 +16,7 @@ mod os;
 
 mod heap;
 mod notify;
+mod output;
 mod rlimit;
 pub mod service;
 mod signals;
@@ -216,6 +217,21 @@ pub fn process_start_time(pid: i32) -> io::Result<u64> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("not a process id: {pid}")));
     }
     os::process_start_time(pid)
+}
+
+/// The path `fd` was opened by, where the OS can tell (Linux and illumos: `/proc`; macOS:
+/// `F_GETPATH`; FreeBSD: `Unsupported`). The name may since have been removed or reused:
+/// compare the file it opens with `fd` before trusting it.
+pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
+    os::fd_path(fd)
+}
+
+/// Blocks until nobody is left to read what is written to `fd`: the reader of a pipe or the
+/// peer of a socket has gone (`svc logs -f | head -1` after `head` exits), or a terminal hung
+/// up. Never returns for outputs that cannot go away (a regular file). For a thread of its
+/// own: a follower waiting for new output learns at once that its output is gone.
+pub fn wait_output_closed(fd: BorrowedFd<'_>) -> io::Result<()> {
+    output::wait_closed(fd)
 }
 
 /// Identifies the current boot where process start times are counted from boot (Linux:

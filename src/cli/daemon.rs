@@ -18,6 +18,7 @@ pub fn daemon(g: &Global) -> u8 {
     crate::daemon::close_inherited_fds();
     crate::daemon::own_log::init_tracing();
     let paths = g.paths();
+    crate::daemon::own_log::expect_in(&paths.log_dir);
     match crate::daemon::run(&paths) {
         Ok(()) => SUCCESS,
         Err(e) => {

@@ -3,27 +3,51 @@
 
 use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
 use crate::client::{Client, ClientError};
-use crate::protocol::{LogStream, Request, Response};
+use crate::protocol::{ErrorCode, ErrorReply, LogSelect, LogStream, Request, Response};
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 /// How many lines to ask for when `--since` selects by time rather than count.
 const SINCE_LINES: usize = 1_000_000;
 
+/// The name the daemon's own log goes by (`svc logs svc`), unless a program has it.
+pub const DAEMON_NAME: &str = "svc";
+
 /// What `svc logs` was asked for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LogsArgs {
-    /// Program names, `GROUP:*` or `all`.
+    /// Program names, `GROUP:*` or `all`; none means every program.
     pub targets: Vec<String>,
-    /// stderr instead of stdout.
+    /// Only stdout (with `stderr` too: both, the default).
+    pub stdout: bool,
+    /// Only stderr (with `stdout` too: both, the default).
     pub stderr: bool,
+    /// The daemon's own log.
+    pub daemon: bool,
     /// Lines from the end (`None`: 10, or everything in the `since` window).
     pub lines: Option<usize>,
     /// Keep following.
     pub follow: bool,
     /// Only lines stamped at or after this time (needs `log-timestamps`).
     pub since: Option<String>,
+}
+
+/// One log to print: a program's, or the daemon's own.
+#[derive(Debug, Clone)]
+enum Source {
+    Program(String),
+    Daemon,
+}
+
+impl Source {
+    fn label(&self) -> &str {
+        match self {
+            Source::Program(name) => name,
+            Source::Daemon => DAEMON_NAME,
+        }
+    }
 }
 
 /// Prints the logs of `args.targets`.
@@ -36,56 +60,82 @@ pub fn logs(g: &Global, args: LogsArgs) -> u8 {
             return super::USAGE;
         }
     };
-    let stream = if args.stderr { LogStream::Stderr } else { LogStream::Stdout };
+    let select = match (args.stdout, args.stderr) {
+        (true, false) => LogSelect::Stdout,
+        (false, true) => LogSelect::Stderr,
+        _ => LogSelect::Both,
+    };
     let lines = args.lines.unwrap_or(if since.is_some() { SINCE_LINES } else { 10 });
+    let since_text = since.map(|t| humantime::format_rfc3339_millis(t).to_string());
     block_on(async {
         let mut c = match connect(g).await {
             Ok(c) => c,
             Err(code) => return code,
         };
-        // Resolve names, groups and `all` the way every other command does.
-        let names: Vec<String> = match c.request(&Request::Status { targets: args.targets.clone() }).await {
-            Ok(Response::Status { programs }) => programs.into_iter().map(|p| p.name).collect(),
-            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+        let sources = match resolve(&mut c, &args).await {
+            Ok(s) => s,
             Err(e) => return report(&e),
         };
-        let single =
-            names.len() == 1 && args.targets.len() == 1 && !args.targets[0].contains(':') && args.targets[0] != "all";
+        let single = sources.len() == 1
+            && (args.daemon || (args.targets.len() == 1 && !args.targets[0].contains(':') && args.targets[0] != "all"));
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let width = names.iter().map(String::len).max().unwrap_or(0);
+        let width = sources.iter().map(|s| s.label().len()).max().unwrap_or(0);
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-        for name in &names {
+        for (k, source) in sources.iter().enumerate() {
             let tx = tx.clone();
             let g = g.clone();
-            let name = name.clone();
-            let req = Request::Logs { name: name.clone(), stream, lines, follow: args.follow };
+            let req = match source {
+                Source::Program(name) => Request::Logs {
+                    name: name.clone(),
+                    stream: select,
+                    lines,
+                    follow: args.follow,
+                    since: since_text.clone(),
+                },
+                Source::Daemon => Request::DaemonLog { lines, follow: args.follow, since: since_text.clone() },
+            };
             tokio::spawn(async move {
-                let result = relay(&g, &req, &name, &tx).await;
-                let _ = tx.send(Event::Done(name, result.err()));
+                let result = relay(&g, &req, k, &tx).await;
+                let _ = tx.send(Event::Done(k, result.err()));
             });
         }
         drop(tx);
-        let mut printer = Printer { out: std::io::stdout().lock(), width, color, since, single, warned: Vec::new() };
-        let mut failed = false;
-        let mut remaining = names.len();
+        // A follower waits for output that may never come: when whoever reads ours has gone
+        // (`svc logs -f web | head -1`), it must notice now, not at its next write.
+        let (closed_tx, mut closed) = tokio::sync::oneshot::channel::<()>();
+        if args.follow {
+            std::thread::spawn(move || {
+                if svc_platform::wait_output_closed(std::io::stdout().as_fd()).is_ok() {
+                    let _ = closed_tx.send(());
+                }
+            });
+        }
+        let mut printer = Printer { out: std::io::stdout().lock(), width, color, single };
+        let mut code = SUCCESS;
+        let mut remaining = sources.len();
         // Without -f, programs are printed one after another, not interleaved.
-        let mut pending: Vec<(String, Vec<String>)> = names.iter().map(|n| (n.clone(), Vec::new())).collect();
-        while let Some(ev) = rx.recv().await {
+        let mut pending: Vec<Vec<(Option<LogStream>, String)>> = vec![Vec::new(); sources.len()];
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => ev,
+                    None => break,
+                },
+                Ok(()) = &mut closed => return SUCCESS,
+            };
             match ev {
-                Event::Line(name, line) if args.follow => {
-                    if !printer.line(&name, &line) {
+                Event::Line(k, stream, line) if args.follow => {
+                    if !printer.line(sources[k].label(), stream, &line) {
                         return SUCCESS;
                     }
                 }
-                Event::Line(name, line) => {
-                    if let Some((_, buf)) = pending.iter_mut().find(|(n, _)| *n == name) {
-                        buf.push(line);
-                    }
-                }
-                Event::Done(name, err) => {
+                Event::Line(k, stream, line) => pending[k].push((stream, line)),
+                Event::Notice(k, notice) => eprintln!("svc: {}: {notice}", sources[k].label()),
+                Event::Done(k, err) => {
                     if let Some(e) = err {
-                        eprintln!("svc: {name}: {e}");
-                        failed = true;
+                        eprintln!("svc: {}: {e}", sources[k].label());
+                        let usage = matches!(&e, ClientError::Daemon(r) if r.field.as_deref() == Some("since"));
+                        code = code.max(if usage { super::USAGE } else { FAILURE });
                     }
                     remaining -= 1;
                     if remaining == 0 {
@@ -94,57 +144,97 @@ pub fn logs(g: &Global, args: LogsArgs) -> u8 {
                 }
             }
         }
-        for (name, mut lines) in pending {
-            // Lines written before log-timestamps was turned on carry no stamp; when the
-            // program's newer lines do, those old ones are outside any --since window.
-            if printer.since.is_some() && lines.iter().any(|l| stamp_of(l).is_some()) {
-                lines.retain(|l| stamp_of(l).is_some());
-            }
-            for line in lines {
-                if !printer.line(&name, &line) {
+        for (k, lines) in pending.into_iter().enumerate() {
+            for (stream, line) in lines {
+                if !printer.line(sources[k].label(), stream, &line) {
                     return SUCCESS;
                 }
             }
         }
-        if failed { FAILURE } else { SUCCESS }
+        code
     })
 }
 
-enum Event {
-    Line(String, String),
-    Done(String, Option<ClientError>),
+/// The logs the targets name: programs (resolved as every command resolves them) and, for
+/// `--daemon` or a target `svc` that no program is called, the daemon's own.
+async fn resolve(c: &mut Client, args: &LogsArgs) -> Result<Vec<Source>, ClientError> {
+    let mut daemon = args.daemon;
+    let mut targets = args.targets.clone();
+    if targets.iter().any(|t| t == DAEMON_NAME) {
+        let named_svc = match c.request(&Request::Status { targets: vec![DAEMON_NAME.into()] }).await {
+            Ok(Response::Status { .. }) => true,
+            Err(ClientError::Daemon(ErrorReply { code: ErrorCode::UnknownTarget, .. })) => false,
+            Ok(other) => return Err(ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return Err(e),
+        };
+        if !named_svc {
+            targets.retain(|t| t != DAEMON_NAME);
+            daemon = true;
+        }
+    }
+    let mut sources = Vec::new();
+    if daemon {
+        sources.push(Source::Daemon);
+        if targets.is_empty() {
+            return Ok(sources);
+        }
+    }
+    match c.request(&Request::Status { targets }).await? {
+        Response::Status { programs } => sources.extend(programs.into_iter().map(|p| Source::Program(p.name))),
+        other => return Err(ClientError::Protocol(format!("{other:?}"))),
+    }
+    Ok(sources)
 }
 
-/// Streams one program's log as whole lines into `tx`.
-async fn relay(g: &Global, req: &Request, name: &str, tx: &mpsc::UnboundedSender<Event>) -> Result<(), ClientError> {
+enum Event {
+    /// A whole line (or the unfinished last one) of source `k`, and its stream when both are shown.
+    Line(usize, Option<LogStream>, String),
+    Notice(usize, String),
+    Done(usize, Option<ClientError>),
+}
+
+/// Streams one log as whole lines into `tx`; each stream keeps its own unfinished line.
+async fn relay(g: &Global, req: &Request, k: usize, tx: &mpsc::UnboundedSender<Event>) -> Result<(), ClientError> {
     let mut c = Client::connect(&g.paths()).await?;
     c.send(req).await?;
-    let follow = matches!(req, Request::Logs { follow: true, .. });
-    let mut partial = String::new();
+    let follow = matches!(req, Request::Logs { follow: true, .. } | Request::DaemonLog { follow: true, .. });
+    let mut partial = [String::new(), String::new()];
+    let slot = |s: Option<LogStream>| usize::from(s == Some(LogStream::Stderr));
+    let stream_of = [None, Some(LogStream::Stderr)];
     loop {
         match c.recv().await? {
-            Some(Response::Log { data }) => {
-                if data.is_empty() && !follow {
+            Some(Response::Log { data, stream, notices }) => {
+                for notice in notices {
+                    let _ = tx.send(Event::Notice(k, notice));
+                }
+                if data.is_empty() {
+                    if follow {
+                        continue;
+                    }
                     break;
                 }
+                let i = slot(stream);
+                let partial = &mut partial[i];
                 partial.push_str(&data);
                 // Split the whole chunk once and keep only the unfinished line: draining line
                 // by line from the front shifts the rest each time, quadratic in the chunk.
                 let Some(end) = partial.rfind('\n') else { continue };
                 let rest = partial.split_off(end + 1);
                 for line in partial.split_inclusive('\n') {
-                    if tx.send(Event::Line(name.to_owned(), line.to_owned())).is_err() {
+                    if tx.send(Event::Line(k, stream_of[i], line.to_owned())).is_err() {
                         return Ok(());
                     }
                 }
-                partial = rest;
+                *partial = rest;
             }
             Some(other) => return Err(ClientError::Protocol(format!("{other:?}"))),
             None => break,
         }
     }
-    if !partial.is_empty() {
-        let _ = tx.send(Event::Line(name.to_owned(), partial));
+    for (i, partial) in partial.into_iter().enumerate() {
+        if !partial.is_empty() {
+            let _ = tx.send(Event::Line(k, stream_of[i], partial));
+        }
     }
     Ok(())
 }
@@ -153,31 +243,27 @@ struct Printer<W: Write> {
     out: W,
     width: usize,
     color: bool,
-    since: Option<SystemTime>,
     single: bool,
-    warned: Vec<String>,
 }
 
+/// What marks a stderr line among stdout lines.
+const ERR_MARK: &str = "err| ";
+
 impl<W: Write> Printer<W> {
-    /// Prints one line; false when stdout is gone (`svc logs -f x | head`), a normal way to stop.
-    fn line(&mut self, name: &str, line: &str) -> bool {
-        if let Some(since) = self.since {
-            match stamp_of(line) {
-                Some(t) if t < since => return true,
-                Some(_) => {}
-                None if !self.warned.iter().any(|w| w == name) => {
-                    eprintln!("svc: {name} does not set log-timestamps; --since cannot filter its lines");
-                    self.warned.push(name.to_owned());
-                }
-                None => {}
-            }
-        }
+    /// Prints one line (marked when it is from stderr among stdout); false when stdout is
+    /// gone (`svc logs x | head`), a normal way to stop.
+    fn line(&mut self, name: &str, stream: Option<LogStream>, line: &str) -> bool {
+        let mark = match (stream, self.color) {
+            (Some(LogStream::Stderr), true) => "\x1b[2merr|\x1b[0m ",
+            (Some(LogStream::Stderr), false) => ERR_MARK,
+            _ => "",
+        };
         let written = if self.single {
-            self.out.write_all(line.as_bytes())
+            write!(self.out, "{mark}{line}")
         } else if self.color {
-            write!(self.out, "{}{name:<w$}\x1b[0m | {line}", name_color(name), w = self.width)
+            write!(self.out, "{}{name:<w$}\x1b[0m | {mark}{line}", name_color(name), w = self.width)
         } else {
-            write!(self.out, "{name:<w$} | {line}", w = self.width)
+            write!(self.out, "{name:<w$} | {mark}{line}", w = self.width)
         };
         let newline = if line.ends_with('\n') { Ok(()) } else { self.out.write_all(b"\n") };
         written.and(newline).and_then(|()| self.out.flush()).is_ok()
@@ -189,11 +275,6 @@ fn name_color(name: &str) -> &'static str {
     const COLORS: [&str; 6] = ["\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[31m"];
     let hash = name.bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
     COLORS[hash as usize % COLORS.len()]
-}
-
-/// The RFC 3339 time a `log-timestamps` line starts with.
-fn stamp_of(line: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(line.split(' ').next()?).ok()
 }
 
 /// `10m`, `2h 30m` (ago), or an RFC 3339 time.
@@ -225,18 +306,13 @@ mod tests {
     }
 
     #[test]
-    fn prefixed_lines_are_aligned_and_filtered_by_time() {
+    fn prefixed_lines_are_aligned_and_stderr_is_marked() {
         let mut out = Vec::new();
-        let cutoff = humantime::parse_rfc3339("2026-01-01T00:00:00Z").expect("time");
-        let mut p =
-            Printer { out: &mut out, width: 6, color: false, since: Some(cutoff), single: false, warned: vec![] };
-        assert!(p.line("web", "2025-12-31T23:59:59.000Z old\n"));
-        assert!(p.line("web", "2026-01-01T00:00:01.000Z new\n"));
-        assert!(p.line("worker", "2026-01-02T00:00:00.000Z newer"));
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            "web    | 2026-01-01T00:00:01.000Z new\nworker | 2026-01-02T00:00:00.000Z newer\n"
-        );
+        let mut p = Printer { out: &mut out, width: 6, color: false, single: false };
+        assert!(p.line("web", Some(LogStream::Stdout), "up\n"));
+        assert!(p.line("worker", Some(LogStream::Stderr), "boom"));
+        assert!(p.line("web", None, "plain\n"));
+        assert_eq!(String::from_utf8(out).expect("utf8"), "web    | up\nworker | err| boom\nweb    | plain\n");
     }
 
     #[test]

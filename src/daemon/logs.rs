@@ -18,13 +18,21 @@ use std::io::{self, PipeReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::unix::pipe;
 use tokio::sync::broadcast;
 
+/// A chunk of new output, numbered in the order the daemon wrote it across every log, so that
+/// a follower of both of a program's streams can replay them in arrival order.
+pub type Chunk = (u64, Arc<[u8]>);
+
 /// A live subscription to a log's new output.
-pub type Follower = broadcast::Receiver<Arc<[u8]>>;
+pub type Follower = broadcast::Receiver<Chunk>;
+
+/// The number of the next [`Chunk`].
+static NEXT_CHUNK: AtomicU64 = AtomicU64::new(0);
 
 /// How often a log that is being written checks that its file still exists.
 const UNLINK_CHECK: Duration = Duration::from_secs(1);
@@ -128,7 +136,7 @@ struct Inner {
     dropped: u64,
     /// When the file was last checked for having been deleted under us.
     checked: Instant,
-    followers: Option<broadcast::Sender<Arc<[u8]>>>,
+    followers: Option<broadcast::Sender<Chunk>>,
 }
 
 impl LogFile {
@@ -204,6 +212,40 @@ impl LogFile {
         Some(format!("{} (since {since}; {} bytes dropped)", f.error, f.dropped))
     }
 
+    /// Whether lines are stamped with their arrival time (`log-timestamps`).
+    pub fn timestamps(&self) -> bool {
+        self.lock().timestamps
+    }
+
+    /// Why output cannot reach this log: the error of a failing write, or, before anything
+    /// was written (the file is created with the first byte), why the file could not be made.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(e) = self.error() {
+            return Some(e);
+        }
+        let inner = self.lock();
+        if inner.file.is_some() {
+            return None;
+        }
+        // The file, or else the nearest directory that exists (missing ones are created).
+        let mut probe = inner.path.as_path();
+        while !probe.exists() {
+            probe = probe.parent()?;
+        }
+        if probe != inner.path && !probe.is_dir() {
+            let e = io::Error::from_raw_os_error(libc::ENOTDIR);
+            return Some(format!("cannot write {}: {e}", inner.path.display()));
+        }
+        let mode = if probe == inner.path {
+            nix::unistd::AccessFlags::W_OK
+        } else {
+            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK
+        };
+        nix::unistd::access(probe, mode)
+            .err()
+            .map(|e| format!("cannot write {}: {}", inner.path.display(), io::Error::from(e)))
+    }
+
     /// Whether the file is open (it holds a descriptor).
     pub fn is_open(&self) -> bool {
         self.lock().file.is_some()
@@ -229,7 +271,7 @@ impl LogFile {
             if tx.receiver_count() == 0 {
                 inner.followers = None;
             } else {
-                let _ = tx.send(Arc::from(data));
+                let _ = tx.send((NEXT_CHUNK.fetch_add(1, Ordering::Relaxed), Arc::from(data)));
             }
         }
     }
@@ -530,7 +572,7 @@ const MAX_TAIL: u64 = 16 * 1024 * 1024;
 /// The last `lines` lines of a file (at most [`MAX_TAIL`] bytes of them), reading backwards
 /// in blocks so a huge log costs only what is sent. Each block is scanned once, so a file
 /// without newlines (a `\r` progress bar) costs no more than one with many.
-fn tail_file(path: &Path, lines: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn tail_file(path: &Path, lines: usize) -> io::Result<Vec<u8>> {
     let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
     if lines == 0 || len == 0 {
@@ -566,6 +608,92 @@ fn tail_file(path: &Path, lines: usize) -> io::Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// A program's logs as `svc logs` reads them, handed out by the supervisor.
+#[derive(Debug, Clone)]
+pub struct ProgramLogs {
+    /// The stdout log (`None`: discarded, `path "none"`).
+    pub stdout: Option<Arc<LogFile>>,
+    /// The stderr log (`None`: discarded, or in stdout with `redirect-stderr`).
+    pub stderr: Option<Arc<LogFile>>,
+    /// `redirect-stderr`: stderr is written into the stdout log.
+    pub redirected: bool,
+    /// Whether each log's path was set in the config (stdout, stderr) rather than the default.
+    pub custom: [bool; 2],
+}
+
+/// A new [`Chunk`] of `data`.
+pub(crate) fn chunk(data: &[u8]) -> Chunk {
+    (NEXT_CHUNK.fetch_add(1, Ordering::Relaxed), Arc::from(data))
+}
+
+/// The time a line starts with (`log-timestamps`' RFC 3339 stamp, or the daemon's own log's).
+fn line_time(line: &[u8]) -> Option<SystemTime> {
+    let end = line.iter().take(40).position(|&b| b == b' ')?;
+    humantime::parse_rfc3339_weak(std::str::from_utf8(&line[..end]).ok()?).ok()
+}
+
+/// `text` from its first line stamped at or after `since`. Lines are in time order; lines
+/// without a stamp before that one were written before `log-timestamps` was turned on.
+pub fn since(text: &[u8], since: SystemTime) -> &[u8] {
+    let mut start = 0;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if line_time(line).is_some_and(|t| t >= since) {
+            return &text[start..];
+        }
+        start += line.len();
+    }
+    &text[text.len()..]
+}
+
+/// Two tails of one program (stdout, stderr) as one history: by time when they carry
+/// `log-timestamps` stamps, the last `lines` of them; otherwise there is no order to recover,
+/// and stdout's tail comes before stderr's. Consecutive lines of one stream form one run.
+pub fn merge<K: Copy + PartialEq>(a: (K, &[u8]), b: (K, &[u8]), stamped: bool, lines: usize) -> Vec<(K, Vec<u8>)> {
+    let mut out: Vec<(K, Vec<u8>)> = Vec::new();
+    let mut push = |k: K, line: &[u8]| match out.last_mut() {
+        Some((last, run)) if *last == k => run.extend_from_slice(line),
+        _ => out.push((k, line.to_vec())),
+    };
+    if !stamped {
+        for (k, text) in [a, b] {
+            if !text.is_empty() {
+                push(k, text);
+            }
+        }
+        return out;
+    }
+    let la = timed_lines(a.1);
+    let lb = timed_lines(b.1);
+    let mut merged: Vec<(K, &[u8])> = Vec::with_capacity(la.len() + lb.len());
+    let (mut i, mut j) = (0, 0);
+    while i < la.len() || j < lb.len() {
+        // Ties go to stdout: it is usually what the program printed first.
+        if j == lb.len() || (i < la.len() && la[i].0 <= lb[j].0) {
+            merged.push((a.0, la[i].1));
+            i += 1;
+        } else {
+            merged.push((b.0, lb[j].1));
+            j += 1;
+        }
+    }
+    for (k, line) in &merged[merged.len().saturating_sub(lines)..] {
+        push(*k, line);
+    }
+    out
+}
+
+/// Each line with its time; an unstamped line (written before the option was on) keeps the
+/// time of the line before it.
+fn timed_lines(text: &[u8]) -> Vec<(SystemTime, &[u8])> {
+    let mut t = SystemTime::UNIX_EPOCH;
+    text.split_inclusive(|&b| b == b'\n')
+        .map(|l| {
+            t = line_time(l).unwrap_or(t);
+            (t, l)
+        })
+        .collect()
 }
 
 thread_local! {
@@ -753,7 +881,7 @@ mod tests {
         assert_eq!(text, b"old\n");
         let mut rx = rx.expect("subscribed");
         log.write(b"new\n");
-        assert_eq!(&*rx.try_recv().expect("chunk"), b"new\n");
+        assert_eq!(&*rx.try_recv().expect("chunk").1, b"new\n");
     }
 
     #[test]
@@ -841,6 +969,39 @@ mod tests {
             assert!(humantime::parse_rfc3339(stamp).is_ok(), "{stamp}");
             assert_eq!(rest, want);
         }
+    }
+
+    #[test]
+    fn stamped_tails_merge_by_time_and_unstamped_ones_do_not() {
+        let out = b"old unstamped\n2026-01-01T00:00:01.000Z o1\n2026-01-01T00:00:03.000Z o3\n";
+        let err = b"2026-01-01T00:00:02.000Z e2\n2026-01-01T00:00:03.000Z e3\n";
+        let merged = merge(('o', &out[..]), ('e', &err[..]), true, 4);
+        let runs: Vec<(char, String)> =
+            merged.into_iter().map(|(k, t)| (k, String::from_utf8(t).expect("utf8"))).collect();
+        assert_eq!(
+            runs,
+            [
+                ('o', "2026-01-01T00:00:01.000Z o1\n".to_owned()),
+                ('e', "2026-01-01T00:00:02.000Z e2\n".to_owned()),
+                // A tie goes to stdout.
+                ('o', "2026-01-01T00:00:03.000Z o3\n".to_owned()),
+                ('e', "2026-01-01T00:00:03.000Z e3\n".to_owned()),
+            ]
+        );
+        let plain = merge(('o', &b"a\nb\n"[..]), ('e', &b"c\n"[..]), false, 1);
+        assert_eq!(plain, [('o', b"a\nb\n".to_vec()), ('e', b"c\n".to_vec())], "each keeps its own tail");
+    }
+
+    #[test]
+    fn since_cuts_at_the_first_line_stamped_in_the_window() {
+        let text = b"unstamped\n2026-01-01T00:00:01.000Z a\n2026-01-01T00:00:02.000Z b\ncontinued\n";
+        let t = humantime::parse_rfc3339("2026-01-01T00:00:01.500Z").expect("time");
+        assert_eq!(since(text, t), b"2026-01-01T00:00:02.000Z b\ncontinued\n");
+        let later = humantime::parse_rfc3339("2027-01-01T00:00:00Z").expect("time");
+        assert_eq!(since(text, later), b"");
+        // The daemon's own log: microseconds and two spaces after the stamp.
+        let own = b"2026-01-01T00:00:01.123456Z  INFO x\n";
+        assert_eq!(since(own, t - Duration::from_secs(1)), own);
     }
 
     #[test]

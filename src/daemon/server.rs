@@ -10,15 +10,15 @@
 //! counted and summed up at most once per [`REFUSAL_WINDOW`] per uid, so a client connecting in
 //! a loop cannot fill the disk with the daemon's log.
 
-use super::logs::LogFile;
+use super::logs::{Chunk, Follower, ProgramLogs};
 use super::supervisor::Msg;
 use crate::config::Access;
-use crate::protocol::{self, ErrorCode, ErrorReply, LogStream, MAX_REQUEST_LINE, Request, Response};
+use crate::protocol::{self, ErrorCode, ErrorReply, LogSelect, LogStream, MAX_REQUEST_LINE, Request, Response};
 use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -141,6 +141,7 @@ fn allowed(role: Role, req: &Request) -> bool {
     match role {
         Role::Owner | Role::Member { read_only: false } => true,
         Role::Member { read_only: true } => {
+            // Not the daemon's own log: like the file `svc up` writes it to, it is the owner's.
             matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info {})
         }
     }
@@ -239,22 +240,45 @@ async fn requests(
             let group = access.map_or("", |a| a.group.as_str());
             let reply = Response::Error(ErrorReply {
                 code: ErrorCode::PermissionDenied,
-                message: format!("members of group {group} have read-only access: status and logs only"),
+                message: format!("members of group {group} have read-only access: status, program logs and info only"),
                 field: Some("type".into()),
             });
             send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
             continue;
         }
         match req {
-            Request::Logs { name, stream, lines, follow } => {
-                let log = match log_file(&tx, name, stream).await {
-                    Ok(log) => log,
+            Request::Logs { name, stream, lines, follow, since } => {
+                let feed = match program_feed(&tx, name, stream, lines, follow, since).await {
+                    Ok(feed) => feed,
                     Err(e) => {
                         send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
                         continue;
                     }
                 };
-                stream_log(&log, lines, follow, &mut send, &mut reader).await?;
+                stream_log(feed, follow, &mut send, &mut reader).await?;
+                if follow {
+                    return Ok(());
+                }
+            }
+            Request::DaemonLog { lines, follow, since } => {
+                let feed = match parse_since(since.as_deref()).and_then(|since| {
+                    super::own_log::tail(lines, follow).map(|tail| (tail, since)).map_err(|message| ErrorReply {
+                        code: ErrorCode::Unavailable,
+                        message,
+                        field: None,
+                    })
+                }) {
+                    Ok(((text, rx), since)) => Feed {
+                        history: vec![(None, cut_since(text, since))],
+                        followers: rx.map(|rx| (None, rx)).into_iter().collect(),
+                        notices: Vec::new(),
+                    },
+                    Err(e) => {
+                        send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
+                        continue;
+                    }
+                };
+                stream_log(feed, follow, &mut send, &mut reader).await?;
                 if follow {
                     return Ok(());
                 }
@@ -429,9 +453,9 @@ fn shutting_down() -> Response {
     })
 }
 
-async fn log_file(tx: &mpsc::Sender<Msg>, name: String, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
+async fn program_logs(tx: &mpsc::Sender<Msg>, name: String) -> Result<ProgramLogs, ErrorReply> {
     let (reply, rx) = oneshot::channel();
-    if tx.send(Msg::LogFile { name, stream, reply }).await.is_err() {
+    if tx.send(Msg::LogFiles { name, reply }).await.is_err() {
         return Err(ErrorReply {
             code: ErrorCode::ShuttingDown,
             message: "the daemon is shutting down".into(),
@@ -455,62 +479,246 @@ async fn log_file(tx: &mpsc::Sender<Msg>, name: String, stream: LogStream) -> Re
     }
 }
 
-/// Sends the tail, then (when following) every new chunk until the client goes away. A
-/// non-follow reply ends with an empty `log` line so the client knows the tail is complete.
-async fn stream_log<W, R>(
-    log: &LogFile,
+/// What one `logs` answer sends: the history as runs of one stream each (the stream named
+/// only when both were asked for), the subscriptions for what comes next, and the notices.
+struct Feed {
+    history: Vec<(Option<LogStream>, Vec<u8>)>,
+    followers: Vec<(Option<LogStream>, Follower)>,
+    notices: Vec<String>,
+}
+
+fn stream_name(s: LogStream) -> &'static str {
+    match s {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+    }
+}
+
+/// The log paths the runtime takes as the daemon's own stdout or stderr rather than files.
+fn daemon_stream(path: &std::path::Path) -> Option<&'static str> {
+    match path.to_str()? {
+        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" | "/proc/1/fd/1" => Some("stdout"),
+        "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" | "/proc/1/fd/2" => Some("stderr"),
+        _ => None,
+    }
+}
+
+fn cut_since(text: Vec<u8>, since: Option<SystemTime>) -> Vec<u8> {
+    match since {
+        Some(t) => super::logs::since(&text, t).to_vec(),
+        None => text,
+    }
+}
+
+/// The `since` field as a time.
+fn parse_since(since: Option<&str>) -> Result<Option<SystemTime>, ErrorReply> {
+    since
+        .map(|s| {
+            humantime::parse_rfc3339_weak(s).map_err(|e| ErrorReply {
+                code: ErrorCode::BadRequest,
+                message: format!("`since` must be an RFC 3339 time (2026-11-24T10:00:00Z): {e}"),
+                field: Some("since".into()),
+            })
+        })
+        .transpose()
+}
+
+/// The logs of program `name` that a request selects, with their tails taken, or why not.
+async fn program_feed(
+    tx: &mpsc::Sender<Msg>,
+    name: String,
+    select: LogSelect,
     lines: usize,
     follow: bool,
-    send: &mut W,
-    reader: &mut R,
-) -> std::io::Result<()>
+    since: Option<String>,
+) -> Result<Feed, ErrorReply> {
+    let since = parse_since(since.as_deref())?;
+    let logs = program_logs(tx, name.clone()).await?;
+    let bad =
+        |message: String, field: &str| ErrorReply { code: ErrorCode::BadRequest, message, field: Some(field.into()) };
+    let discarded = |s: &str| bad(format!("{name} discards its {s} (path \"none\")"), "stream");
+    let mut sources = Vec::new();
+    if select != LogSelect::Stderr {
+        match &logs.stdout {
+            Some(log) => sources.push((LogStream::Stdout, log.clone(), logs.custom[0])),
+            None if select == LogSelect::Stdout => return Err(discarded("stdout")),
+            None => {}
+        }
+    }
+    if select != LogSelect::Stdout {
+        match &logs.stderr {
+            Some(log) => sources.push((LogStream::Stderr, log.clone(), logs.custom[1])),
+            None if logs.redirected && select == LogSelect::Stderr => {
+                return Err(bad(format!("{name} has redirect-stderr set: its stderr is in its stdout log"), "stream"));
+            }
+            None if select == LogSelect::Stderr => return Err(discarded("stderr")),
+            None => {}
+        }
+    }
+    if sources.is_empty() {
+        return Err(discarded("stdout and its stderr"));
+    }
+    let stamped = sources.iter().all(|(_, log, _)| log.timestamps());
+    if since.is_some() && !stamped {
+        return Err(bad(
+            format!(
+                "{name} does not set log-timestamps, so its lines carry no time to select by: add `log-timestamps #true` to \
+                 its program block (lines written before that carry no time either)"
+            ),
+            "since",
+        ));
+    }
+    let tag = |s: LogStream| (select == LogSelect::Both).then_some(s);
+    let mut notices = Vec::new();
+    let mut tails = Vec::new();
+    let mut followers = Vec::new();
+    for (s, log, custom) in &sources {
+        let (text, rx) = log.tail(lines, follow);
+        let text = cut_since(text, since);
+        let path = log.path();
+        let what = format!("{name}'s {}", stream_name(*s));
+        if let Some(fd) = daemon_stream(&path) {
+            notices.push(format!(
+                "{what} goes to the daemon's {fd} ({}): svc keeps no copy of it to show",
+                path.display()
+            ));
+        } else if let Some(problem) = log.problem() {
+            notices.push(format!("{what} is dropped: {problem}"));
+        } else if *custom && text.is_empty() && since.is_none() {
+            notices.push(format!(
+                "{what} goes to {} (set in the config), where nothing has been written yet",
+                path.display()
+            ));
+        }
+        tails.push((*s, text));
+        if let Some(rx) = rx {
+            followers.push((tag(*s), rx));
+        }
+    }
+    let history = match &tails[..] {
+        [(s, text)] => vec![(tag(*s), text.clone())],
+        [(a, ta), (b, tb)] => {
+            // Several files' tails as one history: without stamps each keeps its own `lines`.
+            let limit = if since.is_some() { usize::MAX } else { lines };
+            super::logs::merge((tag(*a), ta), (tag(*b), tb), stamped, limit)
+        }
+        _ => Vec::new(),
+    };
+    Ok(Feed { history, followers, notices })
+}
+
+/// Sends the tail, then (when following) every new chunk, in the order the daemon wrote
+/// them, until the client goes away. After the tail comes one `log` with `"data":""` carrying
+/// the notices (without `follow`, the one that marks the end of the tail).
+async fn stream_log<W, R>(feed: Feed, follow: bool, send: &mut W, reader: &mut R) -> std::io::Result<()>
 where
     W: AsyncWriteExt + Unpin,
     R: AsyncReadExt + Unpin,
 {
-    let (tail, rx) = log.tail(lines, follow);
-    let chunk =
-        |data: &[u8]| protocol::encode_response(&Response::Log { data: String::from_utf8_lossy(data).into_owned() });
+    let Feed { history, mut followers, notices } = feed;
+    let reply = |data: &[u8], stream: Option<LogStream>| {
+        protocol::encode_response(&Response::Log {
+            data: String::from_utf8_lossy(data).into_owned(),
+            stream,
+            notices: Vec::new(),
+        })
+    };
     // A character split between two pipe reads must not become two replacement characters:
-    // an incomplete UTF-8 sequence at the end of a chunk waits for the next one.
-    let mut carry: Vec<u8> = Vec::new();
-    let mut whole = move |data: &[u8]| -> Vec<u8> {
+    // an incomplete UTF-8 sequence at the end of a chunk waits for the next one of its stream.
+    let mut carries: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut whole = move |s: Option<LogStream>, data: &[u8]| -> Vec<u8> {
+        let carry = &mut carries[usize::from(s == Some(LogStream::Stderr))];
         carry.extend_from_slice(data);
-        let keep = match std::str::from_utf8(&carry) {
+        let keep = match std::str::from_utf8(carry) {
             Err(e) if e.error_len().is_none() => carry.len() - e.valid_up_to(),
             _ => 0,
         };
         let rest = carry.split_off(carry.len() - keep);
-        std::mem::replace(&mut carry, rest)
+        std::mem::replace(carry, rest)
     };
-    // When following, the tail's last bytes may be the start of a character that is still
-    // being written.
-    let tail = if rx.is_some() { whole(&tail) } else { tail };
-    if !tail.is_empty() {
-        send.write_all(chunk(&tail).as_bytes()).await?;
+    for (s, text) in history {
+        // When following, a tail's last bytes may be the start of a character still being written.
+        let text = if follow { whole(s, &text) } else { text };
+        if !text.is_empty() {
+            send.write_all(reply(&text, s).as_bytes()).await?;
+        }
     }
-    let Some(mut rx) = rx else {
-        return send.write_all(chunk(b"").as_bytes()).await;
-    };
+    if !follow || !notices.is_empty() {
+        let end = Response::Log { data: String::new(), stream: None, notices };
+        send.write_all(protocol::encode_response(&end).as_bytes()).await?;
+    }
+    if !follow || followers.is_empty() {
+        return Ok(());
+    }
     let mut scratch = [0u8; 64];
     loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Ok(data) => {
-                    let data = whole(&data);
-                    if !data.is_empty() {
-                        send.write_all(chunk(&data).as_bytes()).await?;
+        let first = tokio::select! {
+            first = next_chunk(&mut followers) => first,
+            // The client hanging up is the normal end of a follow.
+            r = reader.read(&mut scratch) => if r.map_or(true, |n| n == 0) { return Ok(()) } else { continue },
+        };
+        // Everything written so far is queued already (the daemon has one thread): take it all
+        // and replay it in the order it was written.
+        let mut batch = vec![first];
+        for (i, (_, rx)) in followers.iter_mut().enumerate() {
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => batch.push((i, Ok(c))),
+                    Err(broadcast::error::TryRecvError::Empty) => break,
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => batch.push((i, Err(Some(n)))),
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        batch.push((i, Err(None)));
+                        break;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("\n[svc: this follower fell behind; {n} chunks skipped]\n");
-                    send.write_all(chunk(note.as_bytes()).as_bytes()).await?;
-                }
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            // The client hanging up is the normal end of a follow.
-            r = reader.read(&mut scratch) => if r.map_or(true, |n| n == 0) { return Ok(()) },
+            }
         }
+        batch.sort_by_key(|(_, c)| c.as_ref().map_or(u64::MAX, |c| c.0));
+        let mut closed = Vec::new();
+        for (i, c) in batch {
+            let s = followers[i].0;
+            match c {
+                Ok((_, data)) => {
+                    let data = whole(s, &data);
+                    if !data.is_empty() {
+                        send.write_all(reply(&data, s).as_bytes()).await?;
+                    }
+                }
+                Err(Some(n)) => {
+                    let note = format!("\n[svc: this follower fell behind; {n} chunks skipped]\n");
+                    send.write_all(reply(note.as_bytes(), s).as_bytes()).await?;
+                }
+                Err(None) => closed.push(i),
+            }
+        }
+        // A log that is gone (its program removed by a reload) ends its part of the follow.
+        closed.sort_unstable();
+        closed.dedup();
+        for i in closed.into_iter().rev() {
+            followers.remove(i);
+        }
+        if followers.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// The next chunk from any of (at most two) followers: its index and the chunk, `Err(Some(n))`
+/// when it lagged by `n`, `Err(None)` when its log is gone.
+async fn next_chunk(followers: &mut [(Option<LogStream>, Follower)]) -> (usize, Result<Chunk, Option<u64>>) {
+    let conv = |r: Result<Chunk, broadcast::error::RecvError>| {
+        r.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(n) => Some(n),
+            broadcast::error::RecvError::Closed => None,
+        })
+    };
+    match followers {
+        [(_, a)] => (0, conv(a.recv().await)),
+        [(_, a), (_, b), ..] => tokio::select! {
+            r = a.recv() => (0, conv(r)),
+            r = b.recv() => (1, conv(r)),
+        },
+        [] => std::future::pending().await,
     }
 }
 

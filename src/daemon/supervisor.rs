@@ -14,7 +14,7 @@
 //! There is no periodic tick: the loop sleeps until the earliest state deadline (start-secs,
 //! backoff, stop-wait), and when no program has one it only wakes for messages.
 
-use super::logs::{self, LogFile, Sharing};
+use super::logs::{self, LogFile, ProgramLogs, Sharing};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
 use super::recover;
@@ -45,15 +45,13 @@ pub enum Msg {
         /// Where the answer goes.
         reply: oneshot::Sender<Response>,
     },
-    /// A connection wants to read a program's log; it gets the shared [`LogFile`] and does
+    /// A connection wants to read a program's logs; it gets the shared [`LogFile`]s and does
     /// the reading itself, so a slow reader never holds up the supervisor.
-    LogFile {
+    LogFiles {
         /// Process name.
         name: String,
-        /// Which stream.
-        stream: LogStream,
-        /// The log, or why not.
-        reply: oneshot::Sender<Result<Arc<LogFile>, ErrorReply>>,
+        /// The logs, or why not.
+        reply: oneshot::Sender<Result<ProgramLogs, ErrorReply>>,
     },
     /// SIGTERM/SIGINT: stop everything and exit.
     Shutdown,
@@ -460,8 +458,8 @@ impl Supervisor {
     fn on_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Request { req, reply } => self.on_request(req, reply),
-            Msg::LogFile { name, stream, reply } => {
-                let _ = reply.send(self.log_file(&name, stream));
+            Msg::LogFiles { name, reply } => {
+                let _ = reply.send(self.program_logs(&name));
             }
             Msg::Shutdown => self.begin_shutdown(None),
             Msg::Reload => {
@@ -518,7 +516,7 @@ impl Supervisor {
             Request::Info {} => {
                 let _ = reply.send(Response::Info(self.info.clone()));
             }
-            Request::Logs { .. } => {
+            Request::Logs { .. } | Request::DaemonLog { .. } => {
                 let _ = reply.send(error(ErrorCode::Internal, "logs are served by the connection", None));
             }
         }
@@ -1172,7 +1170,7 @@ impl Supervisor {
         }
     }
 
-    fn log_file(&mut self, name: &str, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
+    fn program_logs(&mut self, name: &str) -> Result<ProgramLogs, ErrorReply> {
         let Some(&i) = self.by_name.get(name) else {
             return Err(ErrorReply {
                 code: ErrorCode::UnknownTarget,
@@ -1180,7 +1178,11 @@ impl Supervisor {
                 field: Some("name".into()),
             });
         };
-        self.log_file_of(i, stream)
+        let stdout = self.log_file_of(i, LogStream::Stdout).ok();
+        let stderr = self.log_file_of(i, LogStream::Stderr).ok();
+        let spec = &self.procs[i].spec;
+        let custom = [&spec.stdout_log.path, &spec.stderr_log.path].map(|p| matches!(p, LogPath::File(_)));
+        Ok(ProgramLogs { stdout, stderr, redirected: spec.redirect_stderr, custom })
     }
 
     fn log_file_of(&mut self, i: usize, stream: LogStream) -> Result<Arc<LogFile>, ErrorReply> {
