@@ -176,7 +176,7 @@ fn the_daemon_keeps_no_inherited_descriptor() {
     // A pipe whose write end the daemon inherits as fd 10 (no close-on-exec), as from a
     // careless parent: the read end sees EOF only once every copy of the write end is closed.
     // Close-on-exec in this process, so that other tests' children never get it.
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let (r, w) = std::io::pipe().expect("pipe");
     let sandbox = Sandbox::new();
     sandbox.write_config(r#"program "p" { command "sleep" "100000"; start-secs 0 }"#);
     let mut cmd = sandbox.command(&["daemon"]);
@@ -190,7 +190,7 @@ fn the_daemon_keeps_no_inherited_descriptor() {
     wait_until("the daemon to answer", || d.svc(&["status"]).code != 4);
     d.wait_state("p", "RUNNING");
     drop(w);
-    let mut reader = std::fs::File::from(r);
+    let mut reader = r;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 1];
@@ -280,7 +280,7 @@ fn recovery_works_without_the_crash_record() {
 }
 
 /// Starts a daemon in `sandbox` with the open-file limit (soft and hard) set to `limit`.
-fn start_with_nofile(sandbox: Sandbox, limit: u64) -> TestDaemon {
+fn start_with_nofile(sandbox: Sandbox, limit: libc::rlim_t) -> TestDaemon {
     use std::os::unix::process::CommandExt;
     let stderr = std::fs::OpenOptions::new()
         .create(true)

@@ -137,7 +137,7 @@ pub fn open_fd_count() -> usize {
 /// The soft RLIMIT_NOFILE: how many descriptors this process may have open.
 pub fn nofile_limit() -> u64 {
     use nix::sys::resource::{Resource, getrlimit};
-    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| unix_common::rlim_to_u64(soft))
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, returning `(old_soft, new_soft)`.

@@ -28,7 +28,7 @@ pub fn raise_nofile_to(cap: Option<u64>) -> Result<(u64, u64), Error> {
 // rlim_t is u64 on Linux and macOS but i64 on FreeBSD (and c_ulong on illumos), so the same
 // conversion is a no-op on some targets and a real one on others.
 #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
-fn rlim_to_u64(r: libc::rlim_t) -> u64 {
+pub(crate) fn rlim_to_u64(r: libc::rlim_t) -> u64 {
     u64::try_from(r).unwrap_or(0)
 }
 

@@ -462,21 +462,9 @@ async fn program_logs(tx: &mpsc::Sender<Msg>, name: String) -> Result<ProgramLog
             field: None,
         });
     }
-    let log = rx.await.unwrap_or_else(|_| {
+    rx.await.unwrap_or_else(|_| {
         Err(ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None })
-    })?;
-    match log.daemon_stream() {
-        // Nothing is kept to show: say where the output went instead of printing nothing.
-        Some(stream) => Err(ErrorReply {
-            code: ErrorCode::BadRequest,
-            message: format!(
-                "that output goes to the daemon's own {stream} ({}), not to a log file svc keeps",
-                log.path().display()
-            ),
-            field: Some("name".into()),
-        }),
-        None => Ok(log),
-    }
+    })
 }
 
 /// What one `logs` answer sends: the history as runs of one stream each (the stream named
@@ -491,15 +479,6 @@ fn stream_name(s: LogStream) -> &'static str {
     match s {
         LogStream::Stdout => "stdout",
         LogStream::Stderr => "stderr",
-    }
-}
-
-/// The log paths the runtime takes as the daemon's own stdout or stderr rather than files.
-fn daemon_stream(path: &std::path::Path) -> Option<&'static str> {
-    match path.to_str()? {
-        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" | "/proc/1/fd/1" => Some("stdout"),
-        "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" | "/proc/1/fd/2" => Some("stderr"),
-        _ => None,
     }
 }
 
@@ -577,7 +556,7 @@ async fn program_feed(
         let text = cut_since(text, since);
         let path = log.path();
         let what = format!("{name}'s {}", stream_name(*s));
-        if let Some(fd) = daemon_stream(&path) {
+        if let Some(fd) = log.daemon_stream() {
             notices.push(format!(
                 "{what} goes to the daemon's {fd} ({}): svc keeps no copy of it to show",
                 path.display()
