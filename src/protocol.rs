@@ -334,6 +334,19 @@ pub struct ProgramStatus {
     /// the daemon started.
     #[serde(default)]
     pub log_dropped_bytes: u64,
+    /// Ready: its readiness check passed, or (without one) it is RUNNING.
+    #[serde(default)]
+    pub ready: bool,
+    /// Whether it has a readiness check of its own (`ready ...`), which makes `ready` worth
+    /// showing beside the state.
+    #[serde(default)]
+    pub ready_check: bool,
+    /// `"healthy"` or `"unhealthy"` once its health check has spoken; null without one.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Why it has not started yet: the dependency it waits for ("waiting for db (FATAL)").
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 /// Wraps a request with the protocol version for the wire.

@@ -288,6 +288,10 @@ fn sample_responses() -> Vec<Response> {
         next_attempt: Some(2.0),
         reason: Some("exited too quickly".into()),
         log_dropped_bytes: 5,
+        ready: true,
+        ready_check: true,
+        health: Some("healthy".into()),
+        waiting: Some("waiting for db (FATAL)".into()),
     };
     let result = TargetResult { name: "web".into(), ok: true, state: Some(State::Running), message: "started".into() };
     vec![

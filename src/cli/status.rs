@@ -49,9 +49,11 @@ fn state_color(state: State) -> &'static str {
     }
 }
 
-/// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL, states coloured when `color`.
+/// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL, states coloured when `color`;
+/// with a READY column after STATE when a program has a readiness or health check.
 pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
-    let rows: Vec<[String; 6]> = programs
+    let with_ready = programs.iter().any(|p| p.ready_check);
+    let rows: Vec<Vec<String>> = programs
         .iter()
         .map(|p| {
             let pid = p.pid.map_or_else(|| "-".into(), |p| p.to_string());
@@ -62,11 +64,25 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
             // supervisorctl's GROUP:NAME for members of a group (or of a numprocs block), so
             // the name shown is one `svc` commands take.
             let name = if p.group == p.name { p.name.clone() } else { format!("{}:{}", p.group, p.name) };
-            [name, p.state.as_str().into(), pid, uptime, p.restarts.to_string(), detail(p, now)]
+            let mut row = vec![name, p.state.as_str().into()];
+            if with_ready {
+                let up = matches!(p.state, State::Starting | State::Running | State::Stopping);
+                row.push(match (up, p.ready) {
+                    (false, _) => "-".into(),
+                    (true, true) => "yes".into(),
+                    (true, false) => "no".into(),
+                });
+            }
+            row.extend([pid, uptime, p.restarts.to_string(), detail(p, now)]);
+            row
         })
         .collect();
-    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
+    let mut header: Vec<String> = vec!["NAME".into(), "STATE".into()];
+    if with_ready {
+        header.push("READY".into());
+    }
+    header.extend(["PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from));
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -76,7 +92,7 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
     let states = std::iter::once(None).chain(programs.iter().map(|p| Some(p.state)));
     for (row, state) in std::iter::once(&header).chain(&rows).zip(states) {
         let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(widths.iter().copied()).enumerate() {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else if let (1, Some(state), true) = (i, state, color) {
@@ -93,6 +109,17 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
 }
 
 fn detail(p: &ProgramStatus, now: f64) -> String {
+    let base = state_detail(p, now);
+    // Facts beside the state: what it waits for, and what its health check says.
+    let extra = [p.waiting.clone(), p.health.as_ref().filter(|h| *h == "unhealthy").cloned()];
+    let mut parts: Vec<String> = extra.into_iter().flatten().collect();
+    if !base.is_empty() {
+        parts.insert(if p.waiting.is_some() { 1 } else { 0 }, base);
+    }
+    parts.join("; ")
+}
+
+fn state_detail(p: &ProgramStatus, now: f64) -> String {
     let exit = match (p.exit_status, &p.exit_signal) {
         (Some(code), _) => Some(format!("exit status {code}")),
         (None, Some(sig)) => Some(format!("killed by SIG{sig}")),
@@ -269,6 +296,10 @@ mod tests {
             next_attempt: None,
             reason: None,
             log_dropped_bytes: 0,
+            ready: false,
+            ready_check: false,
+            health: None,
+            waiting: None,
         };
         let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false);
         let lines: Vec<&str> = t.lines().collect();

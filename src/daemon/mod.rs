@@ -8,6 +8,7 @@
 //! 4. SIGCHLD is registered before the first spawn, so no exit is missed;
 //! 5. only then do programs start.
 
+mod engine;
 mod logs;
 pub mod own_log;
 pub mod process;

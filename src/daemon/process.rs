@@ -17,7 +17,7 @@
 //!   growing delay instead of being restarted instantly forever.
 //! - Stop sends `stop_signal`, then SIGKILL after `stop_wait`.
 
-use crate::config::{AutoRestart, ProgramSpec, Retries};
+use crate::config::{AutoRestart, ProgramSpec, Readiness, Retries};
 use crate::protocol::State;
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,11 @@ pub struct Runtime {
     pub last_exit: Option<Exit>,
     /// Why the last start failed or why it is FATAL.
     pub reason: Option<String>,
+    /// Ready: its readiness check passed (or, without one, it is RUNNING). A second fact
+    /// beside the state; false whenever no process runs.
+    pub ready: bool,
+    /// The current stop was caused by `start-timeout`: its exit is a failed start.
+    timed_out: bool,
 }
 
 /// Something that happened to a process.
@@ -107,6 +112,14 @@ pub enum Event {
     Exited(Exit),
     /// The state's deadline ([`Runtime::deadline`]) has passed.
     Deadline,
+    /// Its readiness check passed (`READY=1`, a line on the notify fd, a probe).
+    Ready,
+    /// Restart it now for `reason` (a failed health check, a missed watchdog), counted as
+    /// an automatic restart.
+    Restart {
+        /// Shown in status.
+        reason: String,
+    },
 }
 
 /// What the supervisor must do.
@@ -141,6 +154,8 @@ impl Runtime {
             restarts: 0,
             last_exit: None,
             reason: None,
+            ready: false,
+            timed_out: false,
         }
     }
 
@@ -171,16 +186,37 @@ impl Runtime {
     /// until the earliest of these; a state without one costs no wake-up at all.
     pub fn deadline(&self, spec: &ProgramSpec) -> Option<Instant> {
         match self.state {
-            ProgramState::Starting { .. } => Some(self.since + spec.start_secs),
+            ProgramState::Starting { .. } => {
+                let running = self.since + spec.start_secs;
+                Some(self.ready_deadline(spec, self.since).map_or(running, |r| r.min(running)))
+            }
+            ProgramState::Running { spawned, .. } => self.ready_deadline(spec, spawned),
             ProgramState::Backoff { until } => Some(until),
             ProgramState::Stopping { kill_at, .. } => kill_at,
             _ => None,
         }
     }
 
+    /// When a process spawned at `spawned` runs out of time to become ready, if it can.
+    fn ready_deadline(&self, spec: &ProgramSpec, spawned: Instant) -> Option<Instant> {
+        spec.start_timeout.filter(|_| !self.ready).map(|t| spawned + t)
+    }
+
     fn enter(&mut self, state: ProgramState, now: Instant) {
+        if !matches!(state, ProgramState::Starting { .. } | ProgramState::Running { .. }) {
+            self.ready = false;
+        }
         self.state = state;
         self.since = now;
+    }
+
+    /// RUNNING from now; ready too when RUNNING is all its readiness asks for.
+    fn enter_running(&mut self, spec: &ProgramSpec, pid: u32, spawned: Instant, now: Instant) {
+        self.failures = 0;
+        self.enter(ProgramState::Running { pid, spawned }, now);
+        if spec.ready == Readiness::Running {
+            self.ready = true;
+        }
     }
 }
 
@@ -227,9 +263,10 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
 
         // --- spawn outcome ---
         (_, Event::Spawned { pid }) => {
+            rt.ready = false;
+            rt.timed_out = false;
             if spec.start_secs.is_zero() {
-                rt.failures = 0;
-                rt.enter(S::Running { pid, spawned: now }, now);
+                rt.enter_running(spec, pid, now, now);
             } else {
                 rt.enter(S::Starting { pid }, now);
             }
@@ -241,6 +278,21 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
         }
 
         // --- exits ---
+        // A oneshot's exit ends its run: success with an expected code, whenever it comes;
+        // anything else is a failed attempt, retried like a failed start.
+        (S::Starting { pid } | S::Running { pid, .. }, Event::Exited(exit)) if spec.oneshot => {
+            rt.last_exit = Some(exit);
+            let mut actions = cleanup(spec, pid);
+            if matches!(exit, Exit::Code(c) if spec.exit_codes.contains(&c)) {
+                rt.failures = 0;
+                rt.reason = None;
+                rt.enter(S::Exited, now);
+            } else {
+                rt.reason = Some(format!("failed ({})", describe_exit(exit)));
+                actions.extend(failed_start(spec, rt, now));
+            }
+            actions
+        }
         (S::Starting { pid }, Event::Exited(exit)) => {
             rt.last_exit = Some(exit);
             rt.reason = Some(format!("exited too quickly ({})", describe_exit(exit)));
@@ -289,6 +341,11 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
             rt.last_exit = Some(exit);
             rt.enter(S::Stopped, now);
             let mut actions = cleanup(spec, pid);
+            if std::mem::take(&mut rt.timed_out) {
+                // Stopped for not being ready in time: a failed start, with its reason.
+                actions.extend(failed_start(spec, rt, now));
+                return actions;
+            }
             if restart {
                 rt.failures = 0;
                 rt.crashes = 0;
@@ -300,18 +357,58 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
         (S::Stopped | S::Exited | S::Fatal | S::Backoff { .. }, Event::Exited(_)) => vec![],
 
         // --- deadlines ---
-        (S::Starting { pid }, Event::Deadline) => {
-            rt.failures = 0;
+        (S::Starting { pid } | S::Running { pid, .. }, Event::Deadline)
+            if spec.start_timeout.is_some_and(|t| !rt.ready && now >= spawned_at(rt) + t) =>
+        {
+            let t = spec.start_timeout.unwrap_or_default();
+            rt.reason = Some(format!("not ready within {} (start-timeout)", humantime::format_duration(t)));
+            rt.timed_out = true;
+            rt.enter(S::Stopping { pid, kill_at: Some(now + spec.stop_wait), restart: false }, now);
+            vec![Action::Signal { pid, signal: spec.stop_signal, group: spec.stop_as_group }]
+        }
+        (S::Starting { pid }, Event::Deadline) if now >= rt.since + spec.start_secs => {
             rt.reason = None;
-            rt.enter(S::Running { pid, spawned: rt.since }, now);
+            let spawned = rt.since;
+            rt.enter_running(spec, pid, spawned, now);
             vec![]
         }
+        (S::Starting { .. }, Event::Deadline) => vec![],
+
+        // --- readiness and restarts ---
+        (S::Starting { pid }, Event::Ready) => {
+            // It says it is up: waiting out start-secs as well would only delay its dependents.
+            rt.reason = None;
+            let spawned = rt.since;
+            rt.enter_running(spec, pid, spawned, now);
+            rt.ready = true;
+            vec![]
+        }
+        (S::Running { .. }, Event::Ready) => {
+            rt.ready = true;
+            vec![]
+        }
+        (_, Event::Ready) => vec![],
+        (S::Starting { pid } | S::Running { pid, .. }, Event::Restart { reason }) => {
+            rt.reason = Some(reason);
+            rt.restarts += 1;
+            rt.enter(S::Stopping { pid, kill_at: Some(now + spec.stop_wait), restart: true }, now);
+            vec![Action::Signal { pid, signal: spec.stop_signal, group: spec.stop_as_group }]
+        }
+        (_, Event::Restart { .. }) => vec![],
         (S::Backoff { .. }, Event::Deadline) => vec![Action::Spawn],
         (S::Stopping { pid, restart, .. }, Event::Deadline) => {
             rt.state = S::Stopping { pid, kill_at: None, restart };
             vec![Action::Signal { pid, signal: libc::SIGKILL, group: spec.kill_as_group }]
         }
         (S::Stopped | S::Running { .. } | S::Exited | S::Fatal, Event::Deadline) => vec![],
+    }
+}
+
+/// When the live process was spawned (STARTING's `since`, RUNNING's `spawned`).
+fn spawned_at(rt: &Runtime) -> Instant {
+    match rt.state {
+        ProgramState::Running { spawned, .. } => spawned,
+        _ => rt.since,
     }
 }
 
@@ -356,6 +453,83 @@ mod tests {
 
     fn spec() -> ProgramSpec {
         ProgramSpec::new("p", vec!["true".into()])
+    }
+
+    #[test]
+    fn without_a_check_ready_means_running() {
+        let s = spec();
+        let now = t0();
+        let mut rt = started(&s, now);
+        assert!(!rt.ready, "STARTING is not ready");
+        step(&s, &mut rt, Event::Deadline, now + s.start_secs);
+        assert!(rt.ready);
+        step(&s, &mut rt, Event::Exited(Exit::Code(0)), now + Duration::from_secs(5));
+        assert!(!rt.ready, "no process, not ready");
+    }
+
+    #[test]
+    fn a_check_makes_ready_its_own_fact_and_ready_ends_starting_early() {
+        let mut s = spec();
+        s.ready = Readiness::Notify;
+        s.start_secs = Duration::from_secs(10);
+        let now = t0();
+        let mut rt = started(&s, now);
+        step(&s, &mut rt, Event::Ready, now + Duration::from_millis(300));
+        assert_eq!((rt.public_state(), rt.ready), (State::Running, true), "READY=1 before start-secs");
+        let mut rt = started(&s, now);
+        step(&s, &mut rt, Event::Deadline, now + s.start_secs);
+        assert_eq!((rt.public_state(), rt.ready), (State::Running, false), "RUNNING by time, not ready yet");
+        step(&s, &mut rt, Event::Ready, now + Duration::from_secs(11));
+        assert!(rt.ready);
+    }
+
+    #[test]
+    fn not_ready_within_start_timeout_is_a_failed_start() {
+        let mut s = spec();
+        s.ready = Readiness::Notify;
+        s.start_secs = Duration::from_secs(1);
+        s.start_timeout = Some(Duration::from_secs(5));
+        let now = t0();
+        let mut rt = started(&s, now);
+        step(&s, &mut rt, Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!(rt.deadline(&s), Some(now + Duration::from_secs(5)), "RUNNING, waiting to be ready");
+        let at = now + Duration::from_secs(5);
+        let actions = step(&s, &mut rt, Event::Deadline, at);
+        assert_eq!(actions, vec![Action::Signal { pid: 42, signal: s.stop_signal, group: true }]);
+        assert_eq!(rt.public_state(), State::Stopping);
+        step(&s, &mut rt, Event::Exited(Exit::Signal(libc::SIGTERM)), at);
+        assert_eq!(rt.public_state(), State::Backoff);
+        assert_eq!(rt.reason.as_deref(), Some("not ready within 5s (start-timeout)"));
+        assert_eq!(rt.failures, 1);
+    }
+
+    #[test]
+    fn a_oneshot_succeeds_with_an_expected_exit_whenever_it_comes() {
+        let mut s = spec();
+        s.oneshot = true;
+        let now = t0();
+        let mut rt = started(&s, now);
+        let actions = step(&s, &mut rt, Event::Exited(Exit::Code(0)), now + Duration::from_millis(10));
+        assert!(!actions.contains(&Action::Spawn));
+        assert_eq!(rt.public_state(), State::Exited, "not 'exited too quickly'");
+        assert_eq!(rt.reason, None);
+        let mut rt = started(&s, now);
+        step(&s, &mut rt, Event::Exited(Exit::Code(3)), now);
+        assert_eq!(rt.public_state(), State::Backoff, "a failed run is retried like a failed start");
+        assert_eq!(rt.reason.as_deref(), Some("failed (exit status 3)"));
+    }
+
+    #[test]
+    fn a_restart_event_stops_then_starts_and_says_why() {
+        let s = spec();
+        let now = t0();
+        let mut rt = running(&s, now);
+        let actions = step(&s, &mut rt, Event::Restart { reason: "unhealthy: HTTP 503".into() }, now);
+        assert_eq!(actions, vec![Action::Signal { pid: 42, signal: s.stop_signal, group: true }]);
+        assert_eq!(rt.restarts, 1);
+        let actions = step(&s, &mut rt, Event::Exited(Exit::Signal(libc::SIGTERM)), now);
+        assert!(actions.contains(&Action::Spawn));
+        assert_eq!(rt.reason.as_deref(), Some("unhealthy: HTTP 503"));
     }
 
     fn t0() -> Instant {

@@ -14,6 +14,7 @@
 //! There is no periodic tick: the loop sleeps until the earliest state deadline (start-secs,
 //! backoff, stop-wait), and when no program has one it only wakes for messages.
 
+use super::engine::{self, Command, Engine, Id, JobId};
 use super::logs::{self, LogFile, ProgramLogs, Sharing};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
@@ -75,6 +76,8 @@ struct Loaded {
 
 /// One supervised process: its spec, its runtime record, and its log files.
 struct Proc {
+    /// Stable: the engine's plans refer to it; a program a reload replaces gets a new one.
+    id: Id,
     spec: ProgramSpec,
     rt: Runtime,
     stdout_log: Option<Arc<LogFile>>,
@@ -87,11 +90,14 @@ struct Proc {
     /// Descendants seen outside the process group (a worker that called `setsid`), found
     /// when the stop began, so they can be stopped with it even after the leader is gone.
     strays: Vec<ProcEntry>,
+    /// The health check's verdict for the current run, once it has one.
+    healthy: Option<bool>,
 }
 
 impl Proc {
-    fn new(spec: ProgramSpec, now: Instant) -> Proc {
+    fn new(id: Id, spec: ProgramSpec, now: Instant) -> Proc {
         Proc {
+            id,
             spec,
             rt: Runtime::new(now),
             stdout_log: None,
@@ -99,22 +105,9 @@ impl Proc {
             retired: false,
             start_time: None,
             strays: Vec::new(),
+            healthy: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Start,
-    Stop,
-}
-
-struct Phase {
-    verb: Verb,
-    /// Program indices, in the order the verb is applied.
-    procs: Vec<usize>,
-    /// Whether outcomes of this phase are reported (the stop half of a restart is not).
-    report: bool,
 }
 
 enum Reply {
@@ -127,20 +120,8 @@ enum Reply {
     Nobody,
 }
 
-struct Job {
-    phases: VecDeque<Phase>,
-    /// Programs of the current phase not yet acted on: a phase is applied in batches of
-    /// [`BATCH`] so that a start of 1000 programs does not keep everyone else waiting.
-    queued: VecDeque<usize>,
-    /// The verb and reporting of the current phase.
-    current: Option<(Verb, bool)>,
-    /// The phase being carried out: (program, verb, was already at the goal, report).
-    active: Vec<(usize, Verb, bool, bool)>,
-    results: Vec<TargetResult>,
-    reply: Reply,
-}
-
-/// How many programs a job acts on before the supervisor looks at its other messages.
+/// How many programs are started in one turn of the loop before it looks at its other
+/// messages, so that a start of 1000 programs does not keep everyone else waiting.
 const BATCH: usize = 64;
 
 /// Descriptors kept free for the daemon's own work when the open-file limit is tight: the
@@ -150,9 +131,41 @@ const FD_HEADROOM: usize = 32;
 /// Descriptors a program can hold at most: a pipe and a log file per output stream.
 const FDS_PER_PROGRAM: usize = 4;
 
-impl Job {
-    fn new(phases: Vec<Phase>, results: Vec<TargetResult>, reply: Reply) -> Job {
-        Job { phases: phases.into(), queued: VecDeque::new(), current: None, active: Vec::new(), results, reply }
+/// The engine's view of the supervisor's programs.
+struct Table<'a> {
+    procs: &'a [Proc],
+    by_id: &'a HashMap<Id, usize>,
+    by_name: &'a HashMap<String, usize>,
+}
+
+impl engine::Programs for Table<'_> {
+    fn view(&self, id: Id) -> Option<engine::View> {
+        let p = &self.procs[*self.by_id.get(&id)?];
+        // A program a reload removed is gone for planning once it is down: nothing starts it.
+        if p.retired && p.rt.pid().is_none() {
+            return None;
+        }
+        let deps = p
+            .spec
+            .depends_on
+            .iter()
+            .filter_map(|d| Some((self.procs[*self.by_name.get(&d.name)?].id, d.condition)))
+            .collect();
+        Some(engine::View {
+            name: p.spec.name.clone(),
+            state: p.rt.public_state(),
+            ready: p.rt.ready,
+            healthy: p.healthy,
+            exit_ok: p.rt.last_exit.map(|e| matches!(e, Exit::Code(c) if p.spec.exit_codes.contains(&c))),
+            oneshot: p.spec.oneshot,
+            priority: p.spec.priority,
+            deps,
+            reason: p.rt.reason.clone(),
+        })
+    }
+
+    fn ids(&self) -> Vec<Id> {
+        self.procs.iter().map(|p| p.id).collect()
     }
 }
 
@@ -161,7 +174,14 @@ pub struct Supervisor {
     procs: Vec<Proc>,
     by_name: HashMap<String, usize>,
     by_pid: HashMap<u32, usize>,
-    jobs: Vec<Job>,
+    by_id: HashMap<Id, usize>,
+    next_id: Id,
+    /// Plans starts and stops; the supervisor carries out its commands.
+    engine: Engine,
+    /// Who waits for each job, with results known before it began (unknown targets).
+    replies: HashMap<JobId, (Reply, Vec<TargetResult>)>,
+    /// The last turn started as many programs as one turn may: more may be ready to go.
+    budget_hit: bool,
     log_dir: PathBuf,
     config_path: PathBuf,
     /// `<state>/programs.json`: live programs, for recovery after a crash of the daemon.
@@ -212,13 +232,19 @@ impl Supervisor {
     ) -> Supervisor {
         let now = Instant::now();
         let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
-        let procs: Vec<Proc> = config.programs.into_iter().map(|spec| Proc::new(spec, now)).collect();
+        let procs: Vec<Proc> =
+            config.programs.into_iter().enumerate().map(|(i, spec)| Proc::new(i as Id + 1, spec, now)).collect();
         let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
+        let by_id = procs.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         Supervisor {
+            next_id: procs.len() as Id + 1,
             procs,
             by_name,
             by_pid: HashMap::new(),
-            jobs: Vec::new(),
+            by_id,
+            engine: Engine::new(),
+            replies: HashMap::new(),
+            budget_hit: false,
             log_dir,
             config_path,
             record_path: state_dir.join("programs.json"),
@@ -259,9 +285,10 @@ impl Supervisor {
 
     /// Starts the autostart programs, then serves messages until shutdown is complete.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut reaped: mpsc::UnboundedReceiver<Reaped>) {
-        let autostart: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].spec.autostart).collect();
-        let phases = self.start_phases(autostart, true);
-        self.add_job(phases, Reply::Nobody);
+        let autostart: Vec<Id> = self.procs.iter().filter(|p| p.spec.autostart).map(|p| p.id).collect();
+        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let job = self.engine.start(&table, &autostart, false);
+        self.replies.insert(job, (Reply::Nobody, Vec::new()));
         self.progress_jobs();
         let Some(mut loaded) = self.loaded_rx.take() else { return };
         while !self.done {
@@ -287,12 +314,12 @@ impl Supervisor {
                     self.on_deadlines();
                 }
                 // Let connections and log pumps run between batches of a big job.
-                () = tokio::task::yield_now(), if self.has_queued() => {}
+                () = tokio::task::yield_now(), if self.budget_hit => {}
             }
             self.progress_jobs();
             self.compact();
             self.table = None;
-            if self.record_dirty && !self.has_queued() {
+            if self.record_dirty && !self.budget_hit {
                 // Handle exits already reaped first: every pid left in the record is then an
                 // unreaped child, which the kernel cannot give to another process, so its
                 // fingerprint is really its own.
@@ -489,18 +516,14 @@ impl Supervisor {
             }
             Request::Start { targets } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
-                self.control(&targets, reply, |s, idx| s.start_phases(idx, true));
+                self.control(&targets, reply, |e, t, ids| e.start(t, ids, true));
             }
             Request::Stop { targets } => {
-                self.control(&targets, reply, |s, idx| s.stop_phases(idx, true));
+                self.control(&targets, reply, |e, t, ids| e.stop(t, ids, true));
             }
             Request::Restart { targets } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
-                self.control(&targets, reply, |s, idx| {
-                    let mut phases = s.stop_phases(idx.clone(), false);
-                    phases.extend(s.start_phases(idx, true));
-                    phases
-                });
+                self.control(&targets, reply, |e, t, ids| e.restart(t, ids));
             }
             Request::Reload { dry_run } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
@@ -527,7 +550,7 @@ impl Supervisor {
         &mut self,
         targets: &[String],
         reply: oneshot::Sender<Response>,
-        phases: impl FnOnce(&Self, Vec<usize>) -> Vec<Phase>,
+        job: impl FnOnce(&mut Engine, &Table<'_>, &[Id]) -> JobId,
     ) {
         let mut found = Vec::new();
         let mut results = Vec::new();
@@ -555,199 +578,84 @@ impl Supervisor {
                 }
             }
         }
-        let phases = phases(self, found);
-        self.jobs.push(Job::new(phases, results, Reply::Client(reply)));
-    }
-
-    fn add_job(&mut self, phases: Vec<Phase>, reply: Reply) {
-        self.jobs.push(Job::new(phases, Vec::new(), reply));
+        let ids: Vec<Id> = found.iter().map(|&i| self.procs[i].id).collect();
+        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let id = job(&mut self.engine, &table, &ids);
+        self.replies.insert(id, (Reply::Client(reply), results));
     }
 
     fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
         if self.shutting_down {
             // Already on the way out; answer this requester when it is done, too.
             if let Some(reply) = reply {
-                let phases = self.stop_phases((0..self.procs.len()).collect(), false);
-                self.add_job(phases, Reply::Client(reply));
+                let all = engine::Programs::ids(&table);
+                let job = self.engine.stop(&table, &all, false);
+                self.replies.insert(job, (Reply::Client(reply), Vec::new()));
             }
             return;
         }
         tracing::info!("shutting down: stopping every program");
         self.shutting_down = true;
-        // Starts still waiting their turn are cancelled: started now, they would miss the
-        // stop phases (built from the current states) and only be SIGKILLed at the very end.
-        for job in &mut self.jobs {
-            let mut cancelled: Vec<(usize, bool)> = Vec::new();
-            if let Some((Verb::Start, report)) = job.current {
-                cancelled.extend(job.queued.drain(..).map(|i| (i, report)));
-            }
-            job.phases.retain(|ph| {
-                if ph.verb == Verb::Start {
-                    cancelled.extend(ph.procs.iter().map(|&i| (i, ph.report)));
-                }
-                ph.verb != Verb::Start
-            });
-            for (i, _) in cancelled.into_iter().filter(|&(_, report)| report) {
-                job.results.push(TargetResult {
-                    name: self.procs[i].spec.name.clone(),
-                    ok: false,
-                    state: Some(self.procs[i].rt.public_state()),
-                    message: "not started: the daemon is shutting down".into(),
-                });
-            }
-        }
-        let phases = self.stop_phases((0..self.procs.len()).collect(), false);
-        self.add_job(phases, Reply::Shutdown(reply));
+        // Starts still waiting their turn are cancelled (and their requesters told): started
+        // now, they would only be stopped again.
+        let job = self.engine.shutdown(&table);
+        self.replies.insert(job, (Reply::Shutdown(reply), Vec::new()));
     }
 
-    /// One phase starting `idx` in ascending priority order (starts do not wait for each
-    /// other, as in supervisord; the order is the order of spawning).
-    fn start_phases(&self, mut idx: Vec<usize>, report: bool) -> Vec<Phase> {
-        idx.sort_by_key(|&i| (self.procs[i].spec.priority, i));
-        vec![Phase { verb: Verb::Start, procs: idx, report }]
-    }
-
-    /// One phase per priority level, highest first: a level is stopped completely before
-    /// the next is asked to stop.
-    fn stop_phases(&self, mut idx: Vec<usize>, report: bool) -> Vec<Phase> {
-        idx.sort_by_key(|&i| (std::cmp::Reverse(self.procs[i].spec.priority), i));
-        let mut phases: Vec<Phase> = Vec::new();
-        for i in idx {
-            let prio = self.procs[i].spec.priority;
-            match phases.last_mut() {
-                Some(ph) if self.procs[ph.procs[0]].spec.priority == prio => ph.procs.push(i),
-                _ => phases.push(Phase { verb: Verb::Stop, procs: vec![i], report }),
-            }
-        }
-        if phases.is_empty() {
-            phases.push(Phase { verb: Verb::Stop, procs: vec![], report });
-        }
-        phases
-    }
-
-    /// Advances every job whose current phase is complete; answers finished ones.
+    /// Carries out the engine's commands until it has nothing more to do this turn (at most
+    /// [`BATCH`] starts), then answers the jobs that are complete.
     fn progress_jobs(&mut self) {
-        let mut j = 0;
-        while j < self.jobs.len() {
-            if self.advance(j) {
-                let job = self.jobs.remove(j);
-                self.finish(job);
-            } else {
-                j += 1;
-            }
-        }
-    }
-
-    /// Returns true when job `j` is complete.
-    fn advance(&mut self, j: usize) -> bool {
+        let mut budget = BATCH;
+        self.budget_hit = false;
         loop {
-            // Resolve what is done in the active phase.
-            let mut k = 0;
-            while k < self.jobs[j].active.len() {
-                let (i, verb, was_there, report) = self.jobs[j].active[k];
-                match self.outcome(i, verb, was_there) {
-                    Some((ok, message)) => {
-                        self.jobs[j].active.swap_remove(k);
-                        if report {
-                            let p = &self.procs[i];
-                            self.jobs[j].results.push(TargetResult {
-                                name: p.spec.name.clone(),
-                                ok,
-                                state: Some(p.rt.public_state()),
-                                message,
-                            });
+            let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+            let commands = self.engine.next(&table, budget);
+            if commands.is_empty() {
+                break;
+            }
+            // Starts of one turn are spawned together (see `spawn_deferred`).
+            self.deferred = Some(Vec::new());
+            for c in commands {
+                match c {
+                    Command::Start(id) => {
+                        budget = budget.saturating_sub(1);
+                        if let Some(&i) = self.by_id.get(&id) {
+                            self.apply(i, Event::Start);
                         }
                     }
-                    None => k += 1,
-                }
-            }
-            if let Some((verb, report)) = self.jobs[j].current
-                && !self.jobs[j].queued.is_empty()
-            {
-                let event = match verb {
-                    Verb::Start => Event::Start,
-                    Verb::Stop => Event::Stop,
-                };
-                // Spawning is the slow part; stop signals are cheap and a stop batch shares one
-                // scan of the process table, so stops go out all at once.
-                let batch = if verb == Verb::Start { BATCH } else { usize::MAX };
-                self.deferred = Some(Vec::new());
-                for _ in 0..batch {
-                    let Some(i) = self.jobs[j].queued.pop_front() else { break };
-                    if verb == Verb::Start && self.procs[i].retired {
-                        // A reload removed or replaced it while this job waited its turn:
-                        // starting the old definition would run a program nobody sees.
-                        if report {
-                            let name = self.procs[i].spec.name.clone();
-                            self.jobs[j].results.push(TargetResult {
-                                name,
-                                ok: false,
-                                state: None,
-                                message: "not started: a reload removed or replaced it meanwhile".into(),
-                            });
+                    Command::Stop(id) => {
+                        if let Some(&i) = self.by_id.get(&id) {
+                            self.apply(i, Event::Stop);
                         }
-                        continue;
                     }
-                    let was_there = self.outcome(i, verb, false).is_some_and(|(ok, _)| ok);
-                    self.jobs[j].active.push((i, verb, was_there, report));
-                    self.apply(i, event.clone());
                 }
-                self.spawn_deferred();
-                if !self.jobs[j].queued.is_empty() {
-                    // The rest waits for the next turn of the loop (see `has_queued`).
-                    return false;
-                }
-                // Programs that reached their goal at once (stopped ones, spawns with
-                // start-secs 0) are resolved now: no later event would revisit them.
-                continue;
             }
-            if !self.jobs[j].active.is_empty() {
-                return false;
+            self.spawn_deferred();
+            if budget == 0 {
+                // The rest waits for the next turn of the loop, so clients are answered.
+                self.budget_hit = true;
+                break;
             }
-            let Some(phase) = self.jobs[j].phases.pop_front() else { return true };
-            self.jobs[j].current = Some((phase.verb, phase.report));
-            self.jobs[j].queued = phase.procs.into();
+        }
+        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        for (job, results) in self.engine.finished(&table) {
+            self.finish(job, results);
         }
     }
 
-    /// True while some job still has programs to act on in its current phase.
-    fn has_queued(&self) -> bool {
-        self.jobs.iter().any(|j| !j.queued.is_empty())
-    }
-
-    /// Whether program `i` has finished `verb`: `Some((succeeded, message))`, or `None`
-    /// while it is still on its way.
-    fn outcome(&self, i: usize, verb: Verb, was_there: bool) -> Option<(bool, String)> {
-        let rt = &self.procs[i].rt;
-        let reason = || rt.reason.clone().unwrap_or_default();
-        match (verb, &rt.state) {
-            (Verb::Start, ProgramState::Running { .. }) => {
-                Some((true, if was_there { "already running" } else { "started" }.into()))
-            }
-            (Verb::Start, ProgramState::Starting { .. } | ProgramState::Stopping { .. }) => None,
-            (Verb::Start, ProgramState::Backoff { .. }) => Some((false, format!("failed to start: {}", reason()))),
-            (Verb::Start, ProgramState::Fatal) => Some((false, reason())),
-            (Verb::Start, ProgramState::Stopped | ProgramState::Exited) => {
-                Some((false, "stopped before it was running".into()))
-            }
-            (Verb::Stop, ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal) => {
-                Some((true, if was_there { "not running" } else { "stopped" }.into()))
-            }
-            (Verb::Stop, _) => None,
-        }
-    }
-
-    fn finish(&mut self, mut job: Job) {
+    fn finish(&mut self, job: JobId, results: Vec<TargetResult>) {
+        let Some((reply, mut early)) = self.replies.remove(&job) else { return };
         // A job over many programs (the autostart above all, after parsing the config) leaves
         // free heap behind; the daemon may run for months, so give it back now.
-        if job.results.len() >= BATCH || matches!(job.reply, Reply::Nobody) {
+        if results.len() >= BATCH || matches!(reply, Reply::Nobody) {
             svc_platform::release_free_memory();
         }
-        // Programs finish in any order; report them in a stable one.
-        job.results.sort_by(|a, b| a.name.cmp(&b.name));
-        match job.reply {
+        early.extend(results);
+        early.sort_by(|a, b| a.name.cmp(&b.name));
+        match reply {
             Reply::Client(tx) => {
-                let _ = tx.send(Response::Results { results: job.results });
+                let _ = tx.send(Response::Results { results: early });
             }
             Reply::Shutdown(tx) => {
                 if let Some(tx) = tx {
@@ -756,7 +664,7 @@ impl Supervisor {
                 self.done = true;
             }
             Reply::Reload(tx, plan) => {
-                let _ = tx.send(Response::Reload { plan, results: job.results });
+                let _ = tx.send(Response::Reload { plan, results: early });
             }
             Reply::Nobody => {}
         }
@@ -896,7 +804,8 @@ impl Supervisor {
                 Some(i) if plan.changed.contains(&spec.name) => {
                     let was_up =
                         matches!(self.procs[i].rt.public_state(), State::Starting | State::Running | State::Backoff);
-                    let mut fresh = Proc::new(spec, now);
+                    let mut fresh = Proc::new(self.next_id, spec, now);
+                    self.next_id += 1;
                     // Keep writing to the same log objects when the log settings did not
                     // change, so followers and rotation carry on across the restart.
                     let same_stamps = fresh.spec.log_timestamps == self.procs[i].spec.log_timestamps;
@@ -910,6 +819,7 @@ impl Supervisor {
                     self.procs[i].retired = true;
                     stop.push(i);
                     self.by_name.insert(fresh.spec.name.clone(), self.procs.len());
+                    self.by_id.insert(fresh.id, self.procs.len());
                     if autostart || was_up {
                         start.push(self.procs.len());
                     }
@@ -921,7 +831,9 @@ impl Supervisor {
                         start.push(self.procs.len());
                     }
                     self.by_name.insert(spec.name.clone(), self.procs.len());
-                    self.procs.push(Proc::new(spec, now));
+                    self.by_id.insert(self.next_id, self.procs.len());
+                    self.procs.push(Proc::new(self.next_id, spec, now));
+                    self.next_id += 1;
                 }
             }
         }
@@ -942,20 +854,25 @@ impl Supervisor {
                 .collect();
             stop.extend(lingering);
         }
-        let mut phases = self.stop_phases(stop, false);
-        phases.extend(self.start_phases(start, true));
+        let stop: Vec<Id> = stop.iter().map(|&i| self.procs[i].id).collect();
+        let start: Vec<Id> = start.iter().map(|&i| self.procs[i].id).collect();
+        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let job = self.engine.stop_then_start(&table, &stop, &start);
         let reply = match reply {
             Some(tx) => Reply::Reload(tx, plan),
             None => Reply::Nobody,
         };
-        self.add_job(phases, reply);
+        self.replies.insert(job, (reply, Vec::new()));
         let _ = svc_platform::notify_ready();
     }
 
-    /// Drops retired programs once they are stopped and no job can refer to them by index.
+    /// Drops retired programs once they are stopped (the engine sees them as gone already).
     fn compact(&mut self) {
-        if !self.jobs.is_empty() || !self.procs.iter().any(|p| p.retired && p.rt.pid().is_none()) {
+        if !self.procs.iter().any(|p| p.retired && p.rt.pid().is_none()) {
             return;
+        }
+        for p in self.procs.iter().filter(|p| p.retired && p.rt.pid().is_none()) {
+            self.engine.forget(p.id);
         }
         let keep: Vec<bool> = self.procs.iter().map(|p| !p.retired || p.rt.pid().is_some()).collect();
         let mut k = keep.iter();
@@ -963,6 +880,7 @@ impl Supervisor {
         self.by_name =
             self.procs.iter().enumerate().filter(|(_, p)| !p.retired).map(|(i, p)| (p.spec.name.clone(), i)).collect();
         self.by_pid = self.procs.iter().enumerate().filter_map(|(i, p)| p.rt.pid().map(|pid| (pid, i))).collect();
+        self.by_id = self.procs.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
     }
 
     /// Sends `signal` to every running target.
@@ -1323,6 +1241,10 @@ impl Supervisor {
             next_attempt,
             reason,
             log_dropped_bytes: [&p.stdout_log, &p.stderr_log].into_iter().flatten().map(|l| l.dropped()).sum(),
+            ready: p.rt.ready,
+            ready_check: p.spec.ready != crate::config::Readiness::Running || p.spec.health.is_some(),
+            health: p.healthy.map(|h| if h { "healthy" } else { "unhealthy" }.to_owned()),
+            waiting: self.engine.waiting_reason(p.id).map(str::to_owned),
         }
     }
 }
