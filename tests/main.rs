@@ -7,6 +7,7 @@ mod cli;
 mod compat;
 mod config_faults;
 mod control;
+mod deps;
 mod docs;
 mod faults;
 mod import;

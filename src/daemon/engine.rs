@@ -353,7 +353,9 @@ impl Engine {
     }
 
     /// `targets` plus, transitively, every program they depend on that does not meet its
-    /// condition yet (a completed migration is not run again by starting its dependent).
+    /// condition yet. A dependency that does (a migration that completed) is not run again,
+    /// but what it depends on is still brought up: web needs the database its migration
+    /// needed, even when the migration is done.
     fn with_dependencies(&self, p: &dyn Programs, targets: &[Id]) -> Vec<Id> {
         let mut seen: HashSet<Id> = targets.iter().copied().collect();
         let mut out: Vec<Id> = targets.to_vec();
@@ -362,23 +364,33 @@ impl Engine {
             let Some(v) = p.view(id) else { continue };
             for &(dep, cond) in &v.deps {
                 let Some(dv) = p.view(dep) else { continue };
-                if holds(cond, &dv) == Holds::Yes || dv.up() {
+                if !seen.insert(dep) {
                     continue;
                 }
-                if seen.insert(dep) {
+                queue.push_back(dep);
+                if holds(cond, &dv) != Holds::Yes && !dv.up() {
                     out.push(dep);
-                    queue.push_back(dep);
                 }
             }
         }
         out
     }
 
-    /// The first dependency of `v` that does not hold, as a reason, or `None`.
+    /// The first dependency of `v` that does not hold, as a reason, or `None`. A oneshot
+    /// that completed stands in for what it needed: web after a finished migration still waits
+    /// for the database that migration waited for (it may be restarting).
     fn blocked_by(&self, p: &dyn Programs, v: &View) -> Option<String> {
-        for &(dep, cond) in &v.deps {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<(Id, Condition)> = v.deps.iter().rev().copied().collect();
+        while let Some((dep, cond)) = stack.pop() {
+            if !seen.insert((dep, cond.as_str())) {
+                continue;
+            }
             let Some(dv) = p.view(dep) else { continue };
             match holds(cond, &dv) {
+                Holds::Yes if dv.oneshot && dv.state == State::Exited => {
+                    stack.extend(dv.deps.iter().rev().copied());
+                }
                 Holds::Yes => {}
                 Holds::Wait => return Some(format!("waiting for {} to be {}", dv.name, cond.as_str())),
                 Holds::Never(why) => return Some(format!("waiting for {} ({why})", dv.name)),
@@ -705,6 +717,21 @@ mod tests {
         assert!(!done[0].1[0].ok);
         assert_eq!(done[0].1[0].message, "not started: waiting for db (FATAL)");
         assert!(e.has_waiting(), "web still waits");
+    }
+
+    #[test]
+    fn a_completed_oneshot_is_not_run_again_but_what_it_needed_is_brought_up() {
+        let w = chain();
+        w.set(MIGRATE, |v| {
+            v.state = State::Exited;
+            v.exit_ok = Some(true);
+        });
+        let mut e = Engine::new();
+        e.start(&w, &[WEB], true);
+        assert_eq!(e.next(&w, 64), [Command::Start(DB)], "web waits for what migrate needed");
+        assert_eq!(e.waiting_reason(WEB), Some("waiting for db to be ready"));
+        w.ready(DB);
+        assert_eq!(e.next(&w, 64), [Command::Start(WEB)]);
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! Programs that wait for each other (issue 12): dependency order, conditions, and what a
+//! failed dependency does, through the real daemon with real programs.
+
+use crate::support::{Sandbox, TestDaemon, wait_until};
+
+/// Seconds since the epoch that a program wrote into `file` (its last line).
+fn stamp(dir: &std::path::Path, file: &str) -> f64 {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|_| panic!("{file} was written"));
+    text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("{file}: {text:?}"))
+}
+
+fn lines(dir: &std::path::Path, file: &str) -> usize {
+    std::fs::read_to_string(dir.join(file)).map_or(0, |t| t.lines().count())
+}
+
+/// A shell program that stamps `NAME.start` when it starts and `NAME.stop` when asked to stop.
+fn service(dir: &std::path::Path, name: &str) -> String {
+    let d = dir.display();
+    format!("date +%s.%N >> {d}/{name}.start; trap 'date +%s.%N >> {d}/{name}.stop; exit 0' TERM; sleep 100000 & wait")
+}
+
+#[test]
+fn a_chain_starts_in_dependency_order_and_stops_in_reverse() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    let d = t.display();
+    s.write_config(&format!(
+        r#"program "db" {{ command "sh" "-c" "{db}"; start-secs 2 }}
+program "migrate" {{
+    command "sh" "-c" "date +%s.%N >> {d}/migrate.start; sleep 0.5; date +%s.%N >> {d}/migrate.end"
+    oneshot #true
+    depends-on "db"
+}}
+program "web" {{
+    command "sh" "-c" "{web}"
+    start-secs 0
+    depends-on "migrate" condition="completed-successfully"
+}}
+"#,
+        db = service(&t, "db"),
+        web = service(&t, "web"),
+    ));
+    let d = TestDaemon::start_in(s);
+    d.wait_state("web", "RUNNING");
+    let (db, migrate, migrated, web) =
+        (stamp(&t, "db.start"), stamp(&t, "migrate.start"), stamp(&t, "migrate.end"), stamp(&t, "web.start"));
+    // db counts as ready once RUNNING (2 s); migrate waited for that, web for migrate's end.
+    assert!(migrate >= db + 1.9, "migrate started {:.2}s after db", migrate - db);
+    assert!(web >= migrated, "web started {:.2}s before migrate ended", migrated - web);
+    assert_eq!(d.state_of("migrate"), "EXITED");
+
+    // Stopping db stops web first.
+    let run = d.svc(&["stop", "db"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.state_of("web"), "STOPPED", "its dependent was stopped too");
+    assert!(stamp(&t, "web.stop") <= stamp(&t, "db.stop"), "web stopped before db");
+
+    // Starting web brings db back first; the completed migration is not run again.
+    let run = d.svc(&["start", "web"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(d.state_of("db"), "RUNNING");
+    assert_eq!(d.state_of("web"), "RUNNING", "start returns once web is ready");
+    assert_eq!(lines(&t, "migrate.start"), 1, "migrate ran once");
+    assert!(stamp(&t, "web.start") >= stamp(&t, "db.start") + 1.9);
+
+    // Restarting db restarts web after it.
+    let before = lines(&t, "web.start");
+    assert_eq!(d.svc(&["restart", "db"]).code, 0);
+    wait_until("web started again", || lines(&t, "web.start") == before + 1);
+    assert!(stamp(&t, "web.start") >= stamp(&t, "db.start") + 1.9, "after db was ready again");
+
+    // Shutdown: reverse order.
+    assert_eq!(d.svc(&["shutdown"]).code, 0);
+    assert!(stamp(&t, "web.stop") <= stamp(&t, "db.stop"));
+}
+
+#[test]
+fn a_fatal_dependency_keeps_its_dependents_waiting_with_a_reason() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    s.write_config(&format!(
+        r#"program "db" {{
+    command "sh" "-c" "test -f {d}/ok && exec sleep 100000; exit 1"
+    start-secs 1
+    start-retries 0
+}}
+program "web" {{ command "sh" "-c" "{web}"; start-secs 0; depends-on "db" }}
+"#,
+        d = t.display(),
+        web = service(&t, "web"),
+    ));
+    let d = TestDaemon::start_in(s);
+    d.wait_state("db", "FATAL");
+    let web = d.program("web");
+    assert_eq!(web["state"], "STOPPED", "{web}");
+    assert_eq!(web["waiting"], "waiting for db (FATAL)", "{web}");
+    let table = d.svc(&["status", "web"]).stdout;
+    assert!(table.contains("waiting for db (FATAL)"), "{table}");
+    // Asking for web tries db again (a fresh start), which fails again: the answer says why.
+    let run = d.svc(&["start", "web"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("waiting for db (FATAL)") || run.stdout.contains("waiting for db (FATAL)"), "{run:?}");
+    assert_eq!(lines(&t, "web.start"), 0, "web never started");
+    // db fixed and started by hand: web, still waiting, starts by itself.
+    std::fs::write(t.join("ok"), "").expect("ok");
+    assert_eq!(d.svc(&["start", "db"]).code, 0);
+    wait_until("web to start once db is ready", || d.state_of("web") == "RUNNING");
+    assert!(d.program("web")["waiting"].is_null());
+}
+
+#[test]
+fn conditions_started_and_completed() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    let dd = t.display();
+    s.write_config(&format!(
+        r#"program "slow" {{ command "sh" "-c" "date +%s.%N >> {dd}/slow.start; exec sleep 100000"; start-secs 3 }}
+program "eager" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/eager.start; exec sleep 100000"
+    start-secs 0
+    depends-on "slow" condition="started"
+}}
+program "job" {{ command "sh" "-c" "exit 3"; oneshot #true; start-retries 0 }}
+program "after" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/after.start; exec sleep 100000"
+    start-secs 0
+    depends-on "job" condition="completed"
+}}
+"#
+    ));
+    let d = TestDaemon::start_in(s);
+    d.wait_state("eager", "RUNNING");
+    // "started" does not wait for slow's start-secs.
+    assert!(stamp(&t, "eager.start") < stamp(&t, "slow.start") + 2.5);
+    assert_eq!(d.state_of("slow"), "STARTING", "eager did not wait for RUNNING");
+    // "completed" holds even though the job failed (FATAL).
+    d.wait_state("after", "RUNNING");
+    assert_eq!(d.state_of("job"), "FATAL");
+}
