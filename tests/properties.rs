@@ -304,8 +304,11 @@ fn check_config_error(source: &str, origin: &Path, e: &ConfigError) -> Result<()
     Ok(())
 }
 
-const EXAMPLES: &[&str] =
-    &[include_str!("../config-examples/full.kdl"), include_str!("../config-examples/quickstart.kdl")];
+const EXAMPLES: &[&str] = &[
+    include_str!("../config-examples/full.kdl"),
+    include_str!("../config-examples/quickstart.kdl"),
+    include_str!("../config-examples/dependencies.kdl"),
+];
 
 /// Lines that are valid inside a `program` block.
 const SETTINGS: &[&str] = &[
