@@ -89,6 +89,10 @@ pub struct Runtime {
     pub ready: bool,
     /// The current stop was caused by `start-timeout`: its exit is a failed start.
     timed_out: bool,
+    /// With `watchdog-secs`: the next `WATCHDOG=1` is due by then (armed once ready).
+    watchdog_at: Option<Instant>,
+    /// `EXTEND_TIMEOUT_USEC`: the program asked for more time to become ready.
+    extended_until: Option<Instant>,
 }
 
 /// Something that happened to a process.
@@ -120,6 +124,10 @@ pub enum Event {
         /// Shown in status.
         reason: String,
     },
+    /// `WATCHDOG=1`: it is alive; the next one is due within `watchdog-secs`.
+    Watchdog,
+    /// `EXTEND_TIMEOUT_USEC`: it needs this much more time to become ready.
+    ExtendTimeout(Duration),
 }
 
 /// What the supervisor must do.
@@ -156,6 +164,8 @@ impl Runtime {
             reason: None,
             ready: false,
             timed_out: false,
+            watchdog_at: None,
+            extended_until: None,
         }
     }
 
@@ -190,7 +200,10 @@ impl Runtime {
                 let running = self.since + spec.start_secs;
                 Some(self.ready_deadline(spec, self.since).map_or(running, |r| r.min(running)))
             }
-            ProgramState::Running { spawned, .. } => self.ready_deadline(spec, spawned),
+            ProgramState::Running { spawned, .. } => match (self.ready_deadline(spec, spawned), self.watchdog_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             ProgramState::Backoff { until } => Some(until),
             ProgramState::Stopping { kill_at, .. } => kill_at,
             _ => None,
@@ -199,12 +212,15 @@ impl Runtime {
 
     /// When a process spawned at `spawned` runs out of time to become ready, if it can.
     fn ready_deadline(&self, spec: &ProgramSpec, spawned: Instant) -> Option<Instant> {
-        spec.start_timeout.filter(|_| !self.ready).map(|t| spawned + t)
+        let due = spec.start_timeout.filter(|_| !self.ready).map(|t| spawned + t)?;
+        Some(self.extended_until.map_or(due, |e| e.max(due)))
     }
 
     fn enter(&mut self, state: ProgramState, now: Instant) {
         if !matches!(state, ProgramState::Starting { .. } | ProgramState::Running { .. }) {
             self.ready = false;
+            self.watchdog_at = None;
+            self.extended_until = None;
         }
         self.state = state;
         self.since = now;
@@ -357,8 +373,17 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
         (S::Stopped | S::Exited | S::Fatal | S::Backoff { .. }, Event::Exited(_)) => vec![],
 
         // --- deadlines ---
+        (S::Running { .. }, Event::Deadline) if rt.watchdog_at.is_some_and(|at| now >= at) => {
+            let t = spec.watchdog.unwrap_or_default();
+            step(
+                spec,
+                rt,
+                Event::Restart { reason: format!("watchdog: no WATCHDOG=1 within {}", humantime::format_duration(t)) },
+                now,
+            )
+        }
         (S::Starting { pid } | S::Running { pid, .. }, Event::Deadline)
-            if spec.start_timeout.is_some_and(|t| !rt.ready && now >= spawned_at(rt) + t) =>
+            if rt.ready_deadline(spec, spawned_at(rt)).is_some_and(|due| now >= due) =>
         {
             let t = spec.start_timeout.unwrap_or_default();
             rt.reason = Some(format!("not ready within {} (start-timeout)", humantime::format_duration(t)));
@@ -381,12 +406,23 @@ pub fn step(spec: &ProgramSpec, rt: &mut Runtime, event: Event, now: Instant) ->
             let spawned = rt.since;
             rt.enter_running(spec, pid, spawned, now);
             rt.ready = true;
+            rt.watchdog_at = rt.watchdog_at.or(spec.watchdog.map(|w| now + w));
             vec![]
         }
         (S::Running { .. }, Event::Ready) => {
             rt.ready = true;
+            rt.watchdog_at = rt.watchdog_at.or(spec.watchdog.map(|w| now + w));
             vec![]
         }
+        (S::Starting { .. } | S::Running { .. }, Event::Watchdog) => {
+            rt.watchdog_at = spec.watchdog.map(|w| now + w);
+            vec![]
+        }
+        (S::Starting { .. } | S::Running { .. }, Event::ExtendTimeout(more)) => {
+            rt.extended_until = Some(now + more);
+            vec![]
+        }
+        (_, Event::Watchdog | Event::ExtendTimeout(_)) => vec![],
         (_, Event::Ready) => vec![],
         (S::Starting { pid } | S::Running { pid, .. }, Event::Restart { reason }) => {
             rt.reason = Some(reason);
@@ -517,6 +553,27 @@ mod tests {
         step(&s, &mut rt, Event::Exited(Exit::Code(3)), now);
         assert_eq!(rt.public_state(), State::Backoff, "a failed run is retried like a failed start");
         assert_eq!(rt.reason.as_deref(), Some("failed (exit status 3)"));
+    }
+
+    #[test]
+    fn a_missed_watchdog_restarts_and_extend_timeout_buys_time() {
+        let mut s = spec();
+        s.ready = Readiness::Notify;
+        s.watchdog = Some(Duration::from_secs(10));
+        s.start_timeout = Some(Duration::from_secs(5));
+        let now = t0();
+        let mut rt = started(&s, now);
+        step(&s, &mut rt, Event::ExtendTimeout(Duration::from_secs(20)), now + Duration::from_secs(1));
+        step(&s, &mut rt, Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!(rt.deadline(&s), Some(now + Duration::from_secs(21)), "start-timeout extended");
+        step(&s, &mut rt, Event::Ready, now + Duration::from_secs(6));
+        assert_eq!(rt.deadline(&s), Some(now + Duration::from_secs(16)), "the watchdog is armed when ready");
+        step(&s, &mut rt, Event::Watchdog, now + Duration::from_secs(15));
+        assert_eq!(rt.deadline(&s), Some(now + Duration::from_secs(25)), "each ping moves it");
+        let actions = step(&s, &mut rt, Event::Deadline, now + Duration::from_secs(25));
+        assert_eq!(actions, vec![Action::Signal { pid: 42, signal: s.stop_signal, group: true }]);
+        assert_eq!(rt.reason.as_deref(), Some("watchdog: no WATCHDOG=1 within 10s"));
+        assert_eq!(rt.deadline(&s), Some(now + Duration::from_secs(25) + s.stop_wait), "only the kill timer now");
     }
 
     #[test]
