@@ -517,7 +517,8 @@ impl<'a> Converter<'a> {
                 if let (Some(_), Some(n)) = (extra, node.get("entrypoint")) {
                     self.lost(&mut body, Some(key), "entrypoint", n, "`command` is set too, and wins");
                 }
-                let cmd = self.render(cmd, line, key);
+                let cmd_line = node.get("command").map_or(line, |n| n.line);
+                let cmd = self.render(cmd, cmd_line, key);
                 if self.expand_env && has_special_dollar(&cmd) {
                     self.warn(
                         line,
@@ -591,7 +592,7 @@ impl<'a> Converter<'a> {
                                 i += 1;
                             }
                         }
-                        pieces = replaced;
+                        pieces = self.rebase(replaced);
                         if replicas > 1 && !found {
                             pieces.push(Piece::Raw(".{num}".into()));
                         }
@@ -794,13 +795,27 @@ impl<'a> Converter<'a> {
     /// A path: relative ones are relative to process-compose's working directory (the YAML
     /// file's), svc's to the KDL file's; spelled out when the two differ.
     fn path_value(&mut self, s: &str, line: usize) -> String {
-        let p = self.value(s, line);
-        if self.out_dir == self.dir || p.starts_with('/') || p.starts_with('$') || p.starts_with('~') {
-            p
-        } else {
-            let base = svc_text(&lit(&self.dir.to_string_lossy()));
-            format!("{base}/{p}")
+        let p = self.value_pieces(s, line);
+        svc_text(&self.rebase(p))
+    }
+
+    /// A relative path made relative to the KDL file's directory instead of the YAML file's
+    /// (the same directory unless the output goes elsewhere).
+    fn rebase(&self, mut p: Vec<Piece>) -> Vec<Piece> {
+        let absolute = matches!(p.first(), None | Some(Piece::Lit('/' | '~') | Piece::Raw(_)));
+        if absolute {
+            return p;
         }
+        if p.starts_with(&lit("./")) {
+            p.drain(..2);
+        }
+        if self.out_dir == self.dir {
+            return p;
+        }
+        let mut out = lit(&self.dir.to_string_lossy());
+        out.push(Piece::Lit('/'));
+        out.extend(p);
+        out
     }
 
     /// `environment: ["K=V", ...]` as KDL `K "V";` entries.
@@ -1290,4 +1305,313 @@ fn sh_quote(s: &str) -> String {
 fn has_special_dollar(s: &str) -> bool {
     let b = s.as_bytes();
     b.windows(2).any(|w| w[0] == b'$' && (w[1].is_ascii_digit() || b"*#$@!?-".contains(&w[1])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AutoRestart, Check, Condition, Config, ProgramSpec, Readiness};
+    use std::time::Duration;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "HOME").then(|| "/home/u".to_owned())
+    }
+
+    fn convert(text: &str) -> Conversion {
+        let opts = ImportOptions { env: Some(env), ..Default::default() };
+        compose_to_kdl(text, Path::new("/app/process-compose.yaml"), &opts).expect("converts")
+    }
+
+    fn check(c: &Conversion) -> Config {
+        crate::config::parse_str(&c.kdl, Path::new("/app/svc.kdl"), &env)
+            .unwrap_or_else(|e| panic!("{}\n{}", e.render(false), c.kdl))
+    }
+
+    fn program<'a>(cfg: &'a Config, name: &str) -> &'a ProgramSpec {
+        cfg.programs.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    fn messages(c: &Conversion) -> Vec<String> {
+        c.warnings.iter().map(|w| format!("{}: {}", w.line, w.message)).collect()
+    }
+
+    #[test]
+    fn commands_run_through_the_shell_in_the_file_directory() {
+        let c = convert(
+            "environment: [\"G=1\"]\nprocesses:\n  web:\n    command: \"echo $HOME {a} && awk '{ print $NF }'\"\n    working_dir: sub\n    environment:\n      - \"A=${HOME}/x\"\n      - \"B=two words\"\n    disabled: true\n",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let cfg = check(&c);
+        let web = program(&cfg, "web");
+        assert_eq!(web.command, ["bash", "-c", "echo $HOME {a} && awk '{ print $NF }'"]);
+        assert_eq!(web.directory.as_deref(), Some(Path::new("/app/sub")));
+        let env: Vec<(&str, &str)> = web.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            env,
+            [("G", "1"), ("A", "/home/u/x"), ("B", "two words"), ("PC_PROC_NAME", "web"), ("PC_REPLICA_NUM", "0")]
+        );
+        assert!(!web.autostart);
+        assert_eq!(web.autorestart, AutoRestart::Never);
+        assert_eq!(web.start_secs, Duration::ZERO);
+    }
+
+    #[test]
+    fn shell_config_entrypoint_and_vars() {
+        let c = convert(
+            "shell:\n  shell_command: zsh\n  shell_argument: -c\nvars:\n  PORT: 8080\nprocesses:\n  a:\n    command: \"serve {{.PORT}} {{ .NAME }}\"\n    vars:\n      NAME: x\n  b:\n    entrypoint: [\"/bin/echo\", \"$HOME\"]\n  c:\n    command: \"x {{ if .A }}y{{ end }}\"\n",
+        );
+        let cfg = check(&c);
+        assert_eq!(program(&cfg, "a").command, ["zsh", "-c", "serve 8080 x"]);
+        // process-compose expanded $HOME when loading the file; svc does when loading its own.
+        assert_eq!(program(&cfg, "b").command, ["/bin/echo", "/home/u"]);
+        assert_eq!(
+            messages(&c),
+            [
+                "14: process `c`: template `{{if .A}}` is not rendered (only `{{.NAME}}` of `vars` is)",
+                "14: process `c`: template `{{end}}` is not rendered (only `{{.NAME}}` of `vars` is)"
+            ]
+        );
+    }
+
+    #[test]
+    fn availability_and_shutdown() {
+        let c = convert(
+            "processes:\n  a:\n    command: x\n    availability:\n      restart: always\n      backoff_seconds: 3\n    shutdown:\n      signal: 2\n      timeout_seconds: 20\n      parent_only: yes\n  b:\n    command: x\n    availability:\n      restart: on_failure\n      max_restarts: 5\n  c:\n    command: x\n    availability:\n      restart: exit_on_failure\n      exit_on_end: true\n    shutdown:\n      command: stop-it\n",
+        );
+        let cfg = check(&c);
+        let a = program(&cfg, "a");
+        assert_eq!(a.autorestart, AutoRestart::Always);
+        assert_eq!((a.backoff.initial, a.backoff.max), (Duration::from_secs(3), Duration::from_secs(3)));
+        assert_eq!((a.stop_signal, a.stop_wait), (2, Duration::from_secs(20)));
+        assert!(!a.stop_as_group && a.kill_as_group);
+        let b = program(&cfg, "b");
+        assert_eq!(b.autorestart, AutoRestart::Unexpected);
+        assert_eq!(b.backoff.initial, Duration::from_secs(1));
+        assert_eq!(program(&cfg, "c").autorestart, AutoRestart::Never);
+        let m = messages(&c);
+        assert_eq!(m.len(), 4, "{m:?}");
+        assert!(m[0].starts_with("15: process `b`: `availability.max_restarts`"), "{m:?}");
+        assert!(m[1].starts_with("19: process `c`: `availability.restart`"), "{m:?}");
+        assert!(m[2].starts_with("20: process `c`: `availability.exit_on_end`"), "{m:?}");
+        assert!(m[3].starts_with("22: process `c`: `shutdown.command`"), "{m:?}");
+        assert!(c.kdl.contains("// process-compose: shutdown.command: stop-it"), "{}", c.kdl);
+    }
+
+    #[test]
+    fn probes_become_ready_and_health() {
+        let c = convert(
+            r#"processes:
+  db:
+    command: x
+    availability: {restart: always}
+    readiness_probe:
+      exec: {command: "pg_isready -q", working_dir: /tmp}
+      initial_delay_seconds: 2
+      period_seconds: 5
+      timeout_seconds: 3
+      failure_threshold: 4
+      success_threshold: 1
+  web:
+    command: x
+    liveness_probe:
+      http_get: {host: 127.0.0.1, port: 8000, path: health}
+  log:
+    command: x
+    ready_log_line: "listening on"
+  tls:
+    command: x
+    readiness_probe:
+      http_get: {scheme: https, port: "8443", headers: {X: [y]}}
+"#,
+        );
+        let cfg = check(&c);
+        let db = program(&cfg, "db");
+        let Readiness::Probe(p) = &db.ready else { panic!("{:?}", db.ready) };
+        assert_eq!(p.check, Check::Exec("cd /tmp && pg_isready -q".into()));
+        assert_eq!(
+            (p.interval, p.timeout, p.start_period),
+            (Duration::from_secs(5), Duration::from_secs(3), Duration::from_secs(2))
+        );
+        assert_eq!(db.start_timeout, Some(Duration::from_secs(22)));
+        let h = db.health.as_ref().expect("readiness keeps being checked");
+        assert_eq!((h.retries, h.restart), (4, true));
+        let web = program(&cfg, "web");
+        assert_eq!(web.ready, Readiness::Running);
+        let h = web.health.as_ref().expect("liveness");
+        assert_eq!(h.probe.check, Check::Http("http://127.0.0.1:8000/health".into()));
+        assert_eq!(
+            (h.probe.interval, h.probe.timeout, h.retries, h.restart),
+            (Duration::from_secs(10), Duration::from_secs(1), 3, false)
+        );
+        assert!(
+            matches!(&program(&cfg, "log").ready, Readiness::Probe(p) if p.check == Check::Log("listening on".into()))
+        );
+        let Readiness::Probe(p) = &program(&cfg, "tls").ready else { panic!() };
+        assert_eq!(p.check, Check::Exec("curl -fsS -o /dev/null https://127.0.0.1:8443/".into()));
+        let m = messages(&c);
+        assert!(m.iter().any(|w| w.contains("`web`: process-compose stops it when its liveness probe fails")), "{m:?}");
+        assert!(m.iter().any(|w| w.contains("`readiness_probe.http_get.headers`")), "{m:?}");
+        assert!(m.iter().any(|w| w.contains("over https becomes an exec check")), "{m:?}");
+        assert!(c.kdl.contains("// process-compose: readiness_probe.success_threshold: 1"), "{}", c.kdl);
+    }
+
+    #[test]
+    fn dependency_conditions() {
+        let c = convert(
+            r#"processes:
+  db:
+    command: x
+    readiness_probe: {exec: {command: "true"}}
+  cache:
+    command: x
+    liveness_probe: {exec: {command: "true"}}
+  plain:
+    command: x
+  logger:
+    command: x
+    ready_log_line: up
+  migrate:
+    command: x
+    depends_on:
+      db: {condition: process_healthy}
+  web:
+    command: x
+    depends_on:
+      migrate: {condition: process_completed_successfully}
+      cache: process_healthy
+      plain: {condition: process_healthy}
+      logger: {condition: process_log_ready}
+      db: {}
+  report:
+    command: x
+    depends_on:
+      web: {condition: process_completed}
+      nope: {condition: process_started}
+      db: {condition: process_finished}
+"#,
+        );
+        let cfg = check(&c);
+        let deps = |n: &str| -> Vec<(String, Condition)> {
+            program(&cfg, n).depends_on.iter().map(|d| (d.name.clone(), d.condition)).collect()
+        };
+        assert_eq!(deps("migrate"), [("db".to_owned(), Condition::Ready)]);
+        assert_eq!(
+            deps("web"),
+            [
+                ("migrate".to_owned(), Condition::CompletedSuccessfully),
+                ("cache".to_owned(), Condition::Healthy),
+                ("plain".to_owned(), Condition::Ready),
+                ("logger".to_owned(), Condition::Ready),
+                ("db".to_owned(), Condition::Started),
+            ]
+        );
+        assert_eq!(deps("report"), [("web".to_owned(), Condition::Completed), ("db".to_owned(), Condition::Started)]);
+        assert!(program(&cfg, "migrate").oneshot && program(&cfg, "web").oneshot && !program(&cfg, "db").oneshot);
+        let m = messages(&c);
+        assert_eq!(m.len(), 5, "{m:?}");
+        // Without a restart policy a failing probe stops the process in process-compose only.
+        assert!(m[0].starts_with("4: process `db`: process-compose stops it"), "{m:?}");
+        assert!(m[1].starts_with("7: process `cache`: process-compose stops it"), "{m:?}");
+        assert!(m[2].contains("`web` waits for `plain` to be healthy, but `plain` has no probe"), "{m:?}");
+        assert!(m[3].contains("`depends_on.nope` is not converted: there is no such process"), "{m:?}");
+        assert!(m[4].contains("unknown depends_on condition `process_finished`"), "{m:?}");
+    }
+
+    #[test]
+    fn replicas_namespaces_and_logs() {
+        let c = convert(
+            r#"log_location: all.log
+log_configuration:
+  rotation: {max_size_mb: 5, max_backups: 2, max_age_days: 3}
+  add_timestamp: true
+  disable_json: true
+processes:
+  web:
+    command: x
+    replicas: 12
+    namespace: front
+    log_location: ./logs/web.log
+  api:
+    command: x
+    replicas: 2
+    namespace: front
+    log_location: ./api-{PC_REPLICA_NUM}.log
+  front:
+    command: x
+    namespace: default
+"#,
+        );
+        let cfg = check(&c);
+        let names: Vec<&str> = cfg.programs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names.len(), 15);
+        assert_eq!(&names[..3], ["web-00", "web-01", "web-02"]);
+        assert_eq!(&names[12..], ["api-0", "api-1", "front"]);
+        let web = program(&cfg, "web-11");
+        assert_eq!(web.group, "front-ns");
+        assert!(web.redirect_stderr && web.log_timestamps);
+        assert_eq!(web.environment.last().map(|(_, v)| v.as_str()), Some("11"));
+        let log = format!("{:?}", web.stdout_log);
+        assert!(log.contains("/app/logs/web.log.11"), "{log}");
+        assert!(format!("{:?}", program(&cfg, "api-1").stdout_log).contains("/app/api-1.log"));
+        assert!(format!("{:?}", program(&cfg, "front").stdout_log).contains("/app/all.log"));
+        let m = messages(&c);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("3: `log_configuration.rotation.max_age_days`"), "{m:?}");
+        assert!(m[1].contains("namespace `front` is also a process name; its group is `front-ns`"), "{m:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_lines() {
+        let c = convert(
+            "verison: 1\nx-common: &c\n  command: x\nprocesses:\n  a:\n    <<: *c\n    comand: y\n    is_daemon: true\n    availability: {restart: always, retries: 2}\n    shutdown: {signl: 9}\n    readiness_probe: {exec: {command: z}, periodSeconds: 3}\n    x-note: kept\n",
+        );
+        let m = messages(&c);
+        assert_eq!(
+            m,
+            [
+                "1: `verison` is not converted: unknown to process-compose and to svc",
+                "7: process `a`: `comand` is not converted: unknown to process-compose and to svc",
+                "8: process `a`: `is_daemon` is not converted: svc supervises programs that stay in the foreground; run it without forking (for example `docker run` without `-d`)",
+                "9: process `a`: `availability.retries` is not converted: unknown to process-compose and to svc",
+                "10: process `a`: `shutdown.signl` is not converted: unknown to process-compose and to svc",
+                "11: process `a`: `readiness_probe.periodSeconds` is not converted: unknown to process-compose and to svc",
+            ]
+        );
+        for comment in
+            ["// process-compose: verison: 1", "// process-compose: comand: y", "// process-compose: x-note: kept"]
+        {
+            assert!(c.kdl.contains(comment), "no {comment}:\n{}", c.kdl);
+        }
+        // The merge key brought `command` in from the anchor.
+        assert_eq!(program(&check(&c), "a").command, ["bash", "-c", "x"]);
+    }
+
+    #[test]
+    fn names_variables_and_bad_files() {
+        let c = convert("processes:\n  my app:\n    command: x\n    working_dir: $NOPE/x\n");
+        let cfg = crate::config::parse_str(&c.kdl, Path::new("/app/svc.kdl"), &|_| Some("/v".into())).expect("parses");
+        assert_eq!(cfg.programs[0].name, "my_app");
+        assert_eq!(c.unset_vars, ["NOPE"]);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        let opts = ImportOptions::default();
+        let err = |t: &str| compose_to_kdl(t, Path::new("/a/p.yaml"), &opts).expect_err(t).to_string();
+        assert_eq!(err(""), "/a/p.yaml:1: the file is empty");
+        assert_eq!(err("- a\n"), "/a/p.yaml:1: expected a mapping with `processes:` at the top level");
+        assert!(err("a: [\n").starts_with("/a/p.yaml:2:"), "{}", err("a: [\n"));
+        assert_eq!(err("a: 1\na: 2\n"), "/a/p.yaml:2: `a` is given twice in one mapping");
+        let none = convert("version: 1\n");
+        assert_eq!(messages(&none), ["0: no `processes:` found"]);
+    }
+
+    #[test]
+    fn special_dollars_and_disabled_expansion() {
+        let c = convert("processes:\n  a:\n    command: \"awk '{ print $1 }'\"\n    environment: [\"P=$HOME\"]\n");
+        assert!(messages(&c)[0].contains("process-compose replaced by an empty string"), "{:?}", c.warnings);
+        let c = convert(
+            "disable_env_expansion: true\nprocesses:\n  a:\n    command: \"awk '{ print $1 }'\"\n    environment: [\"P=$HOME\"]\n",
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let cfg = check(&c);
+        assert_eq!(program(&cfg, "a").environment[0], ("P".to_owned(), "$HOME".to_owned()));
+    }
 }
