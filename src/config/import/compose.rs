@@ -726,7 +726,10 @@ impl<'a> Converter<'a> {
                 None => {
                     self.warn(
                         line,
-                        format!("process `{proc}`: template `{{{{{inner}}}}}` is not rendered (only `{{{{.NAME}}}}` of `vars` is)"),
+                        format!(
+                            "{}template `{{{{{inner}}}}}` is not rendered (only `{{{{.NAME}}}}` of `vars` is)",
+                            if proc.is_empty() { String::new() } else { format!("process `{proc}`: ") }
+                        ),
                     );
                     out.push_str(&rest[start..start + 2 + end + 2]);
                 }
@@ -741,7 +744,7 @@ impl<'a> Converter<'a> {
     /// `$VAR` becomes svc's `${VAR}` (from the daemon's environment, as process-compose took it
     /// from its own), everything else literal.
     fn value_pieces(&mut self, s: &str, line: usize) -> Vec<Piece> {
-        let s = self.render(s, line, "-");
+        let s = self.render(s, line, "");
         if !self.expand_env {
             return lit(&s);
         }
