@@ -182,10 +182,10 @@ enum Command {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
     },
-    /// Convert a supervisord.conf or a Procfile into svc's KDL.
+    /// Convert a supervisord.conf, a Procfile or a process-compose.yaml into svc's KDL.
     #[command(
         subcommand,
-        after_help = "Examples:\n  svc import supervisord /etc/supervisord.conf -o ~/.config/svc/svc.kdl\n  svc import procfile Procfile > svc.kdl"
+        after_help = "Examples:\n  svc import supervisord /etc/supervisord.conf -o ~/.config/svc/svc.kdl\n  svc import procfile Procfile > svc.kdl\n  svc import compose process-compose.yaml -o svc.kdl"
     )]
     Import(ImportCommand),
     /// Write a commented starter config at the config path (never over an existing file).
@@ -269,6 +269,9 @@ enum ImportCommand {
     /// Convert a Procfile (foreman, honcho, overmind): each `name: command` line.
     #[command(after_help = "Example:\n  svc import procfile Procfile -o svc.kdl && svc check svc.kdl")]
     Procfile(ImportArgs),
+    /// Convert a process-compose.yaml: processes, depends_on, probes, availability.
+    #[command(after_help = "Example:\n  svc import compose process-compose.yaml -o svc.kdl && svc check svc.kdl")]
+    Compose(ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -338,6 +341,7 @@ fn main() -> ExitCode {
             let (format, a) = match sub {
                 ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),
                 ImportCommand::Procfile(a) => (cli::import::Format::Procfile, a),
+                ImportCommand::Compose(a) => (cli::import::Format::Compose, a),
             };
             cli::import::import(format, &a.file, a.output.as_deref(), a.force)
         }

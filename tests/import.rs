@@ -283,3 +283,32 @@ fn shared_log_files_import_as_written_and_run() {
         fs::read_to_string(&log).is_ok_and(|s| ["from-a", "from-b-0", "from-b-1"].iter().all(|w| s.contains(w)))
     });
 }
+
+#[test]
+fn process_compose_file_converts_with_warnings_and_checks() {
+    let sb = Sandbox::new();
+    let yaml = sb.path().join("process-compose.yaml");
+    fs::copy(fixture("process-compose.yaml"), &yaml).expect("copy");
+    let (kdl, run) = import_into(&sb, "compose", &yaml);
+    assert_eq!(run.code, 0, "{run:?}");
+    // What is lost is both a warning naming the process and option, and a comment.
+    for lost in [
+        "process `migration`: `availability.max_restarts`",
+        "process `worker`: `shutdown.command`",
+        "process `notifier`: `is_tty`",
+        "process `notifier`: `colour`",
+    ] {
+        assert!(run.stderr.contains(lost), "no warning for {lost}: {}", run.stderr);
+    }
+    for comment in ["// process-compose: shutdown.command:", "// process-compose: colour: blue", "group \"backend\""] {
+        assert!(kdl.contains(comment), "no {comment}:\n{kdl}");
+    }
+    let check = sb.svc(&["check", "--json", &sb.config_path().display().to_string()]);
+    assert_eq!(check.code, 0, "{check:?}\n{kdl}");
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).expect("json");
+    let names: Vec<&str> = v["programs"].as_array().expect("programs").iter().filter_map(|p| p.as_str()).collect();
+    assert_eq!(names, ["db", "migration", "web-0", "web-1", "worker", "notifier"]);
+    assert!(kdl.contains("depends-on \"db\" condition=\"ready\""), "{kdl}");
+    assert!(kdl.contains("depends-on \"migration\" condition=\"completed-successfully\""), "{kdl}");
+    assert!(kdl.contains("ready exec=\"pg_isready -h 127.0.0.1 -p 5432\""), "{kdl}");
+}

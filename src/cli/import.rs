@@ -1,4 +1,4 @@
-//! `svc import supervisord|procfile FILE [-o OUT] [--force]`: convert another supervisor's
+//! `svc import supervisord|procfile|compose FILE [-o OUT] [--force]`: convert another supervisor's
 //! configuration into svc's KDL (see `config::import`).
 //!
 //! The KDL goes to stdout or to `-o OUT`; warnings (what could not be converted) go to
@@ -17,6 +17,8 @@ pub enum Format {
     Supervisord,
     /// A Procfile (foreman, honcho, overmind).
     Procfile,
+    /// A process-compose.yaml.
+    Compose,
 }
 
 /// Converts `file` and writes the KDL to `output` (refusing to replace an existing file
@@ -39,6 +41,7 @@ pub fn import(format: Format, file: &Path, output: Option<&Path>, force: bool) -
     let result: Result<Conversion, ImportError> = match format {
         Format::Supervisord => import::supervisord_file(file, &opts),
         Format::Procfile => import::procfile_file(file, &opts),
+        Format::Compose => import::compose_file(file, &opts),
     };
     let conv = match result {
         Ok(c) => c,

@@ -1,7 +1,7 @@
 //! `svc import`: converting other supervisors' configurations into svc's KDL.
 //!
-//! Two formats are understood: supervisord's INI files ([`supervisord`]) and Procfiles
-//! ([`procfile`]). Each conversion produces KDL text that [`crate::config::parse_str`] accepts,
+//! Three formats are understood: supervisord's INI files ([`supervisord`]), Procfiles
+//! ([`procfile`]) and process-compose.yaml ([`compose`]). Each conversion produces KDL text that [`crate::config::parse_str`] accepts,
 //! plus a list of [`Warning`]s for everything that could not be carried over. Nothing is
 //! dropped silently: every unsupported option or section also appears in the output as a
 //! `// supervisord: ...` comment, so the converted file documents what it left behind.
@@ -10,9 +10,11 @@
 //! helpers that write values so that svc reads back exactly the text meant (KDL string
 //! escaping, and svc's own `$`/`{}` expansion escaping).
 
+pub mod compose;
 pub mod procfile;
 pub mod supervisord;
 
+pub use compose::{compose_file, compose_to_kdl};
 pub use procfile::{procfile_file, procfile_to_kdl};
 pub use supervisord::{supervisord_file, supervisord_to_kdl};
 
