@@ -10,7 +10,8 @@
 //! Rotation happens in the writer, at a line boundary where possible: the chunk up to its last
 //! newline goes to the old file, the rest to the new one, so no line is lost or duplicated.
 //! Followers receive the same chunks through a broadcast channel that is created only once
-//! someone follows, so idle logs cost nothing.
+//! someone follows, so idle logs cost nothing. Line watchers (`ready log="..."`) are likewise
+//! only looked at while there are some.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::unix::pipe;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 /// A chunk of new output, numbered in the order the daemon wrote it across every log, so that
 /// a follower of both of a program's streams can replay them in arrival order.
@@ -137,6 +138,52 @@ struct Inner {
     /// When the file was last checked for having been deleted under us.
     checked: Instant,
     followers: Option<broadcast::Sender<Chunk>>,
+    /// Waiters for a line containing some text; `None` (the normal case) costs one branch.
+    watchers: Option<Box<Watchers>>,
+}
+
+/// The waiters of [`LogFile::watch_line`].
+#[derive(Debug, Default)]
+struct Watchers {
+    list: Vec<(Box<[u8]>, oneshot::Sender<()>)>,
+    /// The end of the current unterminated line, as long as the longest text less one byte:
+    /// all a text split between two writes needs, however long the line grows.
+    tail: Vec<u8>,
+}
+
+impl Watchers {
+    /// Fires the waiters whose text `data` completes within a line; true when none is left.
+    fn feed(&mut self, data: &[u8]) -> bool {
+        self.list.retain(|(_, tx)| !tx.is_closed());
+        let keep = self.list.iter().map(|(t, _)| t.len()).max().unwrap_or(0).saturating_sub(1);
+        let mut pieces = data.split(|&b| b == b'\n').peekable();
+        while let Some(piece) = pieces.next() {
+            // Every piece but the last is followed by a newline, which ends its line.
+            let ended = pieces.peek().is_some();
+            // A text split across writes starts in the carried tail and ends in this piece's
+            // first `keep` bytes; anything else lies wholly in the piece.
+            let mut joint = std::mem::take(&mut self.tail);
+            joint.extend_from_slice(&piece[..piece.len().min(keep)]);
+            for (_, tx) in self.list.extract_if(.., |(text, _)| contains(&joint, text) || contains(piece, text)) {
+                let _ = tx.send(());
+            }
+            if ended {
+                joint.clear();
+            } else if piece.len() >= keep {
+                joint.clear();
+                joint.extend_from_slice(&piece[piece.len() - keep..]);
+            } else {
+                joint.drain(..joint.len().saturating_sub(keep));
+            }
+            self.tail = joint;
+        }
+        self.list.is_empty()
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl LogFile {
@@ -174,6 +221,7 @@ impl LogFile {
             dropped: 0,
             checked: Instant::now(),
             followers: None,
+            watchers: None,
         };
         // The file is created with the first byte: a thousand quiet programs then cost no
         // files, no descriptors, and no inode allocations at start-up.
@@ -259,6 +307,7 @@ impl LogFile {
     /// Appends `data`, rotating first if it would grow past `max_bytes`.
     pub fn write(&self, data: &[u8]) {
         let mut inner = self.lock();
+        let raw = data;
         let stamped;
         let data = if inner.timestamps {
             stamped = inner.stamp(data);
@@ -267,6 +316,12 @@ impl LogFile {
             data
         };
         inner.write(data);
+        // The program's own bytes, not the timestamps: a text never matches a time.
+        if let Some(w) = &mut inner.watchers
+            && w.feed(raw)
+        {
+            inner.watchers = None;
+        }
         if let Some(tx) = &inner.followers {
             if tx.receiver_count() == 0 {
                 inner.followers = None;
@@ -274,6 +329,20 @@ impl LogFile {
                 let _ = tx.send((NEXT_CHUNK.fetch_add(1, Ordering::Relaxed), Arc::from(data)));
             }
         }
+    }
+
+    /// A receiver that fires once a line written after this call contains `text` (as soon as
+    /// the text is complete: the line need not be ended yet). Lines split across writes and
+    /// rotations are followed; memory is bounded by the text's length, not the line's. Dropping
+    /// the receiver drops the watch at the next write.
+    #[allow(dead_code, reason = "the supervisor's `ready log=` (issue 12) is its first user")]
+    pub fn watch_line(&self, text: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.lock();
+        let watchers = inner.watchers.get_or_insert_with(Default::default);
+        watchers.list.retain(|(_, tx)| !tx.is_closed());
+        watchers.list.push((text.as_bytes().into(), tx));
+        rx
     }
 
     /// Empties the log and removes its rotated backups (`svc clear`).
@@ -1002,6 +1071,56 @@ mod tests {
         // The daemon's own log: microseconds and two spaces after the stamp.
         let own = b"2026-01-01T00:00:01.123456Z  INFO x\n";
         assert_eq!(since(own, t - Duration::from_secs(1)), own);
+    }
+
+    #[test]
+    fn a_watched_line_fires_across_split_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0, Sharing::PRIVATE, true);
+        log.write(b"listening on :80\n");
+        let mut rx = log.watch_line("listening on");
+        assert!(rx.try_recv().is_err(), "earlier lines do not count");
+        let mut across_lines = log.watch_line("ab");
+        for part in [&b"starting\nlist"[..], b"en", b"ing o", b"n :8080\n"] {
+            assert!(rx.try_recv().is_err(), "not before the text is complete");
+            log.write(part);
+        }
+        assert_eq!(rx.try_recv(), Ok(()));
+        log.write(b"xa\nb\n");
+        assert!(across_lines.try_recv().is_err(), "a text never spans two lines");
+        log.write(b"a");
+        log.write(b"b");
+        assert_eq!(across_lines.try_recv(), Ok(()), "the line need not be ended");
+        assert!(log.lock().watchers.is_none(), "no cost once every watch has fired");
+    }
+
+    #[test]
+    fn a_watched_line_fires_across_rotation_and_long_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.log");
+        let log = LogFile::open(path.clone(), 30, 2, Sharing::PRIVATE, false);
+        let mut rx = log.watch_line("server ready");
+        log.write(&[b'x'; 100_000]);
+        log.write(b"serv");
+        let carried = log.lock().watchers.as_ref().expect("watching").tail.len();
+        assert!(carried < "server ready".len(), "the carried tail is bounded by the text, not the line");
+        log.write(b"er re");
+        log.write(b"ady\n");
+        assert!(rotated(&path, 1).exists(), "the line was split by rotation");
+        assert_eq!(rx.try_recv(), Ok(()));
+    }
+
+    #[test]
+    fn a_dropped_watch_is_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = LogFile::open(dir.path().join("p.log"), 0, 0, Sharing::PRIVATE, false);
+        drop(log.watch_line("never"));
+        let kept = log.watch_line("one");
+        log.write(b"two\n");
+        assert_eq!(log.lock().watchers.as_ref().map(|w| w.list.len()), Some(1));
+        drop(kept);
+        log.write(b"three\n");
+        assert!(log.lock().watchers.is_none());
     }
 
     #[test]

@@ -4,13 +4,64 @@
 //! and must be reaped too; only a `waitpid(-1)` loop does that. SIGCHLDs coalesce, hence the
 //! loop until `StillAlive`/`ECHILD` on every wake-up. Exits are sent to the supervisor, which
 //! ignores pids it does not know (reaped orphans).
+//!
+//! Helpers that run short-lived children of their own (exec probes) cannot wait for them, since
+//! that would race this loop; they register the pid with [`expect_exit`] instead, and the exit
+//! goes to them rather than to the supervisor, which never learns of those processes.
 
 use super::process::Exit;
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 use tokio::signal::unix::Signal;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Children whose exit goes to a waiter rather than to the supervisor, by pid.
+static WAITERS: Mutex<BTreeMap<u32, oneshot::Sender<Exit>>> = Mutex::new(BTreeMap::new());
+
+fn waiters() -> MutexGuard<'static, BTreeMap<u32, oneshot::Sender<Exit>>> {
+    // The map stays consistent across a panic (one insert or remove), so poison is harmless.
+    WAITERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends the exit of `pid` to the returned receiver instead of the supervisor.
+///
+/// Call it right after the spawn returned, with no `.await` in between. That is enough in the
+/// daemon: it runs on one thread, so the reaper task cannot reap the child before the
+/// registration (a child that already exited stays a zombie until reaped). From another thread
+/// (tests), use [`spawn_expecting_exit`], which closes that window with the registry's lock.
+///
+/// If the receiver is dropped, the exit is discarded; it still never reaches the supervisor.
+#[allow(dead_code, reason = "the supervisor's probes (issue 12) are its first users")]
+pub fn expect_exit(pid: u32) -> oneshot::Receiver<Exit> {
+    let (tx, rx) = oneshot::channel();
+    waiters().insert(pid, tx);
+    rx
+}
+
+/// Spawns `cmd` and registers its pid as [`expect_exit`] does, holding the registry's lock
+/// across both so that a reaper on another thread, having reaped the child, finds the
+/// registration however soon the child exits.
+pub fn spawn_expecting_exit(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<(std::process::Child, oneshot::Receiver<Exit>)> {
+    let mut waiters = waiters();
+    let child = cmd.spawn()?;
+    let (tx, rx) = oneshot::channel();
+    waiters.insert(child.id(), tx);
+    Ok((child, rx))
+}
+
+/// Hands `reaped` to its waiter, if it has one; false when it is for the supervisor.
+fn claim(reaped: Reaped) -> bool {
+    let Some(tx) = waiters().remove(&reaped.pid) else {
+        return false;
+    };
+    let _ = tx.send(reaped.exit);
+    true
+}
 
 /// A reaped process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +70,28 @@ pub struct Reaped {
     pub pid: u32,
     /// How it ended.
     pub exit: Exit,
+}
+
+/// Runs [`run`] on a thread of its own, once per test binary, for tests of code whose children
+/// the reaper must collect (exec probes). Exits nobody expects are dropped. There must be one
+/// reaper per process: it reaps every child, whoever started it.
+#[cfg(test)]
+pub fn run_for_tests() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let (started, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).expect("SIGCHLD");
+                let _ = started.send(());
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                run(sigchld, tx).await;
+            });
+        });
+        wait.recv().expect("the reaper started");
+    });
 }
 
 /// Reaps every exited child now, returning them in the order the kernel gave them.
@@ -49,6 +122,9 @@ pub fn reap_all() -> Vec<Reaped> {
 pub async fn run(mut sigchld: Signal, tx: mpsc::UnboundedSender<Reaped>) {
     loop {
         for reaped in reap_all() {
+            if claim(reaped) {
+                continue;
+            }
             if tx.send(reaped).is_err() {
                 return;
             }
@@ -56,5 +132,32 @@ pub async fn run(mut sigchld: Signal, tx: mpsc::UnboundedSender<Reaped>) {
         if sigchld.recv().await.is_none() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_exits_go_to_their_waiter_and_others_to_the_supervisor() {
+        // Pids beyond any pid_max: no real process is involved.
+        let exit = Exit::Code(7);
+        assert!(!claim(Reaped { pid: u32::MAX - 1, exit }));
+        let mut rx = expect_exit(u32::MAX - 1);
+        assert!(claim(Reaped { pid: u32::MAX - 1, exit }));
+        assert_eq!(rx.try_recv(), Ok(exit));
+        assert!(!claim(Reaped { pid: u32::MAX - 1, exit }), "a waiter gets one exit");
+        drop(expect_exit(u32::MAX - 2));
+        assert!(claim(Reaped { pid: u32::MAX - 2, exit }), "still not the supervisor's when nobody listens");
+    }
+
+    #[tokio::test]
+    async fn a_spawned_childs_exit_reaches_its_waiter() {
+        run_for_tests();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "exit 7"]);
+        let (_child, rx) = spawn_expecting_exit(&mut cmd).expect("spawn");
+        assert_eq!(rx.await, Ok(Exit::Code(7)));
     }
 }
