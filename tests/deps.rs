@@ -140,3 +140,100 @@ program "after" {{
     d.wait_state("after", "RUNNING");
     assert_eq!(d.state_of("job"), "FATAL");
 }
+
+/// A TCP port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[test]
+fn readiness_by_tcp_http_log_and_exec_gates_dependents() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    let (db_port, web_port) = (free_port(), free_port());
+    let dd = t.display();
+    s.write_config(&format!(
+        r#"program "db" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/db.start; sleep 2; exec python3 -m http.server {db_port} --bind 127.0.0.1"
+    ready tcp={db_port} interval="100ms"
+    start-secs 0
+}}
+program "migrate" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/migrate.start; sleep 0.3"
+    oneshot #true
+    depends-on "db"
+}}
+program "web" {{
+    command "python3" "-m" "http.server" "{web_port}" "--bind" "127.0.0.1"
+    depends-on "migrate" condition="completed-successfully"
+    ready http="http://127.0.0.1:{web_port}/" interval="100ms"
+    health {{ http "http://127.0.0.1:{web_port}/"; interval "200ms"; retries 2 }}
+    start-secs 0
+}}
+program "worker" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/worker.start; sleep 1; echo worker up; date +%s.%N >> {dd}/worker.said; exec sleep 100000"
+    depends-on "web" condition="healthy"
+    ready log="worker up"
+    start-secs 0
+}}
+program "last" {{
+    command "sh" "-c" "date +%s.%N >> {dd}/last.start; exec sleep 100000"
+    depends-on "worker"
+    start-secs 0
+}}
+program "ex" {{
+    command "sh" "-c" "sleep 1; touch {dd}/ex.ok; exec sleep 100000"
+    ready exec="test -f {dd}/ex.ok" interval="100ms"
+    start-secs 0
+}}
+"#
+    ));
+    let d = TestDaemon::start_in(s);
+    wait_until("last to start", || d.state_of("last") == "RUNNING");
+    // db listened only after 2 s: migrate waited for the port, not for RUNNING.
+    assert!(stamp(&t, "migrate.start") >= stamp(&t, "db.start") + 1.9);
+    // last waited for worker's log line, not for worker's RUNNING.
+    assert!(stamp(&t, "last.start") >= stamp(&t, "worker.said"));
+    let web = d.program("web");
+    assert_eq!((web["ready"].as_bool(), web["health"].as_str()), (Some(true), Some("healthy")), "{web}");
+    wait_until("ex ready by its exec check", || d.program("ex")["ready"] == true);
+    assert!(t.join("ex.ok").exists());
+    let table = d.svc(&["status"]).stdout;
+    assert!(table.lines().next().is_some_and(|h| h.contains("READY")), "{table}");
+}
+
+#[test]
+fn an_unhealthy_program_is_restarted_and_a_program_not_ready_in_time_fails_its_start() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    let dd = t.display();
+    s.write_config(&format!(
+        r#"program "flaky" {{
+    command "sh" "-c" "touch {dd}/alive; exec sleep 100000"
+    start-secs 0
+    health {{ exec "test -f {dd}/alive"; interval "200ms"; timeout "1s"; retries 2 }}
+}}
+program "never" {{
+    command "sleep" "100000"
+    ready exec="false" interval="100ms"
+    start-timeout "1s"
+    start-retries 0
+    start-secs 0
+}}
+"#
+    ));
+    let d = TestDaemon::start_in(s);
+    wait_until("flaky healthy", || d.program("flaky")["health"] == "healthy");
+    let pid = d.pid_of("flaky");
+    std::fs::remove_file(t.join("alive")).expect("make it unhealthy");
+    wait_until("flaky restarted", || d.program("flaky")["restarts"] == 1 && d.pid_of("flaky") != pid);
+    assert!(d.daemon_stderr().contains("flaky: unhealthy after 2 failed checks"), "{}", d.daemon_stderr());
+    wait_until("healthy again (the new run recreated the file)", || d.program("flaky")["health"] == "healthy");
+    // `never` never becomes ready: after 1 s it is stopped, a failed start, and with no
+    // retries left, FATAL, with the reason.
+    d.wait_state("never", "FATAL");
+    let never = d.program("never");
+    assert!(never["reason"].as_str().is_some_and(|r| r.contains("not ready within 1s (start-timeout)")), "{never}");
+}

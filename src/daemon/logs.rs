@@ -335,7 +335,6 @@ impl LogFile {
     /// the text is complete: the line need not be ended yet). Lines split across writes and
     /// rotations are followed; memory is bounded by the text's length, not the line's. Dropping
     /// the receiver drops the watch at the next write.
-    #[allow(dead_code, reason = "the supervisor's `ready log=` (issue 12) is its first user")]
     pub fn watch_line(&self, text: &str) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let mut inner = self.lock();

@@ -11,8 +11,6 @@
 mod engine;
 mod logs;
 pub mod own_log;
-// Used by the supervisor's readiness and health checks (issue 12), which are not wired yet.
-#[allow(dead_code)]
 mod probe;
 pub mod process;
 mod reaper;

@@ -34,7 +34,8 @@ fn waiters() -> MutexGuard<'static, BTreeMap<u32, oneshot::Sender<Exit>>> {
 /// (tests), use [`spawn_expecting_exit`], which closes that window with the registry's lock.
 ///
 /// If the receiver is dropped, the exit is discarded; it still never reaches the supervisor.
-#[allow(dead_code, reason = "the supervisor's probes (issue 12) are its first users")]
+/// (The daemon's exec checks use [`spawn_expecting_exit`]; this is the primitive under it.)
+#[cfg(test)]
 pub fn expect_exit(pid: u32) -> oneshot::Receiver<Exit> {
     let (tx, rx) = oneshot::channel();
     waiters().insert(pid, tx);

@@ -16,6 +16,7 @@
 
 use super::engine::{self, Command, Engine, Id, JobId};
 use super::logs::{self, LogFile, ProgramLogs, Sharing};
+use super::probe::{self, HealthEvent};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
 use super::reaper::Reaped;
 use super::recover;
@@ -60,6 +61,16 @@ pub enum Msg {
     Reload,
 }
 
+/// What a program's readiness and health checks report, tagged with the run (pid) they watch
+/// so that a late report about an earlier run changes nothing.
+#[derive(Debug)]
+enum CheckMsg {
+    /// Its readiness check passed.
+    Ready { id: Id, pid: u32 },
+    /// Its health check changed its verdict.
+    Health { id: Id, pid: u32, event: HealthEvent },
+}
+
 /// A `reload` (or SIGHUP) waiting for the config to be read.
 struct ReloadAsk {
     dry_run: bool,
@@ -92,6 +103,9 @@ struct Proc {
     strays: Vec<ProcEntry>,
     /// The health check's verdict for the current run, once it has one.
     healthy: Option<bool>,
+    /// The readiness and health checks of the current run: aborted when it exits, so a
+    /// program that is down costs no timer at all.
+    checks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Proc {
@@ -106,6 +120,7 @@ impl Proc {
             start_time: None,
             strays: Vec::new(),
             healthy: None,
+            checks: Vec::new(),
         }
     }
 }
@@ -182,6 +197,8 @@ pub struct Supervisor {
     replies: HashMap<JobId, (Reply, Vec<TargetResult>)>,
     /// The last turn started as many programs as one turn may: more may be ready to go.
     budget_hit: bool,
+    checks_tx: mpsc::UnboundedSender<CheckMsg>,
+    checks_rx: Option<mpsc::UnboundedReceiver<CheckMsg>>,
     log_dir: PathBuf,
     config_path: PathBuf,
     /// `<state>/programs.json`: live programs, for recovery after a crash of the daemon.
@@ -232,6 +249,7 @@ impl Supervisor {
     ) -> Supervisor {
         let now = Instant::now();
         let (loaded_tx, loaded_rx) = mpsc::unbounded_channel();
+        let (checks_tx, checks_rx) = mpsc::unbounded_channel();
         let procs: Vec<Proc> =
             config.programs.into_iter().enumerate().map(|(i, spec)| Proc::new(i as Id + 1, spec, now)).collect();
         let by_name = procs.iter().enumerate().map(|(i, p)| (p.spec.name.clone(), i)).collect();
@@ -245,6 +263,8 @@ impl Supervisor {
             engine: Engine::new(),
             replies: HashMap::new(),
             budget_hit: false,
+            checks_tx,
+            checks_rx: Some(checks_rx),
             log_dir,
             config_path,
             record_path: state_dir.join("programs.json"),
@@ -291,6 +311,7 @@ impl Supervisor {
         self.replies.insert(job, (Reply::Nobody, Vec::new()));
         self.progress_jobs();
         let Some(mut loaded) = self.loaded_rx.take() else { return };
+        let Some(mut checks) = self.checks_rx.take() else { return };
         while !self.done {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -305,6 +326,7 @@ impl Supervisor {
                     }
                 }
                 Some(l) = loaded.recv() => self.on_loaded(l),
+                Some(c) = checks.recv() => self.on_check(c),
                 msg = rx.recv() => match msg {
                     Some(msg) => self.on_msg(msg),
                     // Every sender is gone: the server stopped; behave as on SIGTERM.
@@ -475,10 +497,98 @@ impl Supervisor {
             // The crash record is not rewritten for an exit: a dead entry is harmless (its
             // start time no longer matches), and rewriting it per exit made `stop all` of
             // 1000 programs write 1000 times.
-            Some(i) => self.apply(i, Event::Exited(r.exit)),
+            Some(i) => {
+                for check in self.procs[i].checks.drain(..) {
+                    check.abort();
+                }
+                self.apply(i, Event::Exited(r.exit));
+            }
             // An orphaned grandchild re-parented to us (we are a subreaper): reaping it was
             // the whole job.
             None => tracing::debug!("reaped orphan {} ({})", r.pid, process::describe_exit(r.exit)),
+        }
+    }
+
+    /// A readiness or health check reported about the run `pid` of a program.
+    fn on_check(&mut self, msg: CheckMsg) {
+        let (id, pid) = match &msg {
+            CheckMsg::Ready { id, pid } | CheckMsg::Health { id, pid, .. } => (*id, *pid),
+        };
+        let Some(&i) = self.by_id.get(&id) else { return };
+        if self.procs[i].rt.pid() != Some(pid) {
+            return;
+        }
+        match msg {
+            CheckMsg::Ready { .. } => {
+                if !self.procs[i].rt.ready {
+                    tracing::info!("{}: ready", self.procs[i].spec.name);
+                }
+                self.apply(i, Event::Ready);
+            }
+            CheckMsg::Health { event: HealthEvent::Healthy, .. } => {
+                tracing::info!("{}: healthy", self.procs[i].spec.name);
+                self.procs[i].healthy = Some(true);
+            }
+            CheckMsg::Health { event: HealthEvent::Unhealthy { reason, failures }, .. } => {
+                let p = &mut self.procs[i];
+                p.healthy = Some(false);
+                let restart = p.spec.health.as_ref().is_some_and(|h| h.restart);
+                tracing::warn!(
+                    "{}: unhealthy after {failures} failed checks ({reason}){}",
+                    p.spec.name,
+                    if restart { "; restarting it" } else { "" }
+                );
+                if restart {
+                    self.apply(i, Event::Restart { reason: format!("unhealthy: {reason}") });
+                }
+            }
+        }
+    }
+
+    /// Starts the readiness and health checks of a run that was just spawned. Log checks are
+    /// registered here, before the pipes are read, so no early line can slip past them.
+    fn start_checks(&mut self, i: usize, pid: u32) {
+        let p = &mut self.procs[i];
+        p.healthy = None;
+        let id = p.id;
+        if let crate::config::Readiness::Probe(ready) = &p.spec.ready {
+            let tx = self.checks_tx.clone();
+            let task = match &ready.check {
+                crate::config::Check::Log(text) => {
+                    let mut seen: Vec<tokio::sync::oneshot::Receiver<()>> =
+                        [&p.stdout_log, &p.stderr_log].into_iter().flatten().map(|l| l.watch_line(text)).collect();
+                    tokio::spawn(async move {
+                        // Whichever stream says it first.
+                        while !seen.is_empty() {
+                            let (got, k, _) = futures_select(&mut seen).await;
+                            if got {
+                                let _ = tx.send(CheckMsg::Ready { id, pid });
+                                return;
+                            }
+                            seen.swap_remove(k);
+                        }
+                    })
+                }
+                _ => {
+                    let (probe, spec) = (ready.clone(), p.spec.clone());
+                    tokio::spawn(async move {
+                        probe::run_until_pass(&probe, &spec).await;
+                        let _ = tx.send(CheckMsg::Ready { id, pid });
+                    })
+                }
+            };
+            p.checks.push(task.abort_handle());
+        }
+        if let Some(health) = p.spec.health.clone() {
+            let tx = self.checks_tx.clone();
+            let spec = p.spec.clone();
+            let task = tokio::spawn(async move {
+                probe::health_loop(&health.probe, &spec, health.retries, |event| {
+                    let _ = tx.send(CheckMsg::Health { id, pid, event });
+                })
+                .await;
+            });
+            p.checks.push(task.abort_handle());
         }
     }
 
@@ -1075,6 +1185,10 @@ impl Supervisor {
                 p.start_time = None;
                 p.strays.clear();
                 self.record_dirty = true;
+                let checked = p.spec.ready != crate::config::Readiness::Running || p.spec.health.is_some();
+                if checked {
+                    self.start_checks(i, s.pid);
+                }
                 Event::Spawned { pid: s.pid }
             }
             Err(e) => {
@@ -1247,6 +1361,20 @@ impl Supervisor {
             waiting: self.engine.waiting_reason(p.id).map(str::to_owned),
         }
     }
+}
+
+/// Waits for the first of `rxs` to resolve: `(fired, index, _)`; a receiver whose sender was
+/// dropped (its log went away) resolves as not fired.
+async fn futures_select(rxs: &mut [tokio::sync::oneshot::Receiver<()>]) -> (bool, usize, ()) {
+    std::future::poll_fn(|cx| {
+        for (k, rx) in rxs.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(r) = std::pin::Pin::new(rx).poll(cx) {
+                return std::task::Poll::Ready((r.is_ok(), k, ()));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// How many unknown target names of one request get a did-you-mean search and a mention in
