@@ -274,3 +274,49 @@ pub fn fd_path(_fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     // to find its own log, which it looks for by its expected names first.
     Err(io::ErrorKind::Unsupported.into())
 }
+
+pub const DATAGRAM_SENDER_PID: bool = true;
+/// Received descriptors are closed at once anyway; close-on-exec covers the moment before.
+pub const DGRAM_RECV_FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
+
+/// `LOCAL_CREDS_PERSISTENT` (FreeBSD 13+): every datagram then carries a `struct sockcred2`
+/// (`SCM_CREDS2`), which has the sender's pid. Plain `LOCAL_CREDS` would also label every
+/// datagram, but with a `struct sockcred` that has no pid, so on older kernels svc goes without.
+pub fn enable_datagram_credentials(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is an int, valid for the length given. Level 0 is SOL_LOCAL,
+    // which libc does not export for FreeBSD.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            0,
+            libc::LOCAL_CREDS_PERSISTENT,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    match io::Error::last_os_error() {
+        e if matches!(e.raw_os_error(), Some(libc::ENOPROTOOPT | libc::EINVAL)) => Ok(false),
+        e => Err(e),
+    }
+}
+
+/// Room for a `sockcred2` with the most groups the kernel puts in one (`CMGROUP_MAX`, 16), plus
+/// a few passed descriptors (which are closed).
+pub fn dgram_control_len() -> usize {
+    // SAFETY: these only compute sizes.
+    unsafe { libc::CMSG_SPACE(libc::SOCKCRED2SIZE(16) as u32) as usize + libc::CMSG_SPACE(64) as usize }
+}
+
+pub fn cmsg_sender_pid(level: libc::c_int, kind: libc::c_int, data: *const u8, len: usize) -> Option<i32> {
+    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDS2 || len < size_of::<libc::sockcred2>() {
+        return None;
+    }
+    // SAFETY: len bytes at data belong to this control message, checked to hold a sockcred2
+    // (its group array has room for one; only the fixed fields are read).
+    let cred = unsafe { data.cast::<libc::sockcred2>().read_unaligned() };
+    (cred.sc_version == 0).then_some(cred.sc_pid)
+}

@@ -184,3 +184,48 @@ pub fn boot_id() -> Option<String> {
 pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/self/path/{}", fd.as_raw_fd()))
 }
+
+pub const DATAGRAM_SENDER_PID: bool = true;
+/// libc has no MSG_CMSG_CLOEXEC for illumos; received descriptors are closed right away.
+pub const DGRAM_RECV_FLAGS: libc::c_int = 0;
+
+/// `SO_RECVUCRED` (sys/socket.h; not in the libc crate): every datagram then carries the
+/// sender's `ucred_t` as `SCM_UCRED`.
+const SO_RECVUCRED: libc::c_int = 0x0400;
+
+pub fn enable_datagram_credentials(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is an int, valid for the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_RECVUCRED,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(true) } else { Err(io::Error::last_os_error()) }
+}
+
+/// A `ucred_t` has a size known only at run time (it holds the groups and privilege sets), plus
+/// room for a few passed descriptors (which are closed).
+pub fn dgram_control_len() -> usize {
+    // SAFETY: ucred_size has no preconditions; CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(libc::ucred_size() as u32) as usize + libc::CMSG_SPACE(64) as usize }
+}
+
+pub fn cmsg_sender_pid(level: libc::c_int, kind: libc::c_int, data: *const u8, len: usize) -> Option<i32> {
+    // The ucred_t starts with its own size (uint32_t uc_size); the getters read within it.
+    if level != libc::SOL_SOCKET || kind != libc::SCM_UCRED || len < size_of::<u32>() {
+        return None;
+    }
+    // SAFETY: at least 4 bytes at data belong to this control message.
+    let size = unsafe { data.cast::<u32>().read_unaligned() } as usize;
+    if size > len {
+        return None;
+    }
+    // SAFETY: a whole ucred_t written by the kernel, at CMSG_DATA's alignment.
+    let pid = unsafe { libc::ucred_getpid(data.cast()) };
+    (pid > 0).then_some(pid)
+}

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 #[cfg_attr(any(target_os = "illumos", target_os = "solaris"), path = "illumos.rs")]
 mod os;
 
+mod dgram;
 mod heap;
 mod notify;
 mod output;
@@ -23,6 +24,7 @@ mod signals;
 mod unix;
 mod unix_common;
 
+pub use dgram::{DATAGRAM_SENDER_PID, ReceivedDatagram, enable_datagram_credentials, recv_datagram_with_pid};
 pub use notify::{NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to};
 pub use rlimit::{RLIM_UNLIMITED, Rlimit, child_set_rlimit, rlimit_supported};
 pub use signals::{signal_from_name, signal_name};

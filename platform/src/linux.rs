@@ -160,6 +160,34 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+pub const DATAGRAM_SENDER_PID: bool = true;
+/// Received descriptors are closed at once anyway; close-on-exec covers the moment before.
+pub const DGRAM_RECV_FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
+
+/// `SO_PASSCRED`: the kernel attaches the sender's `struct ucred` to every datagram, whether or
+/// not the sender sent credentials itself (a sender may claim another pid only with
+/// CAP_SYS_ADMIN).
+pub fn enable_datagram_credentials(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::PassCred, &true).map_err(io::Error::from)?;
+    Ok(true)
+}
+
+/// Room for the credentials plus a few passed descriptors (which are closed); descriptors that
+/// do not fit are closed by the kernel.
+pub fn dgram_control_len() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as u32) as usize + libc::CMSG_SPACE(64) as usize }
+}
+
+pub fn cmsg_sender_pid(level: libc::c_int, kind: libc::c_int, data: *const u8, len: usize) -> Option<i32> {
+    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDENTIALS || len < size_of::<libc::ucred>() {
+        return None;
+    }
+    // SAFETY: len bytes at data belong to this control message, checked to hold a ucred.
+    let cred = unsafe { data.cast::<libc::ucred>().read_unaligned() };
+    Some(cred.pid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_stat_start_time;

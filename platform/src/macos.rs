@@ -202,3 +202,24 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&buf[..len])))
 }
+
+/// XNU attaches no credentials to datagrams (no `LOCAL_CREDS`; `SCM_CREDS` is refused from
+/// senders) and `LOCAL_PEERCRED`/`LOCAL_PEERPID` need a connected socket, which a socket
+/// that many programs send to is not. What limits senders instead is the file system: the
+/// socket file is 0600 in a 0700 directory, so only the same user can send.
+pub const DATAGRAM_SENDER_PID: bool = false;
+pub const DGRAM_RECV_FLAGS: libc::c_int = 0;
+
+pub fn enable_datagram_credentials(_fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Room for a few passed descriptors, which are closed.
+pub fn dgram_control_len() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(64) as usize }
+}
+
+pub fn cmsg_sender_pid(_level: libc::c_int, _kind: libc::c_int, _data: *const u8, _len: usize) -> Option<i32> {
+    None
+}

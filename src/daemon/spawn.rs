@@ -8,18 +8,20 @@
 //! Most programs are started with `posix_spawn` (through std, which picks it when there is no
 //! `pre_exec` hook): it does not copy the daemon's memory map, which made forking 1000 programs
 //! 3-4x slower than the floor when other processes read `/proc` meanwhile. Programs with
-//! `umask` or `limits` need a hook between fork and exec; for those everything is built before
-//! the fork and the hook only makes async-signal-safe system calls.
+//! `umask`, `limits` or `ready "fd" N` need a hook between fork and exec; for those everything
+//! is built before the fork and the hook only makes async-signal-safe system calls.
 //!
 //! Large start batches call [`spawn_many`], which spawns on a few long-lived helper threads.
 //!
 //! There is no parent-death signal: after a `kill -9` of the daemon its programs keep running
 //! (as under supervisord) and the next daemon stops them before starting anew (`recover.rs`).
 
-use crate::config::{Limit, ProgramSpec};
+use crate::config::{Limit, ProgramSpec, Readiness};
 use std::collections::VecDeque;
 use std::io::{self, PipeReader};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
@@ -54,10 +56,16 @@ pub struct Spawned {
     pub stdout: Option<PipeReader>,
     /// Read end of its stderr pipe.
     pub stderr: Option<PipeReader>,
+    /// Read end of its readiness pipe, with `ready "fd" N`: the program writes a newline to
+    /// its descriptor N when ready (see `notify::wait_for_newline`).
+    // The supervisor's side of readiness (issue 12) is being written beside this.
+    #[allow(dead_code)]
+    pub ready_pipe: Option<PipeReader>,
 }
 
-/// Spawns `spec`. Errors are the OS's (exec failure included: std reports it synchronously).
-pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<Spawned> {
+/// Spawns `spec`, with `NOTIFY_SOCKET` set to `notify` (the program's own socket, for
+/// `ready "notify"`). Errors are the OS's (exec failure included: std reports it synchronously).
+pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output, notify: Option<&Path>) -> io::Result<Spawned> {
     let (program, args) = spec.command.split_first().ok_or_else(|| io::Error::other("empty command"))?;
     let mut cmd = Command::new(program);
     cmd.args(args);
@@ -87,8 +95,19 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
     if let Some(instance) = INSTANCE.get() {
         cmd.env(INSTANCE_VAR, instance);
     }
-    // systemd's readiness socket belongs to svc, not to its programs.
-    cmd.env_remove("NOTIFY_SOCKET");
+    // systemd's readiness socket and watchdog, if svc runs under systemd, are svc's own: a
+    // program gets its own socket from svc, or none.
+    match notify {
+        Some(socket) => cmd.env(svc_platform::NOTIFY_SOCKET_ENV, socket),
+        None => cmd.env_remove(svc_platform::NOTIFY_SOCKET_ENV),
+    };
+    match spec.watchdog {
+        Some(period) => cmd.env("WATCHDOG_USEC", period.as_micros().to_string()),
+        None => cmd.env_remove("WATCHDOG_USEC"),
+    };
+    // Never set: the pid is unknown before posix_spawn, and libsystemd takes an absent
+    // WATCHDOG_PID to mean the watchdog is enabled for whoever reads WATCHDOG_USEC.
+    cmd.env_remove("WATCHDOG_PID");
     cmd.stdin(Stdio::null());
 
     let (out_reader, out_stdio, err_for_redirect) = match stdout {
@@ -125,7 +144,19 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
         }
         limits.push((kind, value));
     }
-    if umask.is_none() && limits.is_empty() {
+    // The write end of the readiness pipe and the descriptor the program expects it on. It is
+    // close-on-exec here (io::pipe), so no program spawned meanwhile by another thread inherits it.
+    let (ready_reader, ready_writer) = match spec.ready {
+        Readiness::Fd(n) => {
+            let target = i32::try_from(n).ok().filter(|&n| n > 2).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("readiness descriptor {n} is not usable"))
+            })?;
+            let (r, w) = io::pipe()?;
+            (Some(r), Some((w, target)))
+        }
+        _ => (None, None),
+    };
+    if umask.is_none() && limits.is_empty() && ready_writer.is_none() {
         // The fast path: std uses posix_spawn (vfork-like, no copy of the daemon's memory
         // map) when there is no pre_exec hook. It resets the signal mask and SIGPIPE; the
         // daemon reset every other inherited "ignore" at start-up, and handlers do not
@@ -134,8 +165,8 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
         cmd.process_group(0);
     } else {
         // SAFETY: the closure runs in the child between fork and exec; it only calls
-        // async-signal-safe functions (setsid, sigprocmask, sigaction, umask, setrlimit)
-        // and allocates nothing.
+        // async-signal-safe functions (setsid, sigprocmask, sigaction, umask, setrlimit,
+        // dup2, fcntl) and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setsid() < 0 {
@@ -151,15 +182,25 @@ pub fn spawn(spec: &ProgramSpec, stdout: Output, stderr: Output) -> io::Result<S
                 if let Some(mask) = umask {
                     libc::umask(mask as libc::mode_t);
                 }
+                // std has put stdin, stdout and stderr in place before the hook runs, so the
+                // target (3 or more) cannot clobber them.
+                if let Some((writer, target)) = &ready_writer {
+                    let fd = writer.as_raw_fd();
+                    // dup2 onto itself would leave close-on-exec set: clear it instead.
+                    let rc = if fd == *target { libc::fcntl(fd, libc::F_SETFD, 0) } else { libc::dup2(fd, *target) };
+                    if rc < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }
     }
     let child = cmd.spawn()?;
-    // `cmd` holds the write ends of the pipes; drop it so that EOF arrives when the child
-    // (and its children) close theirs.
+    // `cmd` holds the write ends of the pipes (the readiness one inside the hook); drop it so
+    // that EOF arrives when the child (and its children) close theirs.
     drop(cmd);
-    Ok(Spawned { pid: child.id(), stdout: out_reader, stderr: err_reader })
+    Ok(Spawned { pid: child.id(), stdout: out_reader, stderr: err_reader, ready_pipe: ready_reader })
 }
 
 /// How many spawns run at once in [`spawn_many`] (the daemon's thread and the helpers).
@@ -172,6 +213,7 @@ struct Job {
     spec: ProgramSpec,
     out: Output,
     err: Output,
+    notify: Option<PathBuf>,
     done: std::sync::mpsc::Sender<(usize, io::Result<Spawned>)>,
 }
 
@@ -220,26 +262,28 @@ impl Pool {
 
 impl Job {
     fn run(self) {
-        let result = spawn(&self.spec, self.out, self.err);
+        let result = spawn(&self.spec, self.out, self.err, self.notify.as_deref());
         // The batch may be gone only if the daemon's thread panicked; nothing to tell then.
         let _ = self.done.send((self.k, result));
     }
 }
 
-/// Spawns every program in `work` (spec, stdout, stderr), several at a time, and returns the
+/// Spawns every program in `work` (spec, stdout, stderr, notify socket: see [`spawn`]), several
+/// at a time, and returns the
 /// results in the same order. A child of any thread is the daemon's child, so the reaper sees
 /// it like any other. Small batches (a restart, a `start` of one program) spawn inline:
 /// handing them over would only add latency.
-pub fn spawn_many(work: &[(&ProgramSpec, Output, Output)]) -> Vec<io::Result<Spawned>> {
+pub fn spawn_many(work: &[(&ProgramSpec, Output, Output, Option<&Path>)]) -> Vec<io::Result<Spawned>> {
     if work.len() < 2 * SPAWNERS {
-        return work.iter().map(|&(spec, out, err)| spawn(spec, out, err)).collect();
+        return work.iter().map(|&(spec, out, err, notify)| spawn(spec, out, err, notify)).collect();
     }
     let pool = Pool::get();
     let (done, results) = std::sync::mpsc::channel();
     {
         let mut queue = pool.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        for (k, &(spec, out, err)) in work.iter().enumerate() {
-            queue.push_back(Job { k, spec: spec.clone(), out, err, done: done.clone() });
+        for (k, &(spec, out, err, notify)) in work.iter().enumerate() {
+            let notify = notify.map(Path::to_owned);
+            queue.push_back(Job { k, spec: spec.clone(), out, err, notify, done: done.clone() });
         }
     }
     drop(done);
@@ -266,5 +310,104 @@ fn rlimit_kind(limit: Limit) -> svc_platform::Rlimit {
         Limit::Stack => R::Stack,
         Limit::Fsize => R::Fsize,
         Limit::Cpu => R::Cpu,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    fn sh(name: &str, script: &str) -> ProgramSpec {
+        ProgramSpec::new(name, vec!["sh".into(), "-c".into(), script.into()])
+    }
+
+    /// Kills the program's whole group and reaps its leader (no reaper runs in unit tests).
+    fn kill_and_reap(pid: u32) {
+        // SAFETY: signalling and waiting for our own child's group.
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(pid as i32, &mut status, 0);
+        }
+    }
+
+    fn output_of(spawned: Spawned) -> String {
+        let mut out = String::new();
+        spawned.stdout.expect("stdout pipe").read_to_string(&mut out).expect("read");
+        kill_and_reap(spawned.pid);
+        out
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    }
+
+    #[test]
+    fn ready_fd_gets_the_pipe_on_the_asked_descriptor() {
+        for fd in [3, 9] {
+            let mut spec = sh("s6", &format!("echo >&{fd}; sleep 5"));
+            spec.ready = Readiness::Fd(fd);
+            let spawned = spawn(&spec, Output::Discard, Output::Discard, None).expect("spawn");
+            let pipe = spawned.ready_pipe.expect("ready pipe");
+            let ready = runtime().block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), super::super::notify::wait_for_newline(pipe)).await
+            });
+            kill_and_reap(spawned.pid);
+            assert_eq!(ready, Ok(true), "fd {fd}");
+        }
+    }
+
+    #[test]
+    fn ready_fd_closed_without_a_newline_is_not_ready() {
+        let mut spec = sh("s6", "printf 'no newline' >&3");
+        spec.ready = Readiness::Fd(3);
+        let spawned = spawn(&spec, Output::Discard, Output::Discard, None).expect("spawn");
+        let pipe = spawned.ready_pipe.expect("ready pipe");
+        let ready = runtime().block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), super::super::notify::wait_for_newline(pipe)).await
+        });
+        kill_and_reap(spawned.pid);
+        assert_eq!(ready, Ok(false));
+    }
+
+    #[test]
+    fn programs_without_ready_fd_get_no_pipe() {
+        let spawned = spawn(&sh("plain", "exit 0"), Output::Discard, Output::Discard, None).expect("spawn");
+        assert!(spawned.ready_pipe.is_none());
+        kill_and_reap(spawned.pid);
+    }
+
+    const SHOW_ENV: &str =
+        r#"printf '%s|%s|%s' "${NOTIFY_SOCKET-unset}" "${WATCHDOG_USEC-unset}" "${WATCHDOG_PID-unset}""#;
+
+    #[test]
+    fn notify_socket_and_watchdog_are_set_for_the_program() {
+        let mut spec = sh("web", SHOW_ENV);
+        spec.watchdog = Some(Duration::from_millis(2500));
+        let socket = Path::new("/run/user/1000/svc/notify/web");
+        let spawned = spawn(&spec, Output::Pipe, Output::Discard, Some(socket)).expect("spawn");
+        assert_eq!(output_of(spawned), "/run/user/1000/svc/notify/web|2500000|unset");
+
+        let spawned = spawn(&sh("web", SHOW_ENV), Output::Pipe, Output::Discard, None).expect("spawn");
+        assert_eq!(output_of(spawned), "unset|unset|unset");
+    }
+
+    /// A batch large enough for the helper threads: each program gets its own socket.
+    #[test]
+    fn spawn_many_passes_each_program_its_socket() {
+        let specs: Vec<ProgramSpec> = (0..2 * SPAWNERS + 1).map(|k| sh(&format!("p{k}"), SHOW_ENV)).collect();
+        let sockets: Vec<PathBuf> = (0..specs.len()).map(|k| PathBuf::from(format!("/tmp/svc-test/p{k}"))).collect();
+        let work: Vec<_> = specs
+            .iter()
+            .zip(&sockets)
+            .enumerate()
+            .map(|(k, (spec, socket))| (spec, Output::Pipe, Output::Discard, (k % 2 == 0).then_some(socket.as_path())))
+            .collect();
+        for (k, result) in spawn_many(&work).into_iter().enumerate() {
+            let want = if k % 2 == 0 { format!("/tmp/svc-test/p{k}|unset|unset") } else { "unset|unset|unset".into() };
+            assert_eq!(output_of(result.expect("spawn")), want);
+        }
     }
 }

@@ -1079,7 +1079,7 @@ impl Supervisor {
                         Some(deferred) => deferred.push(i),
                         None => {
                             let outputs = self.prepare_spawn(i);
-                            let result = spawn::spawn(&self.procs[i].spec, outputs.0, outputs.1);
+                            let result = spawn::spawn(&self.procs[i].spec, outputs.0, outputs.1, None);
                             queue.push_back(self.finish_spawn(i, result));
                         }
                     },
@@ -1143,7 +1143,7 @@ impl Supervisor {
             let run: Vec<usize> = run.iter().map(|&(_, i)| i).collect();
             let outputs: Vec<_> = run.iter().map(|&i| self.prepare_spawn(i)).collect();
             let work: Vec<_> =
-                run.iter().zip(&outputs).map(|(&i, &(out, err))| (&self.procs[i].spec, out, err)).collect();
+                run.iter().zip(&outputs).map(|(&i, &(out, err))| (&self.procs[i].spec, out, err, None)).collect();
             let results = spawn::spawn_many(&work);
             for (&i, result) in run.iter().zip(results) {
                 let event = self.finish_spawn(i, result);
