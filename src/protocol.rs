@@ -347,6 +347,9 @@ pub struct ProgramStatus {
     /// Why it has not started yet: the dependency it waits for ("waiting for db (FATAL)").
     #[serde(default)]
     pub waiting: Option<String>,
+    /// What the program says about itself (sd_notify `STATUS=`), if it does.
+    #[serde(default)]
+    pub status_text: Option<String>,
 }
 
 /// Wraps a request with the protocol version for the wire.

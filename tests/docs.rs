@@ -292,6 +292,7 @@ fn sample_responses() -> Vec<Response> {
         ready_check: true,
         health: Some("healthy".into()),
         waiting: Some("waiting for db (FATAL)".into()),
+        status_text: Some("warming up".into()),
     };
     let result = TargetResult { name: "web".into(), ok: true, state: Some(State::Running), message: "started".into() };
     vec![

@@ -111,7 +111,11 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
 fn detail(p: &ProgramStatus, now: f64) -> String {
     let base = state_detail(p, now);
     // Facts beside the state: what it waits for, and what its health check says.
-    let extra = [p.waiting.clone(), p.health.as_ref().filter(|h| *h == "unhealthy").cloned()];
+    let extra = [
+        p.waiting.clone(),
+        p.health.as_ref().filter(|h| *h == "unhealthy").cloned(),
+        p.status_text.as_ref().map(|t| format!("\"{t}\"")),
+    ];
     let mut parts: Vec<String> = extra.into_iter().flatten().collect();
     if !base.is_empty() {
         parts.insert(if p.waiting.is_some() { 1 } else { 0 }, base);
@@ -300,6 +304,7 @@ mod tests {
             ready_check: false,
             health: None,
             waiting: None,
+            status_text: None,
         };
         let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false);
         let lines: Vec<&str> = t.lines().collect();

@@ -10,8 +10,6 @@
 
 mod engine;
 mod logs;
-// Readiness (issue 12): the supervisor's side is being written beside this.
-#[allow(dead_code)]
 mod notify;
 pub mod own_log;
 mod probe;

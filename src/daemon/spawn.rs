@@ -58,8 +58,6 @@ pub struct Spawned {
     pub stderr: Option<PipeReader>,
     /// Read end of its readiness pipe, with `ready "fd" N`: the program writes a newline to
     /// its descriptor N when ready (see `notify::wait_for_newline`).
-    // The supervisor's side of readiness (issue 12) is being written beside this.
-    #[allow(dead_code)]
     pub ready_pipe: Option<PipeReader>,
 }
 

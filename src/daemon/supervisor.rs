@@ -69,6 +69,9 @@ enum CheckMsg {
     Ready { id: Id, pid: u32 },
     /// Its health check changed its verdict.
     Health { id: Id, pid: u32, event: HealthEvent },
+    /// A datagram on its notify socket, with the sender's process group where the OS tells
+    /// (looked up at once: `systemd-notify` exits as soon as its datagram is read).
+    Notify { id: Id, sender: Option<(i32, Option<i32>)>, messages: Vec<super::notify::NotifyMessage> },
 }
 
 /// A `reload` (or SIGHUP) waiting for the config to be read.
@@ -106,6 +109,22 @@ struct Proc {
     /// The readiness and health checks of the current run: aborted when it exits, so a
     /// program that is down costs no timer at all.
     checks: Vec<tokio::task::AbortHandle>,
+    /// With `ready "notify"`: its socket (kept across runs) and the task that reads it.
+    notify: Option<(std::path::PathBuf, tokio::task::AbortHandle)>,
+    /// The last `STATUS=` it sent (sd_notify), shown in status.
+    status_text: Option<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        for check in self.checks.drain(..) {
+            check.abort();
+        }
+        // The reader owns the socket; aborting it removes the file.
+        if let Some((_, task)) = self.notify.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Proc {
@@ -121,6 +140,8 @@ impl Proc {
             strays: Vec::new(),
             healthy: None,
             checks: Vec::new(),
+            notify: None,
+            status_text: None,
         }
     }
 }
@@ -513,6 +534,10 @@ impl Supervisor {
     fn on_check(&mut self, msg: CheckMsg) {
         let (id, pid) = match &msg {
             CheckMsg::Ready { id, pid } | CheckMsg::Health { id, pid, .. } => (*id, *pid),
+            CheckMsg::Notify { id, sender, messages } => {
+                self.on_notify(*id, *sender, messages);
+                return;
+            }
         };
         let Some(&i) = self.by_id.get(&id) else { return };
         if self.procs[i].rt.pid() != Some(pid) {
@@ -525,6 +550,7 @@ impl Supervisor {
                 }
                 self.apply(i, Event::Ready);
             }
+            CheckMsg::Notify { .. } => {}
             CheckMsg::Health { event: HealthEvent::Healthy, .. } => {
                 tracing::info!("{}: healthy", self.procs[i].spec.name);
                 self.procs[i].healthy = Some(true);
@@ -545,12 +571,111 @@ impl Supervisor {
         }
     }
 
+    /// sd_notify messages from a program. Only its own processes count: the sender must be in
+    /// the program's process group, where the OS tells the sender (not macOS, where the
+    /// socket's 0600 mode in a private directory limits senders to this user).
+    fn on_notify(&mut self, id: Id, sender: Option<(i32, Option<i32>)>, messages: &[super::notify::NotifyMessage]) {
+        use super::notify::NotifyMessage as M;
+        let Some(&i) = self.by_id.get(&id) else { return };
+        let Some(leader) = self.procs[i].rt.pid() else { return };
+        if let Some((pid, pgid)) = sender
+            && pgid != Some(leader as i32)
+            && pid != leader as i32
+        {
+            tracing::warn!(
+                "{}: ignoring a notify message from pid {pid}, which is not one of its processes",
+                self.procs[i].spec.name
+            );
+            return;
+        }
+        for m in messages {
+            match m {
+                M::Ready => {
+                    if !self.procs[i].rt.ready {
+                        tracing::info!("{}: ready (READY=1)", self.procs[i].spec.name);
+                    }
+                    self.apply(i, Event::Ready);
+                }
+                M::Status(text) => self.procs[i].status_text = Some(text.chars().take(200).collect()),
+                M::Watchdog => self.apply(i, Event::Watchdog),
+                M::WatchdogTrigger => {
+                    self.apply(i, Event::Restart { reason: "watchdog: the program asked to be restarted".into() })
+                }
+                M::ExtendTimeout(more) => self.apply(i, Event::ExtendTimeout(*more)),
+                M::Stopping => tracing::info!("{}: stopping (STOPPING=1)", self.procs[i].spec.name),
+                M::Errno(e) => {
+                    self.procs[i].status_text = Some(format!("errno {e}: {}", nix::errno::Errno::from_raw(*e).desc()))
+                }
+                M::MainPid(p) => {
+                    tracing::debug!("{}: MAINPID={p} (svc keeps supervising the leader)", self.procs[i].spec.name)
+                }
+                M::Reloading | M::Other(_) => {}
+            }
+        }
+    }
+
+    /// The notify socket of program `i`, bound (and read) on first use; `None` without
+    /// `ready "notify"` or when it cannot be bound (said in the log: the program then never
+    /// becomes ready, which its start-timeout, if any, reports).
+    fn notify_socket(&mut self, i: usize) -> Option<std::path::PathBuf> {
+        if self.procs[i].spec.ready != crate::config::Readiness::Notify {
+            return None;
+        }
+        if let Some((path, _)) = &self.procs[i].notify {
+            return Some(path.clone());
+        }
+        let dir = self.socket.parent()?.join("n");
+        if let Err(e) = svc_platform::ensure_private_dir(&dir) {
+            tracing::error!("cannot make the notify socket directory: {e}");
+            return None;
+        }
+        // Short names: a socket path must fit in about 100 bytes.
+        let path = dir.join(self.procs[i].id.to_string());
+        let socket = match super::notify::NotifySocket::bind(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{}: cannot bind its notify socket {}: {e}", self.procs[i].spec.name, path.display());
+                return None;
+            }
+        };
+        let (tx, id) = (self.checks_tx.clone(), self.procs[i].id);
+        let task = tokio::spawn(async move {
+            loop {
+                match socket.recv().await {
+                    Ok(d) => {
+                        let sender = d.pid.map(|pid| {
+                            (pid, nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).ok().map(|g| g.as_raw()))
+                        });
+                        if tx.send(CheckMsg::Notify { id, sender, messages: d.messages }).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("notify socket {}: {e}", socket.path().display());
+                        return;
+                    }
+                }
+            }
+        });
+        self.procs[i].notify = Some((path.clone(), task.abort_handle()));
+        Some(path)
+    }
+
     /// Starts the readiness and health checks of a run that was just spawned. Log checks are
     /// registered here, before the pipes are read, so no early line can slip past them.
-    fn start_checks(&mut self, i: usize, pid: u32) {
+    fn start_checks(&mut self, i: usize, pid: u32, ready_pipe: Option<std::io::PipeReader>) {
         let p = &mut self.procs[i];
         p.healthy = None;
         let id = p.id;
+        if let Some(pipe) = ready_pipe {
+            let tx = self.checks_tx.clone();
+            let task = tokio::spawn(async move {
+                if super::notify::wait_for_newline(pipe).await {
+                    let _ = tx.send(CheckMsg::Ready { id, pid });
+                }
+            });
+            p.checks.push(task.abort_handle());
+        }
         if let crate::config::Readiness::Probe(ready) = &p.spec.ready {
             let tx = self.checks_tx.clone();
             let task = match &ready.check {
@@ -1054,11 +1179,17 @@ impl Supervisor {
         while let Some(event) = queue.pop_front() {
             let before = self.procs[i].rt.public_state();
             let p = &mut self.procs[i];
+            let reason_before = p.rt.reason.clone();
             let actions = process::step(&p.spec, &mut p.rt, event, Instant::now());
             let after = p.rt.public_state();
             if before != after {
+                // A failure, or a stop the daemon decided (watchdog, health, start-timeout),
+                // says why.
+                let fresh = p.rt.reason != reason_before;
                 match &p.rt.reason {
-                    Some(why) if matches!(after, State::Backoff | State::Fatal) => {
+                    Some(why)
+                        if matches!(after, State::Backoff | State::Fatal) || (fresh && after == State::Stopping) =>
+                    {
                         tracing::info!("{}: {} -> {} ({why})", p.spec.name, before.as_str(), after.as_str())
                     }
                     _ => tracing::info!("{}: {} -> {}", p.spec.name, before.as_str(), after.as_str()),
@@ -1079,7 +1210,8 @@ impl Supervisor {
                         Some(deferred) => deferred.push(i),
                         None => {
                             let outputs = self.prepare_spawn(i);
-                            let result = spawn::spawn(&self.procs[i].spec, outputs.0, outputs.1, None);
+                            let notify = self.notify_socket(i);
+                            let result = spawn::spawn(&self.procs[i].spec, outputs.0, outputs.1, notify.as_deref());
                             queue.push_back(self.finish_spawn(i, result));
                         }
                     },
@@ -1142,8 +1274,13 @@ impl Supervisor {
         for run in keyed.chunk_by(|a, b| a.0 == b.0) {
             let run: Vec<usize> = run.iter().map(|&(_, i)| i).collect();
             let outputs: Vec<_> = run.iter().map(|&i| self.prepare_spawn(i)).collect();
-            let work: Vec<_> =
-                run.iter().zip(&outputs).map(|(&i, &(out, err))| (&self.procs[i].spec, out, err, None)).collect();
+            let sockets: Vec<_> = run.iter().map(|&i| self.notify_socket(i)).collect();
+            let work: Vec<_> = run
+                .iter()
+                .zip(&outputs)
+                .zip(&sockets)
+                .map(|((&i, &(out, err)), sock)| (&self.procs[i].spec, out, err, sock.as_deref()))
+                .collect();
             let results = spawn::spawn_many(&work);
             for (&i, result) in run.iter().zip(results) {
                 let event = self.finish_spawn(i, result);
@@ -1185,9 +1322,10 @@ impl Supervisor {
                 p.start_time = None;
                 p.strays.clear();
                 self.record_dirty = true;
+                p.status_text = None;
                 let checked = p.spec.ready != crate::config::Readiness::Running || p.spec.health.is_some();
                 if checked {
-                    self.start_checks(i, s.pid);
+                    self.start_checks(i, s.pid, s.ready_pipe);
                 }
                 Event::Spawned { pid: s.pid }
             }
@@ -1359,6 +1497,7 @@ impl Supervisor {
             ready_check: p.spec.ready != crate::config::Readiness::Running || p.spec.health.is_some(),
             health: p.healthy.map(|h| if h { "healthy" } else { "unhealthy" }.to_owned()),
             waiting: self.engine.waiting_reason(p.id).map(str::to_owned),
+            status_text: p.status_text.clone(),
         }
     }
 }
