@@ -65,8 +65,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start programs and wait until they are RUNNING (or failed).
-    #[command(after_help = "Examples:\n  svc start web\n  svc start 'workers:*'\n  svc start all")]
+    /// Start programs (and what they depend on); wait until they are ready (or failed).
+    #[command(
+        after_help = "Examples:\n  svc start web\n  svc start 'workers:*'\n  svc start all\n  svc start --no-wait web"
+    )]
     Start {
         /// Program names, GROUP:*, or all.
         #[arg(required = true)]
@@ -74,6 +76,9 @@ enum Command {
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
+        /// Return once the start is under way instead of waiting for readiness.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Stop programs and wait until they are stopped.
     #[command(after_help = "Examples:\n  svc stop web\n  svc stop all")]
@@ -85,8 +90,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop then start programs, waiting until they are RUNNING again.
-    #[command(after_help = "Examples:\n  svc restart web\n  svc restart all")]
+    /// Stop then start programs (dependents too), waiting until they are ready again.
+    #[command(after_help = "Examples:\n  svc restart web\n  svc restart all\n  svc restart --no-wait db")]
     Restart {
         /// Program names, GROUP:*, or all.
         #[arg(required = true)]
@@ -94,6 +99,9 @@ enum Command {
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
+        /// Return once the restart is under way instead of waiting for readiness.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Re-read the config: start added programs, stop removed ones, restart changed ones.
     ///
@@ -154,6 +162,7 @@ enum Command {
     /// with several, each line is prefixed with its program's name. `svc logs svc` (or --daemon)
     /// shows the daemon's own log, unless a program is called svc.
     #[command(
+        visible_alias = "tail",
         after_help = "Examples:\n  svc logs web\n  svc logs -n 100 --stderr web\n  svc logs -f             # every program\n  svc logs --daemon       # the daemon's own log (also: svc logs svc)\n  svc logs --since 10m web   # needs log-timestamps #true\n  svc logs --clear web"
     )]
     Logs {
@@ -315,14 +324,14 @@ fn main() -> ExitCode {
         Some(Command::Shutdown) => cli::daemon::shutdown(&global),
         Some(Command::Version { json }) => cli::daemon::version(&global, json),
         Some(Command::Status { targets, json }) => cli::status::status(&global, targets, json),
-        Some(Command::Start { targets, json }) => {
-            cli::control::control(&global, cli::control::Verb::Start, targets, json)
+        Some(Command::Start { targets, json, no_wait }) => {
+            cli::control::control(&global, cli::control::Verb::Start, targets, json, no_wait)
         }
         Some(Command::Stop { targets, json }) => {
-            cli::control::control(&global, cli::control::Verb::Stop, targets, json)
+            cli::control::control(&global, cli::control::Verb::Stop, targets, json, false)
         }
-        Some(Command::Restart { targets, json }) => {
-            cli::control::control(&global, cli::control::Verb::Restart, targets, json)
+        Some(Command::Restart { targets, json, no_wait }) => {
+            cli::control::control(&global, cli::control::Verb::Restart, targets, json, no_wait)
         }
         Some(Command::Reload { dry_run, json }) => cli::config::reload(&global, dry_run, json),
         Some(Command::Signal { signal, targets, json }) => cli::control::signal(&global, signal, targets, json),

@@ -29,20 +29,26 @@ pub enum Request {
         #[serde(default)]
         targets: Vec<String>,
     },
-    /// Start targets; reply once each is RUNNING or has failed.
+    /// Start targets (and what they depend on); reply once each is ready or has failed.
     Start {
         /// Program names, `GROUP:*` or `all`.
         targets: Vec<String>,
+        /// Reply as soon as the start is under way (unknown targets are still errors).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_wait: bool,
     },
     /// Stop targets; reply once each is stopped.
     Stop {
         /// Program names, `GROUP:*` or `all`.
         targets: Vec<String>,
     },
-    /// Stop then start targets; reply once each is RUNNING again or has failed.
+    /// Stop then start targets; reply once each is ready again or has failed.
     Restart {
         /// Program names, `GROUP:*` or `all`.
         targets: Vec<String>,
+        /// Reply as soon as the restart is under way.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_wait: bool,
     },
     /// The last lines of a program's log, optionally followed.
     Logs {
@@ -459,7 +465,7 @@ mod tests {
 
     #[test]
     fn request_round_trips_with_version() {
-        let req = Request::Start { targets: vec!["web".into(), "g:*".into()] };
+        let req = Request::Start { targets: vec!["web".into(), "g:*".into()], no_wait: false };
         let line = encode_request(&req);
         assert!(line.contains("\"protocol\":1"), "{line}");
         assert_eq!(decode_request(line.trim_end().as_bytes()), Ok(req));

@@ -289,3 +289,18 @@ program "dog" {{
     assert!(d.daemon_stderr().contains("watchdog"), "{}", d.daemon_stderr());
     assert!(d.svc(&["status", "py"]).stdout.contains("\"warmed up\""));
 }
+
+#[test]
+fn start_no_wait_returns_before_the_program_is_ready() {
+    let d = TestDaemon::start(
+        r#"program "slow" { command "sleep" "100000"; autostart #false; start-secs 3 }
+program "after" { command "sleep" "100000"; autostart #false; start-secs 0; depends-on "slow" }"#,
+    );
+    let run = d.svc(&["start", "--no-wait", "after", "nope"]);
+    assert_eq!(run.code, 1, "an unknown target is still an error: {run:?}");
+    assert!(run.stdout.contains("after") && run.stdout.contains("under way"), "{run:?}");
+    // Answered at once: slow is STARTING (start-secs 3), after waits for it.
+    assert_eq!(d.state_of("slow"), "STARTING");
+    assert_eq!(d.program("after")["waiting"], "waiting for slow to be ready");
+    wait_until("after to start once slow is ready", || d.state_of("after") == "RUNNING");
+}

@@ -128,3 +128,10 @@ fn status_names_group_members_as_commands_take_them() {
     assert!(names.lines().any(|l| l == "backend:*"), "{names}");
     assert!(names.lines().any(|l| l == "api") && !names.lines().any(|l| l == "solo:*"), "{names}");
 }
+
+#[test]
+fn tail_is_logs() {
+    let d = TestDaemon::start(r#"program "a" { command "sh" "-c" "echo hello; exec sleep 1000"; start-secs 0 }"#);
+    crate::support::wait_until("output", || d.svc(&["logs", "a"]).stdout.contains("hello"));
+    assert_eq!(d.svc(&["tail", "a"]).stdout, d.svc(&["logs", "a"]).stdout);
+}

@@ -125,9 +125,9 @@ fn targets() -> impl Strategy<Value = Vec<String>> {
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         targets().prop_map(|targets| Request::Status { targets }),
-        targets().prop_map(|targets| Request::Start { targets }),
+        (targets(), any::<bool>()).prop_map(|(targets, no_wait)| Request::Start { targets, no_wait }),
         targets().prop_map(|targets| Request::Stop { targets }),
-        targets().prop_map(|targets| Request::Restart { targets }),
+        (targets(), any::<bool>()).prop_map(|(targets, no_wait)| Request::Restart { targets, no_wait }),
         (
             any::<String>(),
             prop::sample::select(vec![LogSelect::Stdout, LogSelect::Stderr, LogSelect::Both]),

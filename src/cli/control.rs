@@ -18,13 +18,14 @@ pub enum Verb {
 }
 
 /// Runs `verb` on `targets`; prints one line per target; fails if any target failed.
-pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool) -> u8 {
+/// With `no_wait`, returns once the daemon took the request, not once it is done.
+pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool, no_wait: bool) -> u8 {
     let (req, goal) = match verb {
-        Verb::Start => (Request::Start { targets: targets.clone() }, State::Running),
+        Verb::Start => (Request::Start { targets: targets.clone(), no_wait }, State::Running),
         Verb::Stop => (Request::Stop { targets: targets.clone() }, State::Stopped),
-        Verb::Restart => (Request::Restart { targets: targets.clone() }, State::Running),
+        Verb::Restart => (Request::Restart { targets: targets.clone(), no_wait }, State::Running),
     };
-    let show = !json && std::io::stderr().is_terminal();
+    let show = !json && !no_wait && std::io::stderr().is_terminal();
     block_on(async {
         let mut c = match connect(g).await {
             Ok(c) => c,

@@ -43,6 +43,19 @@ pub fn needs_restart(a: &ProgramSpec, b: &ProgramSpec) -> bool {
         || a.group != b.group
         || a.program != b.program
         || a.num != b.num
+        // What the process is given to signal readiness: NOTIFY_SOCKET, WATCHDOG_USEC, fd N.
+        || handed_over(a) != handed_over(b)
+        || a.watchdog != b.watchdog
+}
+
+/// The part of a program's readiness that shapes its process (its environment or its
+/// descriptors); probes, dependencies and health are the daemon's business, updated in place.
+fn handed_over(s: &ProgramSpec) -> Option<crate::config::Readiness> {
+    use crate::config::Readiness;
+    match &s.ready {
+        r @ (Readiness::Notify | Readiness::Fd(_)) => Some(r.clone()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +65,24 @@ mod tests {
 
     fn spec(name: &str, cmd: &str) -> ProgramSpec {
         ProgramSpec::new(name, vec![cmd.into()])
+    }
+
+    #[test]
+    fn readiness_handed_to_the_process_restarts_it_the_rest_updates_in_place() {
+        use crate::config::{Condition, Dependency, Readiness};
+        let old = spec("a", "x");
+        let mut notify = old.clone();
+        notify.ready = Readiness::Notify;
+        assert!(needs_restart(&old, &notify), "NOTIFY_SOCKET must be given to the process");
+        let mut fd = old.clone();
+        fd.ready = Readiness::Fd(3);
+        assert!(needs_restart(&notify, &fd));
+        let mut deps = old.clone();
+        deps.depends_on = vec![Dependency { name: "db".into(), condition: Condition::Ready }];
+        deps.oneshot = true;
+        deps.start_timeout = Some(Duration::from_secs(3));
+        let p = plan(std::slice::from_ref(&old), &[deps]);
+        assert_eq!(p.updated, vec!["a"], "dependencies and timeouts are supervision settings");
     }
 
     #[test]

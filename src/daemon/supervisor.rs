@@ -749,16 +749,16 @@ impl Supervisor {
                 };
                 let _ = reply.send(resp);
             }
-            Request::Start { targets } => {
+            Request::Start { targets, no_wait } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
-                self.control(&targets, reply, |e, t, ids| e.start(t, ids, true));
+                self.control(&targets, reply, no_wait, |e, t, ids| e.start(t, ids, true));
             }
             Request::Stop { targets } => {
-                self.control(&targets, reply, |e, t, ids| e.stop(t, ids, true));
+                self.control(&targets, reply, false, |e, t, ids| e.stop(t, ids, true));
             }
-            Request::Restart { targets } => {
+            Request::Restart { targets, no_wait } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
-                self.control(&targets, reply, |e, t, ids| e.restart(t, ids));
+                self.control(&targets, reply, no_wait, |e, t, ids| e.restart(t, ids));
             }
             Request::Reload { dry_run } => {
                 let Some(reply) = refuse_if_stopping(self, reply) else { return };
@@ -785,6 +785,7 @@ impl Supervisor {
         &mut self,
         targets: &[String],
         reply: oneshot::Sender<Response>,
+        no_wait: bool,
         job: impl FnOnce(&mut Engine, &Table<'_>, &[Id]) -> JobId,
     ) {
         let mut found = Vec::new();
@@ -816,7 +817,20 @@ impl Supervisor {
         let ids: Vec<Id> = found.iter().map(|&i| self.procs[i].id).collect();
         let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
         let id = job(&mut self.engine, &table, &ids);
-        self.replies.insert(id, (Reply::Client(reply), results));
+        if no_wait {
+            // Answered now: what was found is under way, what was not is an error.
+            results.extend(found.iter().map(|&i| TargetResult {
+                name: self.procs[i].spec.name.clone(),
+                ok: true,
+                state: Some(self.procs[i].rt.public_state()),
+                message: "under way".into(),
+            }));
+            results.sort_by(|a, b| a.name.cmp(&b.name));
+            let _ = reply.send(Response::Results { results });
+            self.replies.insert(id, (Reply::Nobody, Vec::new()));
+        } else {
+            self.replies.insert(id, (Reply::Client(reply), results));
+        }
     }
 
     fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
