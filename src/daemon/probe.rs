@@ -390,9 +390,16 @@ async fn exec(command: &str, spec: &ProgramSpec, timeout: Duration) -> Result<()
         }
     };
     // What it wrote before exiting is still in the pipe, even if a background process of its
-    // own keeps the pipe open.
-    if open && let Some(stderr) = &stderr {
-        drain(stderr, &mut first);
+    // own keeps the pipe open. Through `readable()`, not a bare `try_read`: tokio answers
+    // WouldBlock without asking the kernel until it has seen the pipe become readable again.
+    if let Some(stderr) = &stderr {
+        let until = tokio::time::Instant::now() + Duration::from_millis(100);
+        while open && !first.complete {
+            match tokio::time::timeout_at(until, stderr.readable()).await {
+                Ok(Ok(())) => open = drain(stderr, &mut first),
+                _ => break,
+            }
+        }
     }
     match exit {
         Some(Exit::Code(0)) => Ok(()),

@@ -73,9 +73,10 @@ pub struct Reaped {
     pub exit: Exit,
 }
 
-/// Runs [`run`] on a thread of its own, once per test binary, for tests of code whose children
-/// the reaper must collect (exec probes). Exits nobody expects are dropped. There must be one
-/// reaper per process: it reaps every child, whoever started it.
+/// A reaper for tests of code whose children it must collect (exec probes), on a thread of
+/// its own, once per test binary. Unlike the daemon's it waits for registered pids only: a
+/// `waitpid(-1)` would steal the children other tests in the same binary wait for. It also
+/// looks every 20 ms, since a child may exit before its registration, with no later SIGCHLD.
 #[cfg(test)]
 pub fn run_for_tests() {
     static STARTED: std::sync::Once = std::sync::Once::new();
@@ -84,11 +85,24 @@ pub fn run_for_tests() {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
-                let sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).expect("SIGCHLD");
+                let mut sigchld =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).expect("SIGCHLD");
                 let _ = started.send(());
-                let (tx, mut rx) = mpsc::unbounded_channel();
-                tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                run(sigchld, tx).await;
+                loop {
+                    let pids: Vec<u32> = waiters().keys().copied().collect();
+                    for pid in pids {
+                        let exit = match waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)) {
+                            Ok(WaitStatus::Exited(_, code)) => Exit::Code(code),
+                            Ok(WaitStatus::Signaled(_, sig, _)) => Exit::Signal(sig as i32),
+                            _ => continue,
+                        };
+                        claim(Reaped { pid, exit });
+                    }
+                    tokio::select! {
+                        _ = sigchld.recv() => {}
+                        () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                    }
+                }
             });
         });
         wait.recv().expect("the reaper started");
