@@ -613,8 +613,14 @@ mod tests {
     async fn exec_output_and_background_processes_do_not_hold_it_up() {
         // A flood on stderr is drained, and a background process holding the pipe open does
         // not delay the verdict past the check's own exit.
-        let command = "head -c 1000000 /dev/zero >&2; (sleep 30 &); exit 0";
-        assert_eq!(exec_check(command, &spec(), Duration::from_secs(20)).await, Ok(()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("bg.pid");
+        let command = format!("head -c 1000000 /dev/zero >&2; (sleep 30 & echo $! > {}); exit 0", pidfile.display());
+        assert_eq!(exec_check(&command, &spec(), Duration::from_secs(20)).await, Ok(()));
+        // The test's own leftover: the background sleep it made on purpose.
+        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 
     /// A FIFO opened for reading, without blocking: EOF comes once every process that opened
