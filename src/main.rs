@@ -191,6 +191,21 @@ enum Command {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
     },
+    /// Print what happens to programs as it happens, until interrupted.
+    ///
+    /// First the state of every selected program, then one line per change (state, exit,
+    /// readiness, health, reload, shutdown), in the order the daemon applied them. Ends when the
+    /// reader of the output goes away, or with a message when the daemon does.
+    #[command(
+        after_help = "Examples:\n  svc events\n  svc events web 'workers:*'\n  svc events --json | jq -c 'select(.to == \"FATAL\")'"
+    )]
+    Events {
+        /// Program names, GROUP:*, or all (the default).
+        targets: Vec<String>,
+        /// Print the daemon's JSON lines (snapshot, event, lagged) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert a supervisord.conf, a Procfile or a process-compose.yaml into svc's KDL.
     #[command(
         subcommand,
@@ -346,6 +361,7 @@ fn main() -> ExitCode {
         Some(Command::Logs { targets, stdout, stderr, daemon, lines, follow, since, .. }) => {
             cli::logs::logs(&global, cli::logs::LogsArgs { targets, stdout, stderr, daemon, lines, follow, since })
         }
+        Some(Command::Events { targets, json }) => cli::events::events(&global, targets, json),
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {
                 ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),

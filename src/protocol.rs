@@ -1,8 +1,8 @@
 //! The socket protocol between the CLI and the daemon: JSON lines, versioned.
 //!
 //! Each request is one JSON object on one line, carrying `"protocol": PROTOCOL_VERSION` and a
-//! `"type"`. Each reply is one JSON object on one line; a follow stream (`logs` with
-//! `follow: true`) answers with many lines until the client disconnects. A bad line gets an
+//! `"type"`. Each reply is one JSON object on one line; a stream (`logs` with `follow: true`,
+//! `events`) answers with many lines until the client disconnects. A bad line gets an
 //! `error` reply naming the offending field, and the connection stays open. `docs/protocol.md`
 //! describes the same thing for people writing clients in other languages.
 //!
@@ -104,6 +104,13 @@ pub enum Request {
     Shutdown {},
     /// Daemon facts: pid, version, config path.
     Info {},
+    /// A snapshot of programs, then one line per change until the client disconnects.
+    Events {
+        /// Program names, `GROUP:*` or `all` (empty: all), resolved when the request is made;
+        /// events about the daemon itself (reload, shutdown) always come.
+        #[serde(default)]
+        targets: Vec<String>,
+    },
 }
 
 fn default_log_lines() -> usize {
@@ -169,6 +176,23 @@ pub enum Response {
     },
     /// Answer to `info`.
     Info(DaemonInfo),
+    /// First line of `events` (and the line after `lagged`): every selected program as
+    /// `status` shows it, as of event `seq`.
+    Snapshot {
+        /// The last event applied before the snapshot: the events that follow have higher ones.
+        seq: u64,
+        /// Unix time (seconds, fractional) of the snapshot.
+        time: f64,
+        /// One entry per selected process, in status order.
+        programs: Vec<ProgramStatus>,
+    },
+    /// A change, in the order the daemon applied them (`events`).
+    Event(Event),
+    /// The watcher fell behind and missed events; a fresh `snapshot` follows.
+    Lagged {
+        /// How many events it missed (of every program, not only the selected ones).
+        missed: u64,
+    },
     /// The request was carried out and has nothing to report (`shutdown`).
     Ok,
     /// The request failed or was malformed.
@@ -358,6 +382,85 @@ pub struct ProgramStatus {
     pub status_text: Option<String>,
 }
 
+/// One change the daemon applied, as an `events` stream reports it. Fields that do not apply
+/// to its `kind` are absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increases by one with every event the daemon applies, whoever watches.
+    pub seq: u64,
+    /// Unix time (seconds, fractional) when it was applied.
+    pub time: f64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The process it is about (absent for events about the daemon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// That process's group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `state`: the state before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<State>,
+    /// `state`: the state after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<State>,
+    /// The process concerned: the one running, or the one that just exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// `state` caused by an exit: its exit code, if it exited normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
+    /// `state` caused by an exit: the signal that killed it (`"KILL"`), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<String>,
+    /// Why, for people: a failure, a stop the daemon decided, a failing health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `health`: `"healthy"` or `"unhealthy"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// `reload`: what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ReloadPlan>,
+}
+
+impl Event {
+    /// An event of `kind` with only its number and time set.
+    pub fn new(seq: u64, time: f64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            time,
+            kind,
+            program: None,
+            group: None,
+            from: None,
+            to: None,
+            pid: None,
+            exit_status: None,
+            exit_signal: None,
+            reason: None,
+            health: None,
+            plan: None,
+        }
+    }
+}
+
+/// What an [`Event`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A program changed state (`from`, `to`, and the exit that caused it, if one did).
+    State,
+    /// A program with a readiness check became ready.
+    Ready,
+    /// A program's health check changed its verdict.
+    Health,
+    /// A reload was applied (`plan`).
+    Reload,
+    /// The daemon began shutting down: every program is being stopped, then the stream ends.
+    Shutdown,
+}
+
 /// Wraps a request with the protocol version for the wire.
 pub fn encode_request(req: &Request) -> String {
     let mut value = serde_json::to_value(req).expect("Request serializes to an object");
@@ -479,6 +582,24 @@ mod tests {
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
             Ok(Request::Logs { name: "x".into(), stream: LogSelect::Stdout, lines: 10, follow: false, since: None })
         );
+    }
+
+    #[test]
+    fn stream_lines_round_trip_and_leave_out_what_does_not_apply() {
+        let mut ev = Event::new(7, 1.5, EventKind::State);
+        ev.program = Some("web".into());
+        ev.from = Some(State::Running);
+        ev.to = Some(State::Exited);
+        ev.exit_status = Some(3);
+        let line = encode_response(&Response::Event(ev.clone()));
+        assert_eq!(
+            line,
+            "{\"type\":\"event\",\"seq\":7,\"time\":1.5,\"kind\":\"state\",\"program\":\"web\",\"from\":\"RUNNING\",\"to\":\"EXITED\",\"exit_status\":3}\n"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&line).ok(), Some(Response::Event(ev)));
+        let lagged = encode_response(&Response::Lagged { missed: 4 });
+        assert_eq!(serde_json::from_str::<Response>(&lagged).ok(), Some(Response::Lagged { missed: 4 }));
+        assert_eq!(decode_request(br#"{"protocol":1,"type":"events"}"#), Ok(Request::Events { targets: vec![] }));
     }
 
     #[test]

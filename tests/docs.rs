@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use svc::protocol::{
-    DaemonInfo, ErrorCode, ErrorReply, LogSelect, LogStream, ProgramStatus, ReloadPlan, Request, Response, State,
-    TargetResult,
+    DaemonInfo, ErrorCode, ErrorReply, Event, EventKind, LogSelect, LogStream, ProgramStatus, ReloadPlan, Request,
+    Response, State, TargetResult,
 };
 
 fn doc(name: &str) -> String {
@@ -305,6 +305,21 @@ fn sample_responses() -> Vec<Response> {
         },
         Response::Reload { plan: ReloadPlan::default(), results: vec![result] },
         Response::Info(DaemonInfo { pid: 1, version: "0".into(), config: "/c".into(), started: 0 }),
+        Response::Snapshot { seq: 1, time: 1.0, programs: Vec::new() },
+        Response::Event(Event {
+            program: Some("web".into()),
+            group: Some("web".into()),
+            from: Some(State::Running),
+            to: Some(State::Exited),
+            pid: Some(1),
+            exit_status: Some(1),
+            exit_signal: Some("TERM".into()),
+            reason: Some("exited too quickly".into()),
+            health: Some("unhealthy".into()),
+            plan: Some(ReloadPlan::default()),
+            ..Event::new(2, 1.0, EventKind::State)
+        }),
+        Response::Lagged { missed: 3 },
         Response::Ok,
         Response::Error(ErrorReply { code: ErrorCode::Internal, message: "m".into(), field: Some("f".into()) }),
     ]

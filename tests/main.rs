@@ -9,6 +9,7 @@ mod config_faults;
 mod control;
 mod deps;
 mod docs;
+mod events;
 mod faults;
 mod import;
 mod install;

@@ -2,7 +2,8 @@
 
 use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
 use crate::client::ClientError;
-use crate::protocol::{Request, Response, State};
+use crate::protocol::{Event, EventKind, Request, Response, State};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -55,24 +56,35 @@ pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool, no_wait
 }
 
 /// While a long operation runs on a terminal, shows how many targets reached the goal,
-/// after a second (quick operations show nothing). Never returns on its own.
+/// after a second (quick operations show nothing), updated from the daemon's event stream as
+/// states change rather than by polling. Never returns on its own.
 pub async fn progress(g: &Global, targets: &[String], goal: State) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return std::future::pending().await };
-    let verb = if goal == State::Running { "running" } else { "stopped" };
-    loop {
-        if let Ok(Response::Status { programs }) = c.request(&Request::Status { targets: targets.to_vec() }).await {
-            let done = programs
-                .iter()
-                .filter(|p| match goal {
-                    State::Running => p.state == State::Running,
-                    _ => matches!(p.state, State::Stopped | State::Exited | State::Fatal),
-                })
-                .count();
-            eprint!("\r\x1b[K{done}/{} {verb}...", programs.len());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    if c.send(&Request::Events { targets: targets.to_vec() }).await.is_err() {
+        return std::future::pending().await;
     }
+    let verb = if goal == State::Running { "running" } else { "stopped" };
+    let reached = |s: State| match goal {
+        State::Running => s == State::Running,
+        _ => matches!(s, State::Stopped | State::Exited | State::Fatal),
+    };
+    let mut states: HashMap<String, State> = HashMap::new();
+    while let Ok(Some(resp)) = c.recv().await {
+        match resp {
+            // The first line, and again after falling behind: the whole picture.
+            Response::Snapshot { programs, .. } => states = programs.into_iter().map(|p| (p.name, p.state)).collect(),
+            Response::Event(Event { kind: EventKind::State, program: Some(name), to: Some(to), .. }) => {
+                if let Some(state) = states.get_mut(&name) {
+                    *state = to;
+                }
+            }
+            _ => continue,
+        }
+        let done = states.values().filter(|&&s| reached(s)).count();
+        eprint!("\r\x1b[K{done}/{} {verb}...", states.len());
+    }
+    std::future::pending().await
 }
 
 /// `svc signal SIG TARGET...`: deliver a signal to running programs.

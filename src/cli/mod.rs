@@ -15,6 +15,7 @@ pub mod completions;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod events;
 pub mod import;
 pub mod install;
 pub mod logs;

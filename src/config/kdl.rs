@@ -58,6 +58,10 @@ pub(crate) const PROGRAM_SETTINGS: &[&str] = &[
     "watchdog-secs",
     "health",
     "depends-on",
+    "on-exit",
+    "on-fatal",
+    "on-unhealthy",
+    "hook-timeout",
 ];
 
 pub(crate) const HEALTH_SETTINGS: &[&str] =
@@ -191,6 +195,10 @@ struct Opts {
     health: Option<Health>,
     /// `depends-on` targets as written, with their conditions.
     depends_on: Vec<(Str, Condition)>,
+    on_exit: Option<Str>,
+    on_fatal: Option<Str>,
+    on_unhealthy: Option<Str>,
+    hook_timeout: Option<Duration>,
 }
 
 impl Opts {
@@ -239,6 +247,10 @@ impl Opts {
             health: self.health.or_else(|| d.health.clone()),
             // Dependencies are a program's own: `defaults` cannot name what every program needs.
             depends_on: self.depends_on,
+            on_exit: self.on_exit.or_else(|| d.on_exit.clone()),
+            on_fatal: self.on_fatal.or_else(|| d.on_fatal.clone()),
+            on_unhealthy: self.on_unhealthy.or_else(|| d.on_unhealthy.clone()),
+            hook_timeout: self.hook_timeout.or(d.hook_timeout),
         }
     }
 }
@@ -1051,10 +1063,35 @@ impl Loader<'_> {
                 "stdout-log" => o.stdout_log = self.log(fi, n, owner),
                 "stderr-log" => o.stderr_log = self.log(fi, n, owner),
                 "limits" => o.limits = self.limits(fi, n, owner),
+                "on-exit" => o.on_exit = self.hook(fi, n),
+                "on-fatal" => o.on_fatal = self.hook(fi, n),
+                "on-unhealthy" => o.on_unhealthy = self.hook(fi, n),
+                "hook-timeout" => o.hook_timeout = self.duration(fi, n),
                 _ => {}
             }
         }
         o
+    }
+
+    /// A hook's command. `on-unhealthy "restart"` at program level is surely meant for the
+    /// `health` block, where it picks what happens: as a shell command it would fail anyway.
+    fn hook(&mut self, fi: usize, n: &KdlNode) -> Option<Str> {
+        let s = self.string(fi, n)?;
+        if n.name().value() == "on-unhealthy" && matches!(s.value.as_str(), "restart" | "ignore") {
+            self.err(
+                fi,
+                n.span(),
+                format!("`on-unhealthy \"{}\"` at program level is a hook: a command to run", s.value),
+                "not a command",
+                Some(format!("to choose what an unhealthy program does, write it in its health block: health {{ ...; on-unhealthy \"{}\" }}", s.value)),
+            );
+            return None;
+        }
+        if s.value.contains('\0') {
+            self.err(fi, n.span(), format!("`{}` contains a NUL character", n.name().value()), "here", None);
+            return None;
+        }
+        Some(s)
     }
 
     /// A duration written as seconds or a duration string, in `e` of setting `n`.
@@ -1873,6 +1910,12 @@ impl Loader<'_> {
             spec.start_timeout = o.start_timeout;
             spec.watchdog = o.watchdog.map(|(d, _)| d);
             spec.health = o.health.clone();
+            spec.hooks = crate::config::Hooks {
+                on_exit: o.on_exit.as_ref().map(|s| s.value.clone()),
+                on_fatal: o.on_fatal.as_ref().map(|s| s.value.clone()),
+                on_unhealthy: o.on_unhealthy.as_ref().map(|s| s.value.clone()),
+                timeout: o.hook_timeout.unwrap_or(spec.hooks.timeout),
+            };
             if let Some((_, at)) = o.watchdog
                 && spec.ready != Readiness::Notify
             {
@@ -2315,6 +2358,8 @@ fn example(key: &str) -> Option<&'static str> {
         "retries" => "retries 3",
         "interval" | "timeout" | "start-period" => "interval \"10s\"",
         "on-unhealthy" => "on-unhealthy \"restart\"",
+        "on-exit" | "on-fatal" => "on-fatal \"notify-send \\\"$SVC_PROGRAM is $SVC_STATE\\\"\"",
+        "hook-timeout" => "hook-timeout \"30s\"",
         _ => return None,
     })
 }
@@ -2517,6 +2562,28 @@ mod tests {
 
     fn help(src: &str) -> String {
         parse(src).expect_err("expected errors").items()[0].help.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn hooks_come_from_defaults_unless_a_program_sets_its_own() {
+        let c = ok(r#"defaults { on-fatal "mail -s fatal me"; hook-timeout "5s" }
+program "a" { command "x"; on-exit "echo $SVC_EXIT_CODE >> exits" }
+program "b" { command "x"; on-fatal "true"; on-unhealthy "page me" }"#);
+        let a = &c.programs[0].hooks;
+        assert_eq!(a.on_exit.as_deref(), Some("echo $SVC_EXIT_CODE >> exits"));
+        assert_eq!(a.on_fatal.as_deref(), Some("mail -s fatal me"));
+        assert_eq!(a.timeout, Duration::from_secs(5));
+        let b = &c.programs[1].hooks;
+        assert_eq!((b.on_exit.as_deref(), b.on_fatal.as_deref()), (None, Some("true")));
+        assert_eq!(b.on_unhealthy.as_deref(), Some("page me"));
+        assert_eq!(one(r#"program "a" { command "x" }"#).hooks.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn on_unhealthy_restart_at_program_level_points_at_the_health_block() {
+        let e = err1(r#"program "a" { command "x"; on-unhealthy "restart" }"#);
+        assert!(e.contains("is a hook"), "{e}");
+        assert!(help(r#"program "a" { command "x"; on-unhealthy "ignore" }"#).contains("health {"));
     }
 
     #[test]

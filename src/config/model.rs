@@ -111,6 +111,28 @@ pub struct ProgramSpec {
     /// Processes that must reach a condition before this one starts (resolved to process
     /// names: groups and numprocs blocks are expanded).
     pub depends_on: Vec<Dependency>,
+    /// Commands run (by `sh -c`, with the event in `SVC_*` variables) when something happens
+    /// to the program.
+    pub hooks: Hooks,
+}
+
+/// A program's hooks: `on-exit`, `on-fatal`, `on-unhealthy`, and how long each run may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    /// Each time a run of the program ends, stops included.
+    pub on_exit: Option<String>,
+    /// When the program becomes FATAL (it could not be started).
+    pub on_fatal: Option<String>,
+    /// When its health check finds it unhealthy.
+    pub on_unhealthy: Option<String>,
+    /// After this long a hook's process group is SIGKILLed.
+    pub timeout: Duration,
+}
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks { on_exit: None, on_fatal: None, on_unhealthy: None, timeout: Duration::from_secs(30) }
+    }
 }
 
 /// How a program says it is ready.
@@ -330,6 +352,7 @@ impl ProgramSpec {
             watchdog: None,
             health: None,
             depends_on: Vec::new(),
+            hooks: Hooks::default(),
         }
     }
 }

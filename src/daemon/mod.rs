@@ -9,6 +9,7 @@
 //! 5. only then do programs start.
 
 mod engine;
+mod hooks;
 mod logs;
 mod notify;
 pub mod own_log;

@@ -6,12 +6,15 @@
 //! closed. A connection that sends nothing for [`IDLE_TIMEOUT`] is closed, so stuck or
 //! malicious clients cannot pile up.
 //!
+//! Some requests are answered by many lines until the client goes away (`logs` with
+//! `follow`, `events`): see [`until_hangup`]. Such a connection carries nothing else after.
+//!
 //! A refused connection (another user's) is logged the first time per uid; later ones are
 //! counted and summed up at most once per [`REFUSAL_WINDOW`] per uid, so a client connecting in
 //! a loop cannot fill the disk with the daemon's log.
 
 use super::logs::{Chunk, Follower, ProgramLogs};
-use super::supervisor::Msg;
+use super::supervisor::{Msg, Watch};
 use crate::config::Access;
 use crate::protocol::{self, ErrorCode, ErrorReply, LogSelect, LogStream, MAX_REQUEST_LINE, Request, Response};
 use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
@@ -142,7 +145,7 @@ fn allowed(role: Role, req: &Request) -> bool {
         Role::Owner | Role::Member { read_only: false } => true,
         Role::Member { read_only: true } => {
             // Not the daemon's own log: like the file `svc up` writes it to, it is the owner's.
-            matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info {})
+            matches!(req, Request::Status { .. } | Request::Logs { .. } | Request::Info {} | Request::Events { .. })
         }
     }
 }
@@ -240,7 +243,9 @@ async fn requests(
             let group = access.map_or("", |a| a.group.as_str());
             let reply = Response::Error(ErrorReply {
                 code: ErrorCode::PermissionDenied,
-                message: format!("members of group {group} have read-only access: status, program logs and info only"),
+                message: format!(
+                    "members of group {group} have read-only access: status, events, program logs and info only"
+                ),
                 field: Some("type".into()),
             });
             send.write_all(protocol::encode_response(&reply).as_bytes()).await?;
@@ -282,6 +287,16 @@ async fn requests(
                 if follow {
                     return Ok(());
                 }
+            }
+            Request::Events { targets } => {
+                let watch = match watch(&tx, targets.clone()).await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
+                        continue;
+                    }
+                };
+                return until_hangup(&mut reader, stream_events(&tx, targets, watch, &mut send)).await;
             }
             req => {
                 let _busy = inflight.upgrade();
@@ -594,7 +609,7 @@ where
     W: AsyncWriteExt + Unpin,
     R: AsyncReadExt + Unpin,
 {
-    let Feed { history, mut followers, notices } = feed;
+    let Feed { history, followers, notices } = feed;
     let reply = |data: &[u8], stream: Option<LogStream>| {
         protocol::encode_response(&Response::Log {
             data: String::from_utf8_lossy(data).into_owned(),
@@ -629,13 +644,25 @@ where
     if !follow || followers.is_empty() {
         return Ok(());
     }
-    let mut scratch = [0u8; 64];
+    until_hangup(reader, follow_log(followers, whole, send)).await
+}
+
+/// Sends every new chunk of `followers` in the order the daemon wrote them, until their logs
+/// are gone. `whole` keeps characters split between chunks together.
+async fn follow_log<W: AsyncWriteExt + Unpin>(
+    mut followers: Vec<(Option<LogStream>, Follower)>,
+    mut whole: impl FnMut(Option<LogStream>, &[u8]) -> Vec<u8>,
+    send: &mut W,
+) -> std::io::Result<()> {
+    let reply = |data: &[u8], stream: Option<LogStream>| {
+        protocol::encode_response(&Response::Log {
+            data: String::from_utf8_lossy(data).into_owned(),
+            stream,
+            notices: Vec::new(),
+        })
+    };
     loop {
-        let first = tokio::select! {
-            first = next_chunk(&mut followers) => first,
-            // The client hanging up is the normal end of a follow.
-            r = reader.read(&mut scratch) => if r.map_or(true, |n| n == 0) { return Ok(()) } else { continue },
-        };
+        let first = next_chunk(&mut followers).await;
         // Everything written so far is queued already (the daemon has one thread): take it all
         // and replay it in the order it was written.
         let mut batch = vec![first];
@@ -679,6 +706,80 @@ where
         if followers.is_empty() {
             return Ok(());
         }
+    }
+}
+
+/// Serves a reply of many lines (`logs` with `follow`, `events`): `lines` writes them until
+/// its source ends, unless the client hangs up first, the normal end of such a reply. What the
+/// client sends meanwhile is read and ignored, so that its hanging up is noticed even while
+/// nothing is being written.
+async fn until_hangup<R, F>(reader: &mut R, lines: F) -> std::io::Result<()>
+where
+    R: AsyncReadExt + Unpin,
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    let hangup = async {
+        let mut scratch = [0u8; 64];
+        while reader.read(&mut scratch).await.is_ok_and(|n| n > 0) {}
+    };
+    tokio::select! {
+        r = lines => r,
+        () = hangup => Ok(()),
+    }
+}
+
+/// Asks the supervisor for a snapshot of `targets` and a subscription to their events.
+async fn watch(tx: &mpsc::Sender<Msg>, targets: Vec<String>) -> Result<Watch, ErrorReply> {
+    let (reply, rx) = oneshot::channel();
+    if tx.send(Msg::Watch { targets, reply }).await.is_err() {
+        return Err(gone());
+    }
+    rx.await.unwrap_or_else(|_| Err(gone()))
+}
+
+fn gone() -> ErrorReply {
+    ErrorReply { code: ErrorCode::ShuttingDown, message: "the daemon is shutting down".into(), field: None }
+}
+
+/// Sends the snapshot, then every event about the selected programs (and the daemon) until the
+/// daemon goes away. A watcher that falls behind the supervisor's buffer is told how many
+/// events it missed and gets a fresh snapshot: the supervisor never waits for a watcher, and
+/// what one has not read yet is bounded by that buffer and the socket's.
+async fn stream_events<W: AsyncWriteExt + Unpin>(
+    tx: &mpsc::Sender<Msg>,
+    targets: Vec<String>,
+    mut watch: Watch,
+    send: &mut W,
+) -> std::io::Result<()> {
+    loop {
+        send.write_all(protocol::encode_response(&watch.snapshot).as_bytes()).await?;
+        let missed = loop {
+            match watch.rx.recv().await {
+                Ok(event) => {
+                    let selected = match (&watch.names, &event.program) {
+                        (Some(names), Some(program)) => names.contains(program),
+                        _ => true,
+                    };
+                    if selected {
+                        send.write_all(protocol::encode_response(&Response::Event(event)).as_bytes()).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => break n,
+                // The daemon has gone: so does the stream.
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            }
+        };
+        // The old subscription is dropped first, so that it stops holding the buffer up.
+        drop(watch);
+        send.write_all(protocol::encode_response(&Response::Lagged { missed }).as_bytes()).await?;
+        watch = match self::watch(tx, targets.clone()).await {
+            Ok(w) => w,
+            // Targets a reload removed since: the stream ends with the error.
+            Err(e) => {
+                send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
+                return Ok(());
+            }
+        };
     }
 }
 

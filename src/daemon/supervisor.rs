@@ -15,6 +15,7 @@
 //! backoff, stop-wait), and when no program has one it only wakes for messages.
 
 use super::engine::{self, Command, Engine, Id, JobId};
+use super::hooks;
 use super::logs::{self, LogFile, ProgramLogs, Sharing};
 use super::probe::{self, HealthEvent};
 use super::process::{self, Action, Event, Exit, ProgramState, Runtime};
@@ -24,8 +25,8 @@ use super::reload;
 use super::spawn::{self, Output};
 use crate::config::{Access, Config, LogPath, LogSpec, ProgramSpec};
 use crate::protocol::{
-    AccessChange, DaemonInfo, ErrorCode, ErrorReply, LogStream, ProgramStatus, ReloadPlan, Request, Response, State,
-    TargetResult,
+    AccessChange, DaemonInfo, ErrorCode, ErrorReply, EventKind, LogStream, ProgramStatus, ReloadPlan, Request,
+    Response, State, TargetResult,
 };
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use svc_platform::ProcEntry;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
 /// A message to the supervisor.
@@ -55,11 +56,37 @@ pub enum Msg {
         /// The logs, or why not.
         reply: oneshot::Sender<Result<ProgramLogs, ErrorReply>>,
     },
+    /// A connection wants the event stream: it gets a snapshot and a subscription taken in the
+    /// same turn, so nothing is missed or repeated between them.
+    Watch {
+        /// Program names, `GROUP:*` or `all` (empty: all).
+        targets: Vec<String>,
+        /// The snapshot and subscription, or why not (unknown targets).
+        reply: oneshot::Sender<Result<Watch, ErrorReply>>,
+    },
     /// SIGTERM/SIGINT: stop everything and exit.
     Shutdown,
     /// SIGHUP: reload the config, as `svc reload` does (errors go to the daemon log).
     Reload,
 }
+
+/// An `events` subscription: the snapshot to send first, then what `rx` receives.
+#[derive(Debug)]
+pub struct Watch {
+    /// A [`Response::Snapshot`].
+    pub snapshot: Response,
+    /// The process names selected, `None` for all (programs a reload adds included).
+    pub names: Option<HashSet<String>>,
+    /// Every event applied after the snapshot.
+    pub rx: broadcast::Receiver<crate::protocol::Event>,
+}
+
+/// Events a watcher may fall behind by before it is told it missed some. The buffer exists
+/// only while someone watches.
+const EVENT_BUFFER: usize = 1024;
+
+/// Overrides [`EVENT_BUFFER`] so tests can make a watcher fall behind cheaply.
+const EVENT_BUFFER_ENV: &str = "SVC_EVENT_BUFFER";
 
 /// What a program's readiness and health checks report, tagged with the run (pid) they watch
 /// so that a late report about an earlier run changes nothing.
@@ -113,6 +140,8 @@ struct Proc {
     notify: Option<(std::path::PathBuf, tokio::task::AbortHandle)>,
     /// The last `STATUS=` it sent (sd_notify), shown in status.
     status_text: Option<String>,
+    /// Its hooks running now, and those skipped meanwhile.
+    hook_slots: Arc<hooks::Slots>,
 }
 
 impl Drop for Proc {
@@ -142,6 +171,7 @@ impl Proc {
             checks: Vec::new(),
             notify: None,
             status_text: None,
+            hook_slots: Arc::default(),
         }
     }
 }
@@ -257,6 +287,11 @@ pub struct Supervisor {
     /// While a start batch is applied, the programs whose spawn was asked for: they are
     /// spawned together afterwards (see [`Supervisor::spawn_deferred`]). `None` outside a batch.
     deferred: Option<Vec<usize>>,
+    /// The event stream, created when the first watcher comes and dropped when the last one
+    /// has gone: with nobody watching, an event costs a counter increment.
+    events: Option<broadcast::Sender<crate::protocol::Event>>,
+    /// The number of the last event applied.
+    seq: u64,
 }
 
 impl Supervisor {
@@ -306,6 +341,8 @@ impl Supervisor {
             info,
             shutting_down: false,
             done: false,
+            events: None,
+            seq: 0,
         }
     }
 
@@ -554,8 +591,16 @@ impl Supervisor {
             CheckMsg::Health { event: HealthEvent::Healthy, .. } => {
                 tracing::info!("{}: healthy", self.procs[i].spec.name);
                 self.procs[i].healthy = Some(true);
+                self.publish_about(i, EventKind::Health, |e| e.health = Some("healthy".into()));
             }
             CheckMsg::Health { event: HealthEvent::Unhealthy { reason, failures }, .. } => {
+                let why = reason.clone();
+                self.publish_about(i, EventKind::Health, |e| {
+                    e.health = Some("unhealthy".into());
+                    e.reason = Some(why.clone());
+                });
+                let state = self.procs[i].rt.public_state();
+                self.run_hook(i, "on-unhealthy", state, state, Some(pid), None, Some(&why));
                 let p = &mut self.procs[i];
                 p.healthy = Some(false);
                 let restart = p.spec.health.as_ref().is_some_and(|h| h.restart);
@@ -723,6 +768,9 @@ impl Supervisor {
             Msg::LogFiles { name, reply } => {
                 let _ = reply.send(self.program_logs(&name));
             }
+            Msg::Watch { targets, reply } => {
+                let _ = reply.send(self.watch(&targets));
+            }
             Msg::Shutdown => self.begin_shutdown(None),
             Msg::Reload => {
                 if !self.shutting_down {
@@ -774,8 +822,8 @@ impl Supervisor {
             Request::Info {} => {
                 let _ = reply.send(Response::Info(self.info.clone()));
             }
-            Request::Logs { .. } | Request::DaemonLog { .. } => {
-                let _ = reply.send(error(ErrorCode::Internal, "logs are served by the connection", None));
+            Request::Logs { .. } | Request::DaemonLog { .. } | Request::Events { .. } => {
+                let _ = reply.send(error(ErrorCode::Internal, "streams are served by the connection", None));
             }
         }
     }
@@ -849,6 +897,7 @@ impl Supervisor {
         // Starts still waiting their turn are cancelled (and their requesters told): started
         // now, they would only be stopped again.
         let job = self.engine.shutdown(&table);
+        self.publish(EventKind::Shutdown, |_| {});
         self.replies.insert(job, (Reply::Shutdown(reply), Vec::new()));
     }
 
@@ -1043,6 +1092,8 @@ impl Supervisor {
             plan.updated.len(),
             plan.unchanged.len()
         );
+        let applied = plan.clone();
+        self.publish(EventKind::Reload, |e| e.plan = Some(applied));
         let now = Instant::now();
         let mut stop = Vec::new();
         let mut start = Vec::new();
@@ -1192,22 +1243,51 @@ impl Supervisor {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let before = self.procs[i].rt.public_state();
+            let pid_before = self.procs[i].rt.pid();
+            let ready_before = self.procs[i].rt.ready;
+            let exit = match &event {
+                Event::Exited(exit) => Some(*exit),
+                _ => None,
+            };
             let p = &mut self.procs[i];
             let reason_before = p.rt.reason.clone();
             let actions = process::step(&p.spec, &mut p.rt, event, Instant::now());
             let after = p.rt.public_state();
+            let mut why = None;
             if before != after {
                 // A failure, or a stop the daemon decided (watchdog, health, start-timeout),
                 // says why.
                 let fresh = p.rt.reason != reason_before;
                 match &p.rt.reason {
-                    Some(why)
+                    Some(reason)
                         if matches!(after, State::Backoff | State::Fatal) || (fresh && after == State::Stopping) =>
                     {
-                        tracing::info!("{}: {} -> {} ({why})", p.spec.name, before.as_str(), after.as_str())
+                        tracing::info!("{}: {} -> {} ({reason})", p.spec.name, before.as_str(), after.as_str());
+                        why = Some(reason.clone());
                     }
                     _ => tracing::info!("{}: {} -> {}", p.spec.name, before.as_str(), after.as_str()),
                 }
+            }
+            let pid = if exit.is_some() { pid_before } else { self.procs[i].rt.pid().or(pid_before) };
+            if before != after {
+                let why = why.clone();
+                self.publish_about(i, EventKind::State, |e| {
+                    e.from = Some(before);
+                    e.to = Some(after);
+                    e.pid = pid;
+                    (e.exit_status, e.exit_signal) = exit_fields(exit);
+                    e.reason = why;
+                });
+            }
+            let checked = self.procs[i].spec.ready != crate::config::Readiness::Running;
+            if checked && !ready_before && self.procs[i].rt.ready {
+                self.publish_about(i, EventKind::Ready, |e| e.pid = pid);
+            }
+            if exit.is_some() {
+                self.run_hook(i, "on-exit", before, after, pid, exit, why.as_deref());
+            }
+            if after == State::Fatal && before != State::Fatal {
+                self.run_hook(i, "on-fatal", before, after, pid, exit, why.as_deref());
             }
             for action in actions {
                 match action {
@@ -1244,6 +1324,93 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// A snapshot of `targets` and a subscription to what happens next.
+    fn watch(&mut self, targets: &[String]) -> Result<Watch, ErrorReply> {
+        let idx = self.resolve(targets).map_err(|unknown| match self.unknown_targets(&unknown) {
+            Response::Error(e) => e,
+            _ => ErrorReply { code: ErrorCode::UnknownTarget, message: "no such program".into(), field: None },
+        })?;
+        let all = targets.is_empty() || targets.iter().any(|t| t == "all");
+        let names = (!all).then(|| idx.iter().map(|&i| self.procs[i].spec.name.clone()).collect());
+        let programs = idx.into_iter().map(|i| self.status_of(i)).collect();
+        let buffer = std::env::var(EVENT_BUFFER_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(EVENT_BUFFER).max(1);
+        let rx = self.events.get_or_insert_with(|| broadcast::channel(buffer).0).subscribe();
+        Ok(Watch { snapshot: Response::Snapshot { seq: self.seq, time: unix_now(), programs }, names, rx })
+    }
+
+    /// Numbers an event and sends it to the watchers, if any; `fill` sets what it reports.
+    fn publish(&mut self, kind: EventKind, fill: impl FnOnce(&mut crate::protocol::Event)) {
+        self.seq += 1;
+        let Some(tx) = &self.events else { return };
+        if tx.receiver_count() == 0 {
+            // The last watcher has gone: give the buffer back.
+            self.events = None;
+            return;
+        }
+        let mut event = crate::protocol::Event::new(self.seq, unix_now(), kind);
+        fill(&mut event);
+        let _ = tx.send(event);
+    }
+
+    /// [`Supervisor::publish`] for an event about program `i`.
+    fn publish_about(&mut self, i: usize, kind: EventKind, fill: impl FnOnce(&mut crate::protocol::Event)) {
+        let (program, group) = (self.procs[i].spec.name.clone(), self.procs[i].spec.group.clone());
+        self.publish(kind, |e| {
+            e.program = Some(program);
+            e.group = Some(group);
+            fill(e);
+        });
+    }
+
+    /// Runs program `i`'s `hook`, if it has one, with the event in its environment. Not while
+    /// the daemon shuts down: its stops are not news, and leftovers are killed on the way out.
+    #[allow(clippy::too_many_arguments)]
+    fn run_hook(
+        &self,
+        i: usize,
+        hook: &'static str,
+        from: State,
+        to: State,
+        pid: Option<u32>,
+        exit: Option<Exit>,
+        reason: Option<&str>,
+    ) {
+        let p = &self.procs[i];
+        let command = match hook {
+            "on-exit" => &p.spec.hooks.on_exit,
+            "on-fatal" => &p.spec.hooks.on_fatal,
+            _ => &p.spec.hooks.on_unhealthy,
+        };
+        let Some(command) = command else { return };
+        if self.shutting_down {
+            tracing::debug!("{}: {hook} not run: the daemon is shutting down", p.spec.name);
+            return;
+        }
+        let mut env = vec![
+            ("SVC_HOOK".to_owned(), hook.to_owned()),
+            ("SVC_PROGRAM".to_owned(), p.spec.name.clone()),
+            ("SVC_GROUP".to_owned(), p.spec.group.clone()),
+            ("SVC_FROM_STATE".to_owned(), from.as_str().to_owned()),
+            ("SVC_STATE".to_owned(), to.as_str().to_owned()),
+        ];
+        let (code, signal) = exit_fields(exit);
+        let optional = [
+            ("SVC_PID", pid.map(|p| p.to_string())),
+            ("SVC_EXIT_CODE", code.map(|c| c.to_string())),
+            ("SVC_EXIT_SIGNAL", signal),
+            ("SVC_REASON", reason.map(str::to_owned)),
+        ];
+        env.extend(optional.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))));
+        let run = hooks::Run {
+            hook,
+            program: p.spec.name.clone(),
+            command: command.clone(),
+            env,
+            timeout: p.spec.hooks.timeout,
+        };
+        hooks::start(&p.hook_slots, run);
     }
 
     /// Descriptors program `i` may need: both ends of each pipe while it is spawned, and a
@@ -1643,6 +1810,21 @@ fn send_signal(pid: u32, signal: i32, group: bool) {
 
 fn error(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
     Response::Error(ErrorReply { code, message: message.into(), field: field.map(str::to_owned) })
+}
+
+/// `exit_status` and `exit_signal` (without `SIG`) of an exit, as status shows them.
+fn exit_fields(exit: Option<Exit>) -> (Option<i32>, Option<String>) {
+    match exit {
+        Some(Exit::Code(c)) => (Some(c), None),
+        Some(Exit::Signal(s)) => {
+            (None, Some(svc_platform::signal_name(s).map_or_else(|| s.to_string(), str::to_owned)))
+        }
+        None => (None, None),
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
 /// Unix seconds of a monotonic instant, by its distance from now.
