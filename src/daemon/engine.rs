@@ -50,6 +50,44 @@ pub struct View {
 impl View {
     /// A process exists (or is about to be retried): it is not down.
     pub fn up(&self) -> bool {
+        self.facts().up()
+    }
+
+    /// The facts conditions are decided on.
+    pub fn facts(&self) -> Facts {
+        Facts {
+            state: self.state,
+            ready: self.ready,
+            healthy: self.healthy,
+            exit_ok: self.exit_ok,
+            oneshot: self.oneshot,
+            priority: self.priority,
+        }
+    }
+}
+
+/// The part of a [`View`] that conditions are decided on: small and `Copy`, because the
+/// engine looks at every dependency of every waiting program after each event (10 levels of
+/// 100 programs each depending on the 100 before: 90,000 looks per pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// supervisord's state.
+    pub state: State,
+    /// Ready.
+    pub ready: bool,
+    /// The health check's verdict, if any.
+    pub healthy: Option<bool>,
+    /// Whether the last exit was expected, if it exited.
+    pub exit_ok: Option<bool>,
+    /// Runs once to completion.
+    pub oneshot: bool,
+    /// Lower starts first.
+    pub priority: i32,
+}
+
+impl Facts {
+    /// A process exists (or is about to be retried): it is not down.
+    pub fn up(&self) -> bool {
         matches!(self.state, State::Starting | State::Running | State::Backoff | State::Stopping)
     }
 }
@@ -57,9 +95,31 @@ impl View {
 /// Read access to every program; the supervisor's table, or a map in tests.
 pub trait Programs {
     /// The program's facts, or `None` if it is gone (removed by a reload).
-    fn view(&self, id: Id) -> Option<View>;
+    fn facts(&self, id: Id) -> Option<Facts>;
+    /// What it depends on (empty when gone).
+    fn deps(&self, id: Id) -> &[(Id, Condition)];
+    /// Its process name.
+    fn name(&self, id: Id) -> String;
+    /// Why it is not running, if it failed.
+    fn reason(&self, id: Id) -> Option<String>;
     /// Every program, in a stable order.
     fn ids(&self) -> Vec<Id>;
+
+    /// Everything at once, for the places that are not hot.
+    fn view(&self, id: Id) -> Option<View> {
+        let f = self.facts(id)?;
+        Some(View {
+            name: self.name(id),
+            state: f.state,
+            ready: f.ready,
+            healthy: f.healthy,
+            exit_ok: f.exit_ok,
+            oneshot: f.oneshot,
+            priority: f.priority,
+            deps: self.deps(id).to_vec(),
+            reason: self.reason(id),
+        })
+    }
 }
 
 /// Whether a dependency's condition holds.
@@ -73,8 +133,8 @@ pub enum Holds {
     Never(String),
 }
 
-/// Whether `cond` holds for a program that looks like `v`.
-pub fn holds(cond: Condition, v: &View) -> Holds {
+/// Whether `cond` holds for a program with facts `v`.
+pub fn holds(cond: Condition, v: &Facts) -> Holds {
     let failed = || Holds::Never(v.state.as_str().to_owned());
     match cond {
         Condition::Started => match v.state {
@@ -105,7 +165,7 @@ pub fn holds(cond: Condition, v: &View) -> Holds {
     }
 }
 
-fn exit_words(v: &View) -> String {
+fn exit_words(v: &Facts) -> String {
     match v.exit_ok {
         Some(false) => "exited unsuccessfully".into(),
         _ => "EXITED".into(),
@@ -158,6 +218,8 @@ pub struct Engine {
     jobs: Vec<Job>,
     /// Programs to start once their dependencies allow, by (priority, id).
     waiting: BTreeSet<(i32, Id)>,
+    /// The same ids, for lookups (a start of 1000 asks about each of them after every event).
+    waiting_ids: HashSet<Id>,
     /// Why a waiting program has not started yet.
     reasons: HashMap<Id, String>,
 }
@@ -214,7 +276,7 @@ impl Engine {
     /// Shutdown: nothing waits to start any more (requesters are told), and everything
     /// stops in order.
     pub fn shutdown(&mut self, p: &dyn Programs) -> JobId {
-        let waiting: HashSet<Id> = self.waiting.iter().map(|&(_, id)| id).collect();
+        let waiting: HashSet<Id> = std::mem::take(&mut self.waiting_ids);
         self.waiting.clear();
         self.reasons.clear();
         for job in &mut self.jobs {
@@ -288,7 +350,7 @@ impl Engine {
         let mut still = BTreeSet::new();
         self.reasons.clear();
         for (prio, id) in std::mem::take(&mut self.waiting) {
-            let Some(v) = p.view(id) else { continue };
+            let Some(v) = p.facts(id) else { continue };
             if v.up() {
                 continue;
             }
@@ -296,7 +358,7 @@ impl Engine {
                 still.insert((prio, id));
                 continue;
             }
-            match self.blocked_by(p, &v) {
+            match self.blocked_by(p, id) {
                 None => {
                     out.push(Command::Start(id));
                     started += 1;
@@ -307,6 +369,7 @@ impl Engine {
                 }
             }
         }
+        self.waiting_ids = still.iter().map(|&(_, id)| id).collect();
         self.waiting = still;
         out
     }
@@ -348,7 +411,9 @@ impl Engine {
     }
 
     fn unwait(&mut self, id: Id) {
-        self.waiting.retain(|&(_, w)| w != id);
+        if self.waiting_ids.remove(&id) {
+            self.waiting.retain(|&(_, w)| w != id);
+        }
         self.reasons.remove(&id);
     }
 
@@ -361,9 +426,8 @@ impl Engine {
         let mut out: Vec<Id> = targets.to_vec();
         let mut queue: VecDeque<Id> = targets.iter().copied().collect();
         while let Some(id) = queue.pop_front() {
-            let Some(v) = p.view(id) else { continue };
-            for &(dep, cond) in &v.deps {
-                let Some(dv) = p.view(dep) else { continue };
+            for &(dep, cond) in p.deps(id) {
+                let Some(dv) = p.facts(dep) else { continue };
                 if !seen.insert(dep) {
                     continue;
                 }
@@ -379,21 +443,32 @@ impl Engine {
     /// The first dependency of `v` that does not hold, as a reason, or `None`. A oneshot
     /// that completed stands in for what it needed: web after a finished migration still waits
     /// for the database that migration waited for (it may be restarting).
-    fn blocked_by(&self, p: &dyn Programs, v: &View) -> Option<String> {
-        let mut seen = HashSet::new();
-        let mut stack: Vec<(Id, Condition)> = v.deps.iter().rev().copied().collect();
-        while let Some((dep, cond)) = stack.pop() {
-            if !seen.insert((dep, cond.as_str())) {
-                continue;
-            }
-            let Some(dv) = p.view(dep) else { continue };
+    fn blocked_by(&self, p: &dyn Programs, id: Id) -> Option<String> {
+        // The common case, with no completed oneshot to look through, allocates nothing.
+        let mut more: Vec<(Id, Condition)> = Vec::new();
+        let mut seen: HashSet<(Id, &'static str)> = HashSet::new();
+        let mut check = |dep: Id, cond: Condition, more: &mut Vec<(Id, Condition)>| -> Option<String> {
+            let dv = p.facts(dep)?;
             match holds(cond, &dv) {
                 Holds::Yes if dv.oneshot && dv.state == State::Exited => {
-                    stack.extend(dv.deps.iter().rev().copied());
+                    if seen.insert((dep, cond.as_str())) {
+                        more.extend(p.deps(dep).iter().rev().copied());
+                    }
+                    None
                 }
-                Holds::Yes => {}
-                Holds::Wait => return Some(format!("waiting for {} to be {}", dv.name, cond.as_str())),
-                Holds::Never(why) => return Some(format!("waiting for {} ({why})", dv.name)),
+                Holds::Yes => None,
+                Holds::Wait => Some(format!("waiting for {} to be {}", p.name(dep), cond.as_str())),
+                Holds::Never(why) => Some(format!("waiting for {} ({why})", p.name(dep))),
+            }
+        };
+        for &(dep, cond) in p.deps(id) {
+            if let Some(why) = check(dep, cond, &mut more) {
+                return Some(why);
+            }
+        }
+        while let Some((dep, cond)) = more.pop() {
+            if let Some(why) = check(dep, cond, &mut more) {
+                return Some(why);
             }
         }
         None
@@ -427,6 +502,7 @@ impl Engine {
                     // Dependencies that already meet their condition were left out of `set`.
                     if !v.up() {
                         self.waiting.insert((v.priority, id));
+                        self.waiting_ids.insert(id);
                     }
                 }
                 self.jobs[j].verb = Some(Verb::Start);
@@ -441,7 +517,7 @@ impl Engine {
         let job = &self.jobs[j];
         match job.verb {
             None => true,
-            Some(Verb::Stop) => job.active.iter().all(|&id| p.view(id).is_none_or(|v| !v.up())),
+            Some(Verb::Stop) => job.active.iter().all(|&id| p.facts(id).is_none_or(|v| !v.up())),
             Some(Verb::Start) => job.active.is_empty(),
         }
     }
@@ -451,8 +527,8 @@ impl Engine {
         let verb = self.jobs[j].verb;
         let mut settled = Vec::new();
         for &id in &self.jobs[j].active {
-            let view = p.view(id);
-            let outcome = match (verb, &view) {
+            let facts = p.facts(id);
+            let outcome = match (verb, &facts) {
                 (_, None) => Some((false, None, "removed by a reload".to_owned())),
                 (Some(Verb::Stop), Some(v)) if !v.up() => Some((true, Some(v.state), String::new())),
                 (Some(Verb::Stop), _) => None,
@@ -460,7 +536,7 @@ impl Engine {
                 (None, _) => None,
             };
             if let Some(o) = outcome {
-                settled.push((id, view.map(|v| v.name), o));
+                settled.push((id, facts.map(|_| p.name(id)), o));
             }
         }
         let job = &mut self.jobs[j];
@@ -479,12 +555,12 @@ impl Engine {
     }
 
     /// `Some((ok, message))` once a program of a start step has an outcome.
-    fn start_outcome(&self, p: &dyn Programs, id: Id, v: &View) -> Option<(bool, String)> {
-        let reason = || v.reason.clone().unwrap_or_default();
-        if self.waiting.iter().any(|&(_, w)| w == id) {
+    fn start_outcome(&self, p: &dyn Programs, id: Id, v: &Facts) -> Option<(bool, String)> {
+        let reason = || p.reason(id).unwrap_or_default();
+        if self.waiting_ids.contains(&id) {
             // Not started yet. Waiting for a dependency that cannot hold fails the request;
             // the program keeps waiting (it starts if the dependency recovers).
-            return match self.blocked_by(p, v) {
+            return match self.blocked_by(p, id) {
                 Some(why) if why.contains('(') => Some((false, format!("not started: {why}"))),
                 _ => None,
             };
@@ -493,17 +569,15 @@ impl Engine {
             State::Running if v.oneshot => None,
             State::Running if v.ready => Some((true, "started".into())),
             State::Exited if v.oneshot && v.exit_ok == Some(true) => Some((true, "completed".into())),
-            State::Exited if v.oneshot => Some((false, format!("failed: {}", reason_or(v, "exited unsuccessfully")))),
+            State::Exited if v.oneshot => {
+                Some((false, format!("failed: {}", p.reason(id).unwrap_or_else(|| "exited unsuccessfully".into()))))
+            }
             State::Starting | State::Running | State::Stopping => None,
             State::Backoff => Some((false, format!("failed to start: {}", reason()))),
             State::Fatal => Some((false, reason())),
             State::Stopped | State::Exited => Some((false, "stopped before it was running".into())),
         }
     }
-}
-
-fn reason_or(v: &View, default: &str) -> String {
-    v.reason.clone().unwrap_or_else(|| default.to_owned())
 }
 
 /// Whether a program is already where a start would bring it.
@@ -575,25 +649,33 @@ fn stop_waves(p: &dyn Programs, set: &[Id]) -> VecDeque<Vec<Id>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
 
     /// Programs as plain data; tests change states by hand between calls, as the supervisor
     /// does after carrying out commands.
     #[derive(Default)]
-    struct World(RefCell<BTreeMap<Id, View>>);
+    struct World(BTreeMap<Id, View>);
 
     impl Programs for World {
-        fn view(&self, id: Id) -> Option<View> {
-            self.0.borrow().get(&id).cloned()
+        fn facts(&self, id: Id) -> Option<Facts> {
+            self.0.get(&id).map(View::facts)
+        }
+        fn deps(&self, id: Id) -> &[(Id, Condition)] {
+            self.0.get(&id).map_or(&[], |v| &v.deps)
+        }
+        fn name(&self, id: Id) -> String {
+            self.0.get(&id).map(|v| v.name.clone()).unwrap_or_default()
+        }
+        fn reason(&self, id: Id) -> Option<String> {
+            self.0.get(&id).and_then(|v| v.reason.clone())
         }
         fn ids(&self) -> Vec<Id> {
-            self.0.borrow().keys().copied().collect()
+            self.0.keys().copied().collect()
         }
     }
 
     impl World {
-        fn add(&self, id: Id, name: &str, deps: &[(Id, Condition)]) {
-            self.0.borrow_mut().insert(
+        fn add(&mut self, id: Id, name: &str, deps: &[(Id, Condition)]) {
+            self.0.insert(
                 id,
                 View {
                     name: name.into(),
@@ -608,12 +690,12 @@ mod tests {
                 },
             );
         }
-        fn set(&self, id: Id, f: impl FnOnce(&mut View)) {
-            f(self.0.borrow_mut().get_mut(&id).expect("program"));
+        fn set(&mut self, id: Id, f: impl FnOnce(&mut View)) {
+            f(self.0.get_mut(&id).expect("program"));
         }
         /// Carries out commands the simple way: a start makes it RUNNING (not ready), a stop
         /// makes it STOPPED.
-        fn apply(&self, cmds: &[Command]) {
+        fn apply(&mut self, cmds: &[Command]) {
             for c in cmds {
                 match *c {
                     Command::Start(id) => self.set(id, |v| v.state = State::Running),
@@ -624,7 +706,7 @@ mod tests {
                 }
             }
         }
-        fn ready(&self, id: Id) {
+        fn ready(&mut self, id: Id) {
             self.set(id, |v| {
                 v.state = State::Running;
                 v.ready = true;
@@ -637,7 +719,7 @@ mod tests {
     const WEB: Id = 3;
 
     fn chain() -> World {
-        let w = World::default();
+        let mut w = World::default();
         w.add(DB, "db", &[]);
         w.add(MIGRATE, "migrate", &[(DB, Condition::Ready)]);
         w.set(MIGRATE, |v| v.oneshot = true);
@@ -647,7 +729,7 @@ mod tests {
 
     #[test]
     fn start_pulls_dependencies_and_waits_for_each_condition() {
-        let w = chain();
+        let mut w = chain();
         let mut e = Engine::new();
         let job = e.start(&w, &[WEB], true);
         let cmds = e.next(&w, 64);
@@ -679,7 +761,7 @@ mod tests {
 
     #[test]
     fn a_failed_dependency_fails_the_request_and_the_dependent_keeps_waiting() {
-        let w = chain();
+        let mut w = chain();
         let mut e = Engine::new();
         e.start(&w, &[WEB], true);
         w.apply(&e.next(&w, 64));
@@ -701,7 +783,7 @@ mod tests {
 
     #[test]
     fn the_request_for_a_program_whose_dependency_is_fatal_says_why() {
-        let w = World::default();
+        let mut w = World::default();
         w.add(DB, "db", &[]);
         w.add(WEB, "web", &[(DB, Condition::Ready)]);
         w.set(DB, |v| v.state = State::Fatal);
@@ -721,7 +803,7 @@ mod tests {
 
     #[test]
     fn a_completed_oneshot_is_not_run_again_but_what_it_needed_is_brought_up() {
-        let w = chain();
+        let mut w = chain();
         w.set(MIGRATE, |v| {
             v.state = State::Exited;
             v.exit_ok = Some(true);
@@ -736,7 +818,7 @@ mod tests {
 
     #[test]
     fn completed_oneshots_are_not_run_again_for_a_dependent() {
-        let w = chain();
+        let mut w = chain();
         w.ready(DB);
         w.set(MIGRATE, |v| {
             v.state = State::Exited;
@@ -749,7 +831,7 @@ mod tests {
 
     #[test]
     fn stop_takes_dependents_first_then_dependencies() {
-        let w = chain();
+        let mut w = chain();
         for id in [DB, WEB] {
             w.ready(id);
         }
@@ -775,7 +857,7 @@ mod tests {
 
     #[test]
     fn priority_orders_stops_between_unrelated_programs_and_dependencies_win() {
-        let w = World::default();
+        let mut w = World::default();
         // b depends on a, but has the lower priority number: dependencies win, b stops first.
         w.add(1, "a", &[]);
         w.add(2, "b", &[(1, Condition::Ready)]);
@@ -793,7 +875,7 @@ mod tests {
 
     #[test]
     fn restart_of_a_dependency_restarts_its_running_dependents_after_it() {
-        let w = World::default();
+        let mut w = World::default();
         w.add(DB, "db", &[]);
         w.add(WEB, "web", &[(DB, Condition::Ready)]);
         w.ready(DB);
@@ -818,7 +900,7 @@ mod tests {
 
     #[test]
     fn starts_respect_priority_and_the_budget() {
-        let w = World::default();
+        let mut w = World::default();
         for (id, prio) in [(1, 300), (2, 100), (3, 200)] {
             w.add(id, &format!("p{id}"), &[]);
             w.set(id, |v| v.priority = prio);
@@ -832,7 +914,7 @@ mod tests {
 
     #[test]
     fn shutdown_cancels_waiting_starts_and_stops_everything_in_order() {
-        let w = chain();
+        let mut w = chain();
         let mut e = Engine::new();
         e.start(&w, &[WEB], false);
         w.apply(&e.next(&w, 64));
@@ -860,24 +942,24 @@ mod tests {
             deps: vec![],
             reason: None,
         };
-        assert_eq!(holds(Condition::Started, &v), Holds::Yes);
-        assert_eq!(holds(Condition::Ready, &v), Holds::Wait);
+        assert_eq!(holds(Condition::Started, &v.facts()), Holds::Yes);
+        assert_eq!(holds(Condition::Ready, &v.facts()), Holds::Wait);
         v.ready = true;
-        assert_eq!(holds(Condition::Ready, &v), Holds::Yes);
-        assert_eq!(holds(Condition::Healthy, &v), Holds::Wait);
+        assert_eq!(holds(Condition::Ready, &v.facts()), Holds::Yes);
+        assert_eq!(holds(Condition::Healthy, &v.facts()), Holds::Wait);
         v.healthy = Some(true);
-        assert_eq!(holds(Condition::Healthy, &v), Holds::Yes);
-        assert_eq!(holds(Condition::Completed, &v), Holds::Wait);
+        assert_eq!(holds(Condition::Healthy, &v.facts()), Holds::Yes);
+        assert_eq!(holds(Condition::Completed, &v.facts()), Holds::Wait);
         v.state = State::Exited;
         v.ready = false;
         v.exit_ok = Some(false);
-        assert_eq!(holds(Condition::Completed, &v), Holds::Yes);
-        assert_eq!(holds(Condition::CompletedSuccessfully, &v), Holds::Never("exited unsuccessfully".into()));
-        assert_eq!(holds(Condition::Ready, &v), Holds::Never("EXITED".into()));
+        assert_eq!(holds(Condition::Completed, &v.facts()), Holds::Yes);
+        assert_eq!(holds(Condition::CompletedSuccessfully, &v.facts()), Holds::Never("exited unsuccessfully".into()));
+        assert_eq!(holds(Condition::Ready, &v.facts()), Holds::Never("EXITED".into()));
         v.state = State::Fatal;
-        assert_eq!(holds(Condition::Ready, &v), Holds::Never("FATAL".into()));
-        assert_eq!(holds(Condition::Completed, &v), Holds::Yes);
+        assert_eq!(holds(Condition::Ready, &v.facts()), Holds::Never("FATAL".into()));
+        assert_eq!(holds(Condition::Completed, &v.facts()), Holds::Yes);
         v.state = State::Backoff;
-        assert_eq!(holds(Condition::Ready, &v), Holds::Wait, "still retrying");
+        assert_eq!(holds(Condition::Ready, &v.facts()), Holds::Wait, "still retrying");
     }
 }

@@ -133,6 +133,8 @@ struct Proc {
     strays: Vec<ProcEntry>,
     /// The health check's verdict for the current run, once it has one.
     healthy: Option<bool>,
+    /// `spec.depends_on` as program ids (see [`Supervisor::resolve_dependencies`]).
+    dep_ids: Vec<(Id, crate::config::Condition)>,
     /// The readiness and health checks of the current run: aborted when it exits, so a
     /// program that is down costs no timer at all.
     checks: Vec<tokio::task::AbortHandle>,
@@ -168,6 +170,7 @@ impl Proc {
             start_time: None,
             strays: Vec::new(),
             healthy: None,
+            dep_ids: Vec::new(),
             checks: Vec::new(),
             notify: None,
             status_text: None,
@@ -201,33 +204,35 @@ const FDS_PER_PROGRAM: usize = 4;
 struct Table<'a> {
     procs: &'a [Proc],
     by_id: &'a HashMap<Id, usize>,
-    by_name: &'a HashMap<String, usize>,
 }
 
 impl engine::Programs for Table<'_> {
-    fn view(&self, id: Id) -> Option<engine::View> {
+    fn facts(&self, id: Id) -> Option<engine::Facts> {
         let p = &self.procs[*self.by_id.get(&id)?];
         // A program a reload removed is gone for planning once it is down: nothing starts it.
         if p.retired && p.rt.pid().is_none() {
             return None;
         }
-        let deps = p
-            .spec
-            .depends_on
-            .iter()
-            .filter_map(|d| Some((self.procs[*self.by_name.get(&d.name)?].id, d.condition)))
-            .collect();
-        Some(engine::View {
-            name: p.spec.name.clone(),
+        Some(engine::Facts {
             state: p.rt.public_state(),
             ready: p.rt.ready,
             healthy: p.healthy,
             exit_ok: p.rt.last_exit.map(|e| matches!(e, Exit::Code(c) if p.spec.exit_codes.contains(&c))),
             oneshot: p.spec.oneshot,
             priority: p.spec.priority,
-            deps,
-            reason: p.rt.reason.clone(),
         })
+    }
+
+    fn deps(&self, id: Id) -> &[(Id, crate::config::Condition)] {
+        self.by_id.get(&id).map_or(&[], |&i| &self.procs[i].dep_ids)
+    }
+
+    fn name(&self, id: Id) -> String {
+        self.by_id.get(&id).map(|&i| self.procs[i].spec.name.clone()).unwrap_or_default()
+    }
+
+    fn reason(&self, id: Id) -> Option<String> {
+        self.by_id.get(&id).and_then(|&i| self.procs[i].rt.reason.clone())
     }
 
     fn ids(&self) -> Vec<Id> {
@@ -249,6 +254,8 @@ pub struct Supervisor {
     /// The last turn started as many programs as one turn may: more may be ready to go.
     budget_hit: bool,
     checks_tx: mpsc::UnboundedSender<CheckMsg>,
+    /// The notify sockets' directory has been made and checked.
+    notify_dir_checked: bool,
     checks_rx: Option<mpsc::UnboundedReceiver<CheckMsg>>,
     log_dir: PathBuf,
     config_path: PathBuf,
@@ -320,6 +327,7 @@ impl Supervisor {
             replies: HashMap::new(),
             budget_hit: false,
             checks_tx,
+            notify_dir_checked: false,
             checks_rx: Some(checks_rx),
             log_dir,
             config_path,
@@ -361,10 +369,26 @@ impl Supervisor {
         self.access.subscribe()
     }
 
+    /// Looks up, once, the ids of what each program depends on: the engine asks for them after
+    /// every event, and names would cost a hash lookup each time. Names resolve to the live
+    /// (not retired) program of that name; called again whenever names change hands.
+    fn resolve_dependencies(&mut self) {
+        for k in 0..self.procs.len() {
+            let ids = self.procs[k]
+                .spec
+                .depends_on
+                .iter()
+                .filter_map(|d| Some((self.procs[*self.by_name.get(&d.name)?].id, d.condition)))
+                .collect();
+            self.procs[k].dep_ids = ids;
+        }
+    }
+
     /// Starts the autostart programs, then serves messages until shutdown is complete.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut reaped: mpsc::UnboundedReceiver<Reaped>) {
+        self.resolve_dependencies();
         let autostart: Vec<Id> = self.procs.iter().filter(|p| p.spec.autostart).map(|p| p.id).collect();
-        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let table = Table { procs: &self.procs, by_id: &self.by_id };
         let job = self.engine.start(&table, &autostart, false);
         self.replies.insert(job, (Reply::Nobody, Vec::new()));
         self.progress_jobs();
@@ -670,9 +694,13 @@ impl Supervisor {
             return Some(path.clone());
         }
         let dir = self.socket.parent()?.join("n");
-        if let Err(e) = svc_platform::ensure_private_dir(&dir) {
-            tracing::error!("cannot make the notify socket directory: {e}");
-            return None;
+        // Checked once, not per program: a start of 1000 notify programs binds 1000 sockets.
+        if !self.notify_dir_checked {
+            if let Err(e) = svc_platform::ensure_private_dir(&dir) {
+                tracing::error!("cannot make the notify socket directory: {e}");
+                return None;
+            }
+            self.notify_dir_checked = true;
         }
         // Short names: a socket path must fit in about 100 bytes.
         let path = dir.join(self.procs[i].id.to_string());
@@ -863,7 +891,7 @@ impl Supervisor {
             }
         }
         let ids: Vec<Id> = found.iter().map(|&i| self.procs[i].id).collect();
-        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let table = Table { procs: &self.procs, by_id: &self.by_id };
         let id = job(&mut self.engine, &table, &ids);
         if no_wait {
             // Answered now: what was found is under way, what was not is an error.
@@ -882,7 +910,7 @@ impl Supervisor {
     }
 
     fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
-        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let table = Table { procs: &self.procs, by_id: &self.by_id };
         if self.shutting_down {
             // Already on the way out; answer this requester when it is done, too.
             if let Some(reply) = reply {
@@ -907,7 +935,7 @@ impl Supervisor {
         let mut budget = BATCH;
         self.budget_hit = false;
         loop {
-            let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+            let table = Table { procs: &self.procs, by_id: &self.by_id };
             let commands = self.engine.next(&table, budget);
             if commands.is_empty() {
                 break;
@@ -936,7 +964,7 @@ impl Supervisor {
                 break;
             }
         }
-        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let table = Table { procs: &self.procs, by_id: &self.by_id };
         for (job, results) in self.engine.finished(&table) {
             self.finish(job, results);
         }
@@ -1154,9 +1182,10 @@ impl Supervisor {
                 .collect();
             stop.extend(lingering);
         }
+        self.resolve_dependencies();
         let stop: Vec<Id> = stop.iter().map(|&i| self.procs[i].id).collect();
         let start: Vec<Id> = start.iter().map(|&i| self.procs[i].id).collect();
-        let table = Table { procs: &self.procs, by_id: &self.by_id, by_name: &self.by_name };
+        let table = Table { procs: &self.procs, by_id: &self.by_id };
         let job = self.engine.stop_then_start(&table, &stop, &start);
         let reply = match reply {
             Some(tx) => Reply::Reload(tx, plan),
@@ -1181,6 +1210,7 @@ impl Supervisor {
             self.procs.iter().enumerate().filter(|(_, p)| !p.retired).map(|(i, p)| (p.spec.name.clone(), i)).collect();
         self.by_pid = self.procs.iter().enumerate().filter_map(|(i, p)| p.rt.pid().map(|pid| (pid, i))).collect();
         self.by_id = self.procs.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        self.resolve_dependencies();
     }
 
     /// Sends `signal` to every running target.
