@@ -61,7 +61,9 @@ pub async fn progress(g: &Global, targets: &[String], goal: State) {
     let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return std::future::pending().await };
     let verb = if goal == State::Running { "running" } else { "stopped" };
     loop {
-        if let Ok(Response::Status { programs }) = c.request(&Request::Status { targets: targets.to_vec() }).await {
+        if let Ok(Response::Status { programs }) =
+            c.request(&Request::Status { targets: targets.to_vec(), resources: false }).await
+        {
             let done = programs
                 .iter()
                 .filter(|p| match goal {
