@@ -319,7 +319,10 @@ fn group_usage_sums_the_members_of_a_group() {
     use std::os::unix::process::CommandExt;
     // The leader holds 50 MB in a shell variable and waits; the CPU comes from a busy child in
     // the same group, so CPU time that grows while the leader waits proves members are summed.
+    // On SIGTERM the leader kills and reaps the busy child itself, so that the group is empty
+    // once the test has reaped the leader (an orphan would wait for whoever adopts it).
     let script = r#"sh -c 'while :; do :; done' &
+trap 'kill $!; wait; exit 0' TERM
 x=$(head -c 50000000 /dev/zero | tr '\0' a)
 echo ready
 wait"#;
@@ -353,16 +356,10 @@ wait"#;
     }
     assert!(cpu >= cpu0 + 0.2, "CPU time did not grow: {cpu0} then {cpu}");
 
-    drop(guard);
-    // Once the group is gone, nothing is known about it, which is not "zero". Its orphaned
-    // member stays a zombie (still counted) until init reaps it.
-    let mut gone = group_usage(&[pgid]).expect("group_usage")[0];
-    for _ in 0..400 {
-        if gone == GroupUsage::default() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        gone = group_usage(&[pgid]).expect("group_usage")[0];
-    }
+    let mut guard = guard;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGTERM).expect("kill");
+    guard.0.wait().expect("wait");
+    // The group is gone: nothing is known about it, which is not "zero".
+    let gone = group_usage(&[pgid]).expect("group_usage")[0];
     assert_eq!(gone, GroupUsage::default());
 }
