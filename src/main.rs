@@ -56,7 +56,7 @@ enum Command {
     /// Show the state of programs (all by default).
     #[command(
         visible_aliases = ["list", "ls", "ps"],
-        after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not."
+        after_help = "Examples:\n  svc status\n  svc status web 'workers:*'\n  svc status --json | jq '.[].state'\n  svc status --json -r | jq '.[] | {name, cpu_seconds, memory_bytes}'\n\nExit status: 0 if every listed program is RUNNING, 3 if any is not."
     )]
     Status {
         /// Program names, GROUP:*, or all.
@@ -64,6 +64,14 @@ enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Show CPU and memory use (the default on a terminal): the table's CPU is a percentage
+        /// of one core over 0.4 s, so it takes that long; --json gives cumulative CPU seconds and
+        /// bytes at once.
+        #[arg(short = 'r', long, overrides_with = "no_resources")]
+        resources: bool,
+        /// Leave out CPU and memory use, even on a terminal: answers at once.
+        #[arg(long, overrides_with = "resources")]
+        no_resources: bool,
     },
     /// Start programs (and what they depend on); wait until they are ready (or failed).
     #[command(
@@ -338,7 +346,16 @@ fn main() -> ExitCode {
         Some(Command::Up { quiet }) => cli::daemon::up(&global, quiet),
         Some(Command::Shutdown) => cli::daemon::shutdown(&global),
         Some(Command::Version { json }) => cli::daemon::version(&global, json),
-        Some(Command::Status { targets, json }) => cli::status::status(&global, targets, json),
+        Some(Command::Status { targets, json, resources, no_resources }) => {
+            let resources = if resources {
+                Some(true)
+            } else if no_resources {
+                Some(false)
+            } else {
+                None
+            };
+            cli::status::status(&global, targets, json, resources)
+        }
         Some(Command::Start { targets, json, no_wait }) => {
             cli::control::control(&global, cli::control::Verb::Start, targets, json, no_wait)
         }

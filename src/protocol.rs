@@ -28,6 +28,11 @@ pub enum Request {
         /// Program names, `GROUP:*` or `all`.
         #[serde(default)]
         targets: Vec<String>,
+        /// Also report each program's CPU time and memory. Opt-in because it takes a scan of
+        /// the whole process table, which costs more than the rest of the reply at 1000
+        /// programs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resources: bool,
     },
     /// Start targets (and what they depend on); reply once each is ready or has failed.
     Start {
@@ -380,6 +385,14 @@ pub struct ProgramStatus {
     /// What the program says about itself (sd_notify `STATUS=`), if it does.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// CPU seconds (user + system) used so far by the processes of its group and the children
+    /// they waited for; null unless asked for (`resources`), or when the OS cannot tell.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+    /// Resident memory in bytes of the processes of its group; null unless asked for
+    /// (`resources`), or when the OS cannot tell.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
 }
 
 /// One change the daemon applied, as an `events` stream reports it. Fields that do not apply
@@ -577,7 +590,10 @@ mod tests {
     #[test]
     fn unit_variant_and_defaults() {
         assert_eq!(decode_request(br#"{"protocol":1,"type":"shutdown"}"#), Ok(Request::Shutdown {}));
-        assert_eq!(decode_request(br#"{"protocol":1,"type":"status"}"#), Ok(Request::Status { targets: vec![] }));
+        assert_eq!(
+            decode_request(br#"{"protocol":1,"type":"status"}"#),
+            Ok(Request::Status { targets: vec![], resources: false })
+        );
         assert_eq!(
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
             Ok(Request::Logs { name: "x".into(), stream: LogSelect::Stdout, lines: 10, follow: false, since: None })

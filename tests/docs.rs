@@ -293,6 +293,8 @@ fn sample_responses() -> Vec<Response> {
         health: Some("healthy".into()),
         waiting: Some("waiting for db (FATAL)".into()),
         status_text: Some("warming up".into()),
+        cpu_seconds: Some(1.5),
+        memory_bytes: Some(4096),
     };
     let result = TargetResult { name: "web".into(), ok: true, state: Some(State::Running), message: "started".into() };
     vec![

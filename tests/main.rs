@@ -21,5 +21,6 @@ mod protocol;
 mod reliability;
 mod reload;
 mod request_faults;
+mod resources;
 mod supervision;
 mod terminal;

@@ -124,7 +124,7 @@ fn targets() -> impl Strategy<Value = Vec<String>> {
 /// Every variant of [`Request`] with arbitrary contents.
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        targets().prop_map(|targets| Request::Status { targets }),
+        (targets(), any::<bool>()).prop_map(|(targets, resources)| Request::Status { targets, resources }),
         (targets(), any::<bool>()).prop_map(|(targets, no_wait)| Request::Start { targets, no_wait }),
         targets().prop_map(|targets| Request::Stop { targets }),
         (targets(), any::<bool>()).prop_map(|(targets, no_wait)| Request::Restart { targets, no_wait }),

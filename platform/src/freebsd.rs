@@ -109,6 +109,8 @@ unsafe impl Plain for libc::c_int {}
 unsafe impl Plain for libc::c_char {}
 // SAFETY: as above.
 unsafe impl Plain for libc::timeval {}
+// SAFETY: as above (segsz_t, the type of ki_rssize).
+unsafe impl Plain for isize {}
 
 /// The `T` at byte `off` of `buf`, or None when it does not fit.
 fn read_plain<T: Plain>(buf: &[u8], off: usize) -> Option<T> {
@@ -226,6 +228,48 @@ fn parse_kinfo_procs(buf: &[u8], boot: libc::timeval) -> io::Result<Vec<crate::P
         });
     }
     Ok(out)
+}
+
+/// One `kern.proc.proc` snapshot: for each process whose group is in `want`, its CPU time
+/// (`ki_rusage` user + system, the kernel's `calcru`, plus `ki_childtime` for the children it
+/// waited for) and resident pages (`ki_rssize`; 0 for a zombie, whose memory is gone).
+pub fn usage_rows(want: &std::collections::HashSet<i32>) -> io::Result<Vec<crate::usage::ProcUsage>> {
+    // SAFETY: sysconf has no memory effects.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0);
+    let buf = all_kinfo_procs()?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "kern.proc.proc: malformed kinfo_proc");
+    let usage = offset_of!(libc::kinfo_proc, ki_rusage);
+    let mut out = Vec::new();
+    let mut rest = &buf[..];
+    while !rest.is_empty() {
+        let size: libc::c_int = read_plain(rest, offset_of!(libc::kinfo_proc, ki_structsize)).ok_or_else(bad)?;
+        let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(bad)?;
+        let entry = rest.get(..size).ok_or_else(bad)?;
+        rest = &rest[size..];
+        let pgid: libc::pid_t = read_plain(entry, offset_of!(libc::kinfo_proc, ki_pgid)).ok_or_else(bad)?;
+        if !want.contains(&pgid) {
+            continue;
+        }
+        let tv = |off: usize| read_plain::<libc::timeval>(entry, off).and_then(timeval_ns);
+        let cpu_ns = [
+            tv(usage + offset_of!(libc::rusage, ru_utime)),
+            tv(usage + offset_of!(libc::rusage, ru_stime)),
+            tv(offset_of!(libc::kinfo_proc, ki_childtime)),
+        ]
+        .into_iter()
+        .try_fold(0u64, |sum, t| Some(sum.saturating_add(t?)));
+        let pages: libc::segsz_t = read_plain(entry, offset_of!(libc::kinfo_proc, ki_rssize)).ok_or_else(bad)?;
+        let rss_bytes = page.zip(u64::try_from(pages).ok()).map(|(p, n)| n.saturating_mul(p));
+        out.push(crate::usage::ProcUsage { pgid, cpu_ns, rss_bytes });
+    }
+    Ok(out)
+}
+
+/// A duration as a `timeval`, in nanoseconds; `None` if it is negative or malformed.
+fn timeval_ns(tv: libc::timeval) -> Option<u64> {
+    let sec = u64::try_from(tv.tv_sec).ok()?;
+    let usec = u64::try_from(tv.tv_usec).ok().filter(|&u| u < 1_000_000)?;
+    Some(sec.saturating_mul(1_000_000_000).saturating_add(usec * 1000))
 }
 
 /// Resets every signal to its default action. Async-signal-safe.

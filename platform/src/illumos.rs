@@ -64,7 +64,7 @@ pub fn default_log_dir(_home: &Path, state_dir: &Path) -> PathBuf {
     state_dir.join("logs")
 }
 
-/// The start of `psinfo_t` from `<sys/procfs.h>`, up to `pr_start`. libc does not define
+/// The start of `psinfo_t` from `<sys/procfs.h>`, up to `pr_ctime`. libc does not define
 /// `psinfo_t`; the prefix has been stable since Solaris 2.6, and `repr(C)` with the C types
 /// reproduces the header's layout for both data models.
 #[repr(C)]
@@ -88,6 +88,10 @@ struct PsinfoPrefix {
     pr_pctmem: libc::c_ushort,
     /// `timestruc_t`: seconds and nanoseconds since the epoch.
     pr_start: [libc::c_long; 2],
+    /// User + system CPU time of this process (`timestruc_t`).
+    pr_time: [libc::c_long; 2],
+    /// User + system CPU time of the children it has waited for (`timestruc_t`).
+    pr_ctime: [libc::c_long; 2],
 }
 
 // Hand-computed for LP64 from `psinfo_t` in illumos-gate usr/src/uts/common/sys/procfs.h
@@ -99,8 +103,11 @@ const _: () = {
     assert!(offset_of!(PsinfoPrefix, pr_ppid) == 12);
     assert!(offset_of!(PsinfoPrefix, pr_pgid) == 16);
     assert!(offset_of!(PsinfoPrefix, pr_ttydev) == 72);
+    assert!(offset_of!(PsinfoPrefix, pr_rssize) == 56);
     assert!(offset_of!(PsinfoPrefix, pr_start) == 88);
-    assert!(size_of::<PsinfoPrefix>() == 104);
+    assert!(offset_of!(PsinfoPrefix, pr_time) == 104);
+    assert!(offset_of!(PsinfoPrefix, pr_ctime) == 120);
+    assert!(size_of::<PsinfoPrefix>() == 136);
 };
 
 /// Nanoseconds since the epoch at which the process started (`pr_start`, recorded at fork).
@@ -151,6 +158,34 @@ pub fn process_table() -> io::Result<Vec<crate::ProcEntry>> {
         });
     }
     Ok(out)
+}
+
+/// Every numeric entry of `/proc`, from its `psinfo`: for the members of groups in `want`,
+/// `pr_time` + `pr_ctime` (microstate-accounted, so exact) and `pr_rssize` (KB).
+pub fn usage_rows(want: &std::collections::HashSet<i32>) -> io::Result<Vec<crate::usage::ProcUsage>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if pid <= 0 {
+            continue;
+        }
+        // A process may exit between readdir and read: skip it.
+        let Ok(info) = read_psinfo(pid) else { continue };
+        if !want.contains(&info.pr_pgid) {
+            continue;
+        }
+        let cpu_ns = timestruc_ns(info.pr_time).zip(timestruc_ns(info.pr_ctime)).map(|(a, b)| a.saturating_add(b));
+        let rss_bytes = u64::try_from(info.pr_rssize).ok().map(|kb| kb.saturating_mul(1024));
+        out.push(crate::usage::ProcUsage { pgid: info.pr_pgid, cpu_ns, rss_bytes });
+    }
+    Ok(out)
+}
+
+/// A `timestruc_t` duration in nanoseconds; `None` if negative or malformed.
+fn timestruc_ns([sec, nsec]: [libc::c_long; 2]) -> Option<u64> {
+    let sec = u64::try_from(sec).ok()?;
+    let nsec = u64::try_from(nsec).ok().filter(|&n| n < 1_000_000_000)?;
+    Some(sec.saturating_mul(1_000_000_000).saturating_add(nsec))
 }
 
 /// Resets every signal to its default action. Async-signal-safe.

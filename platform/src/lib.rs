@@ -23,12 +23,14 @@ pub mod service;
 mod signals;
 mod unix;
 mod unix_common;
+mod usage;
 
 pub use dgram::{DATAGRAM_SENDER_PID, ReceivedDatagram, enable_datagram_credentials, recv_datagram_with_pid};
 pub use notify::{NOTIFY_SOCKET_ENV, notify_ready, notify_reloading, notify_state, notify_stopping, notify_to};
 pub use rlimit::{RLIM_UNLIMITED, Rlimit, child_set_rlimit, rlimit_supported};
 pub use signals::{signal_from_name, signal_name};
 pub use unix::{PrivateDirError, ensure_group_dir, ensure_private_dir, ensure_traverse_dir};
+pub use usage::GroupUsage;
 
 /// The name of the OS svc was built for, as users know it.
 pub const OS_NAME: &str = os::OS_NAME;
@@ -203,6 +205,20 @@ pub fn descendants(table: &[ProcEntry], root: i32) -> Vec<ProcEntry> {
         }
     }
     out
+}
+
+/// CPU time and resident memory of each process group in `pgids` (a program's leader pid is its
+/// group id), in the same order, from ONE pass over the process table however many groups are
+/// asked for. Each figure sums every member of the group, zombies included; a figure the OS
+/// will not give, or a group with no member left, is `None`, never a guess. Ids that are not
+/// positive get `None` without a scan.
+///
+/// Linux: `/proc/PID/stat` (utime, stime, cutime, cstime; rss). FreeBSD: `kern.proc.proc`
+/// (`ki_rusage`, `ki_childtime`, `ki_rssize`). macOS: `proc_listallpids`, then
+/// `PROC_PIDT_SHORTBSDINFO` for the group and `proc_pid_rusage` for the members. illumos:
+/// `/proc/PID/psinfo` (`pr_time`, `pr_ctime`, `pr_rssize`).
+pub fn group_usage(pgids: &[i32]) -> io::Result<Vec<GroupUsage>> {
+    usage::group_usage(pgids)
 }
 
 /// An opaque fingerprint of when process `pid` started, stable for the life of the process.

@@ -87,6 +87,72 @@ fn parse_stat_entry(pid: i32, stat: &[u8]) -> Option<crate::ProcEntry> {
     })
 }
 
+/// One pass over `/proc`: for each process whose group is in `want`, its CPU time and RSS from
+/// `/proc/PID/stat` (one small read per process; see `group_usage` in the facade).
+///
+/// RSS, not PSS: PSS needs `smaps_rollup`, which walks the process's page tables and costs
+/// far more than `stat` for every process, at every status request.
+pub fn usage_rows(want: &std::collections::HashSet<i32>) -> io::Result<Vec<crate::usage::ProcUsage>> {
+    use std::io::Read;
+    // SAFETY: sysconf has no memory effects.
+    let (hz, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0);
+    let page = u64::try_from(page).ok().filter(|&p| p > 0);
+    let mut out = Vec::new();
+    // A stat line is a few hundred bytes; one buffer for all avoids an allocation per process.
+    let mut buf = vec![0u8; 4096];
+    let mut path = String::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        path.clear();
+        use std::fmt::Write;
+        let _ = write!(path, "/proc/{pid}/stat");
+        // A process may exit between readdir and read: skip it.
+        let Ok(mut f) = std::fs::File::open(&path) else { continue };
+        let Ok(n) = f.read(&mut buf) else { continue };
+        let Some(f) = parse_stat_usage(&buf[..n]) else { continue };
+        if !want.contains(&f.pgid) {
+            continue;
+        }
+        out.push(crate::usage::ProcUsage {
+            pgid: f.pgid,
+            cpu_ns: hz.map(|hz| ticks_to_ns(f.ticks, hz)),
+            rss_bytes: page.map(|p| f.rss_pages.saturating_mul(p)),
+        });
+    }
+    Ok(out)
+}
+
+/// The fields of `/proc/PID/stat` that `usage_rows` needs.
+#[derive(Debug, PartialEq, Eq)]
+struct StatUsage {
+    pgid: i32,
+    /// utime + stime + cutime + cstime, in clock ticks.
+    ticks: u64,
+    rss_pages: u64,
+}
+
+/// Fields 5 (pgrp), 14-17 (utime, stime, cutime, cstime) and 24 (rss), counted from the last
+/// `)` like `parse_stat_start_time`, without collecting the fields.
+fn parse_stat_usage(stat: &[u8]) -> Option<StatUsage> {
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let mut fields = after.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
+    let num = |f: &[u8]| -> Option<i64> { std::str::from_utf8(f).ok()?.parse().ok() };
+    // After ")" come field 3 (state) onwards, so field N is index N - 3.
+    let pgid = i32::try_from(num(fields.nth(2)?)?).ok()?;
+    let mut ticks: u64 = 0;
+    for f in fields.by_ref().skip(8).take(4) {
+        // cutime and cstime are signed in the kernel's format; a negative value is nonsense.
+        ticks = ticks.saturating_add(u64::try_from(num(f)?).ok()?);
+    }
+    let rss_pages = u64::try_from(num(fields.nth(6)?)?).unwrap_or(0);
+    Some(StatUsage { pgid, ticks, rss_pages })
+}
+
+fn ticks_to_ns(ticks: u64, hz: u64) -> u64 {
+    u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
+}
+
 /// Resets every signal to its default action, through the raw system call: glibc's
 /// `sigaction` refuses signals 32 and 33 (its own), yet an inherited "ignore" on them would
 /// leak into programs. Async-signal-safe.
@@ -190,12 +256,20 @@ pub fn cmsg_sender_pid(level: libc::c_int, kind: libc::c_int, data: *const u8, l
 
 #[cfg(test)]
 mod tests {
-    use super::parse_stat_start_time;
+    use super::{StatUsage, parse_stat_start_time, parse_stat_usage};
 
     #[test]
     fn stat_with_awkward_command_name() {
         let line = b"42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0";
         assert_eq!(parse_stat_start_time(line), Some(987654));
         assert_eq!(parse_stat_start_time(b"42 (x) S 1"), None);
+    }
+
+    #[test]
+    fn stat_usage_fields() {
+        // pgrp 42; utime 1, stime 2, cutime 3, cstime 4; rss 250 pages.
+        let line = b"42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 3 4 20 0 1 0 987654 1000 250 0";
+        assert_eq!(parse_stat_usage(line), Some(StatUsage { pgid: 42, ticks: 10, rss_pages: 250 }));
+        assert_eq!(parse_stat_usage(b"42 (x) S 1 42"), None);
     }
 }

@@ -301,3 +301,65 @@ fn parent_death_signal_in_pre_exec() {
     }
     assert!(cmd.status().unwrap().success());
 }
+
+/// Kills a test's process group however the test ends.
+struct GroupGuard(std::process::Child);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let pgid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn group_usage_sums_the_members_of_a_group() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    // The leader holds 50 MB in a shell variable and waits; the CPU comes from a busy child in
+    // the same group, so CPU time that grows while the leader waits proves members are summed.
+    // On SIGTERM the leader kills and reaps the busy child itself, so that the group is empty
+    // once the test has reaped the leader (an orphan would wait for whoever adopts it).
+    let script = r#"sh -c 'while :; do :; done' &
+trap 'kill $!; wait; exit 0' TERM
+x=$(head -c 50000000 /dev/zero | tr '\0' a)
+echo ready
+wait"#;
+    let mut child = Command::new("sh")
+        .args(["-c", script])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let stdout = child.stdout.take().expect("piped");
+    let guard = GroupGuard(child);
+    let pgid = guard.0.id() as i32;
+    let mut line = String::new();
+    io::BufReader::new(stdout).read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "ready");
+
+    let first = group_usage(&[pgid, -1]).expect("group_usage");
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[1], GroupUsage::default());
+    let mem = first[0].memory_bytes.expect("resident memory is known on every supported OS");
+    assert!(mem >= 50_000_000, "{mem} bytes");
+    let cpu0 = first[0].cpu_seconds.expect("CPU time is known on every supported OS");
+    // Polled, not timed: a loaded machine may give the busy child little CPU for a while.
+    let mut cpu = cpu0;
+    for _ in 0..400 {
+        if cpu >= cpu0 + 0.2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        cpu = group_usage(&[pgid]).expect("group_usage")[0].cpu_seconds.expect("cpu");
+    }
+    assert!(cpu >= cpu0 + 0.2, "CPU time did not grow: {cpu0} then {cpu}");
+
+    let mut guard = guard;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGTERM).expect("kill");
+    guard.0.wait().expect("wait");
+    // The group is gone: nothing is known about it, which is not "zero".
+    let gone = group_usage(&[pgid]).expect("group_usage")[0];
+    assert_eq!(gone, GroupUsage::default());
+}

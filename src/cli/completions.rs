@@ -57,7 +57,7 @@ pub fn man(cmd: clap::Command) -> u8 {
 pub fn names(g: &Global) -> u8 {
     block_on(async {
         let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return FAILURE };
-        match c.request(&Request::Status { targets: vec![] }).await {
+        match c.request(&Request::Status { targets: vec![], resources: false }).await {
             Ok(Response::Status { programs }) => {
                 for p in &programs {
                     println!("{}", p.name);

@@ -161,7 +161,8 @@ async fn resolve(c: &mut Client, args: &LogsArgs) -> Result<Vec<Source>, ClientE
     let mut daemon = args.daemon;
     let mut targets = args.targets.clone();
     if targets.iter().any(|t| t == DAEMON_NAME) {
-        let named_svc = match c.request(&Request::Status { targets: vec![DAEMON_NAME.into()] }).await {
+        let named_svc = match c.request(&Request::Status { targets: vec![DAEMON_NAME.into()], resources: false }).await
+        {
             Ok(Response::Status { .. }) => true,
             Err(ClientError::Daemon(ErrorReply { code: ErrorCode::UnknownTarget, .. })) => false,
             Ok(other) => return Err(ClientError::Protocol(format!("{other:?}"))),
@@ -179,7 +180,7 @@ async fn resolve(c: &mut Client, args: &LogsArgs) -> Result<Vec<Source>, ClientE
             return Ok(sources);
         }
     }
-    match c.request(&Request::Status { targets }).await? {
+    match c.request(&Request::Status { targets, resources: false }).await? {
         Response::Status { programs } => sources.extend(programs.into_iter().map(|p| Source::Program(p.name))),
         other => return Err(ClientError::Protocol(format!("{other:?}"))),
     }

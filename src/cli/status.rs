@@ -4,19 +4,37 @@ use super::{FAILURE, Global, NOT_RUNNING, SUCCESS, block_on, connect, report};
 use crate::client::ClientError;
 use crate::protocol::{ProgramStatus, Request, Response, State};
 use std::io::IsTerminal;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Prints the status of `targets` (all when empty).
-pub fn status(g: &Global, targets: Vec<String>, json: bool) -> u8 {
+/// How far apart the two readings behind the table's CPU percentage are: long enough that a
+/// few clock ticks of CPU time (10 ms each on Linux) are a small error, short enough not to
+/// make a person wait.
+const CPU_WINDOW: Duration = Duration::from_millis(400);
+
+/// Prints the status of `targets` (all when empty). `resources`: whether to show CPU and memory;
+/// `None` means "when stdout is a terminal and the output is a table", since the table's CPU
+/// percentage costs [`CPU_WINDOW`] of waiting, which scripts should not pay unasked.
+pub fn status(g: &Global, targets: Vec<String>, json: bool, resources: Option<bool>) -> u8 {
+    let resources = resources.unwrap_or(!json && std::io::stdout().is_terminal());
     block_on(async {
         let mut c = match connect(g).await {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let programs = match c.request(&Request::Status { targets }).await {
-            Ok(Response::Status { programs }) => programs,
-            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
-            Err(e) => return report(&e),
+        let mut ask = async |targets: Vec<String>| {
+            let sent = Instant::now();
+            let reply = c.request(&Request::Status { targets, resources }).await;
+            // The daemon reads the process table somewhere between sending and receiving.
+            let at = sent + sent.elapsed() / 2;
+            match reply {
+                Ok(Response::Status { programs }) => Ok((programs, at)),
+                Ok(other) => Err(report(&ClientError::Protocol(format!("{other:?}")))),
+                Err(e) => Err(report(&e)),
+            }
+        };
+        let (mut programs, first_at) = match ask(targets.clone()).await {
+            Ok(r) => r,
+            Err(code) => return code,
         };
         if json {
             match serde_json::to_string_pretty(&programs) {
@@ -27,11 +45,41 @@ pub fn status(g: &Global, targets: Vec<String>, json: bool) -> u8 {
                 }
             }
         } else {
+            let mut cpu = None;
+            if resources {
+                // CPU time is cumulative: a rate needs a second reading, taken only if there is
+                // something to measure.
+                if programs.iter().any(|p| p.cpu_seconds.is_some()) {
+                    tokio::time::sleep(CPU_WINDOW).await;
+                    let (later, later_at) = match ask(targets).await {
+                        Ok(r) => r,
+                        Err(code) => return code,
+                    };
+                    let secs = later_at.duration_since(first_at).as_secs_f64();
+                    cpu = Some(later.iter().map(|p| cpu_percent(&programs, p, secs)).collect());
+                    programs = later;
+                } else {
+                    cpu = Some(vec![None; programs.len()]);
+                }
+            }
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            print!("{}", table(&programs, now(), color));
+            print!("{}", table(&programs, now(), color, cpu.as_deref()));
         }
         if programs.iter().all(|p| p.state == State::Running) { SUCCESS } else { NOT_RUNNING }
     })
+}
+
+/// Percent of one core that `p` used over the `secs` since its reading in `before`; `None`
+/// unless both readings are of the same run (same pid) and the time went forward: a member of
+/// its group exiting without being waited for takes its time along, and a rate across that
+/// would be wrong, not small.
+fn cpu_percent(before: &[ProgramStatus], p: &ProgramStatus, secs: f64) -> Option<f64> {
+    let old = before.iter().find(|b| b.name == p.name && b.group == p.group)?;
+    if old.pid.is_none() || old.pid != p.pid || secs <= 0.0 {
+        return None;
+    }
+    let used = p.cpu_seconds? - old.cpu_seconds?;
+    (used >= 0.0).then(|| used / secs * 100.0)
 }
 
 fn now() -> f64 {
@@ -50,12 +98,14 @@ fn state_color(state: State) -> &'static str {
 }
 
 /// The aligned table: NAME STATE PID UPTIME RESTARTS DETAIL, states coloured when `color`;
-/// with a READY column after STATE when a program has a readiness or health check.
-pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
+/// with a READY column after STATE when a program has a readiness or health check, and CPU and
+/// MEM after UPTIME when `cpu` (each program's CPU percentage, in order) is given.
+pub fn table(programs: &[ProgramStatus], now: f64, color: bool, cpu: Option<&[Option<f64>]>) -> String {
     let with_ready = programs.iter().any(|p| p.ready_check);
     let rows: Vec<Vec<String>> = programs
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let pid = p.pid.map_or_else(|| "-".into(), |p| p.to_string());
             let uptime = match p.state {
                 State::Running | State::Starting | State::Stopping => human_duration(now - p.since),
@@ -73,7 +123,13 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
                     (true, false) => "no".into(),
                 });
             }
-            row.extend([pid, uptime, p.restarts.to_string(), detail(p, now)]);
+            row.extend([pid, uptime]);
+            if let Some(cpu) = cpu {
+                let pct = cpu.get(i).copied().flatten();
+                row.push(pct.map_or_else(|| "-".into(), |c| format!("{c:.1}%")));
+                row.push(p.memory_bytes.map_or_else(|| "-".into(), human_bytes));
+            }
+            row.extend([p.restarts.to_string(), detail(p, now)]);
             row
         })
         .collect();
@@ -81,7 +137,11 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool) -> String {
     if with_ready {
         header.push("READY".into());
     }
-    header.extend(["PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from));
+    header.extend(["PID", "UPTIME"].map(String::from));
+    if cpu.is_some() {
+        header.extend(["CPU", "MEM"].map(String::from));
+    }
+    header.extend(["RESTARTS", "DETAIL"].map(String::from));
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -190,7 +250,7 @@ pub fn pid(g: &Global, targets: Vec<String>, json: bool) -> u8 {
                 Err(e) => report(&e),
             };
         }
-        match c.request(&Request::Status { targets }).await {
+        match c.request(&Request::Status { targets, resources: false }).await {
             Ok(Response::Status { programs }) => {
                 if json {
                     let map: serde_json::Map<String, serde_json::Value> =
@@ -226,7 +286,7 @@ pub fn avail(g: &Global, json: bool) -> u8 {
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),
         };
-        let running = match c.request(&Request::Status { targets: vec![] }).await {
+        let running = match c.request(&Request::Status { targets: vec![], resources: false }).await {
             Ok(Response::Status { programs }) => programs,
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),
@@ -305,13 +365,16 @@ mod tests {
             health: None,
             waiting: None,
             status_text: None,
+            cpu_seconds: None,
+            memory_bytes: None,
         };
-        let t = table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false);
+        let t =
+            table(&[p("web", State::Running, Some(12)), p("longer-name", State::Stopped, None)], 165.0, false, None);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME         STATE    PID  UPTIME  RESTARTS  DETAIL");
         assert_eq!(lines[1], "web          RUNNING  12   1m 05s  0");
         assert_eq!(lines[2], "longer-name  STOPPED  -    -       0");
-        let colored = table(&[p("web", State::Running, Some(12))], 165.0, true);
+        let colored = table(&[p("web", State::Running, Some(12))], 165.0, true, None);
         assert!(colored.contains("\x1b[32mRUNNING\x1b[0m"), "{colored:?}");
     }
 }

@@ -818,7 +818,7 @@ impl Supervisor {
             }
         };
         match req {
-            Request::Status { targets } => {
+            Request::Status { targets, .. } => {
                 let resp = match self.resolve(&targets) {
                     Ok(idx) => Response::Status { programs: idx.into_iter().map(|i| self.status_of(i)).collect() },
                     Err(unknown) => self.unknown_targets(&unknown),
@@ -1709,6 +1709,9 @@ impl Supervisor {
             health: p.healthy.map(|h| if h { "healthy" } else { "unhealthy" }.to_owned()),
             waiting: self.engine.waiting_reason(p.id).map(str::to_owned),
             status_text: p.status_text.clone(),
+            // Filled outside the loop by the connection that asked (server.rs).
+            cpu_seconds: None,
+            memory_bytes: None,
         }
     }
 }
