@@ -19,10 +19,21 @@ supervisor is readable):
         only the hostile-requests test: `svc status` latency while CLIENTS raw clients send
         `status` naming one 65,000-character unknown target in a loop, and without them;
         writes bench/RESULTS-hostile.md and bench/results-hostile.jsonl
+  python3 bench/harness.py deps [--n 1000] [--levels 10] [--variants deps,notify,plain,health-exec,health-tcp]
+                                [--rounds 3] [--out FILE.md]
+        only the dependencies/readiness/health test (issue 12), with N programs that each run
+        notify-sleep (a C helper compiled with cc: READY=1 to $NOTIFY_SOCKET, then pause()):
+        time until `svc status --json` shows all RUNNING and ready with LEVELS levels of
+        depends-on (deps; also deps-names, deps-one), without (notify), and without readiness
+        (plain); the idle window for those; the daemon's CPU with a 10 s health check on every
+        program (health-exec: exec "true"; health-tcp: tcp to one listener of the harness);
+        writes bench/RESULTS-deps.md and bench/results-deps.jsonl. Part of `all` (at the
+        largest N) when svc is among the peers
 
 Env: BENCH_IDLE_S (default 30): idle window; the context switches after 20 s are recorded too
      (the anchors' window).  BENCH_SVC: an svc binary to use instead of building one.
      BENCH_HOSTILE_S (default 10): how long `svc status` is probed with and without hostile clients.
+     BENCH_HEALTH_S (default 60): the window over which the health checks' CPU is measured.
 Every process the harness starts is killed on exit, Ctrl-C or error (process groups of every
 launched supervisor, every `sleep 7dddd`, every log writer).
 """
@@ -66,6 +77,45 @@ HOSTILE_CLIENTS = 3
 PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc', 'svc-defaults')
 LOG_PEERS = ('floor', 'supervisord', 'runit', 's6', 'svc')
 perf = time.perf_counter
+NOTIFIER = 'notify-sleep'                 # the deps test's program (a C helper built at setup)
+SLEEPERS = (b'sleep', NOTIFIER.encode())
+DEPS_LEVELS = 10
+DEPS_VARIANTS = ('deps', 'notify', 'plain', 'health-exec', 'health-tcp')
+DEPS_EXTRA = ('deps-names', 'deps-one')   # other spellings of the same levels (`--variants`)
+HEALTH_S = float(os.environ.get('BENCH_HEALTH_S', '60'))
+RESULTS_DEPS_MD = os.path.join(HERE, 'RESULTS-deps.md')
+# sd_notify's READY=1 on $NOTIFY_SOCKET, then sleep forever: python3 -c would cost ~10 MB per
+# program, and a sh loop cannot send a datagram. argv[1] (7dddd) is only there to be found.
+NOTIFY_C = r'''
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int main(void) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (path && *path) {
+        struct sockaddr_un a;
+        size_t n = strlen(path);
+        memset(&a, 0, sizeof a);
+        a.sun_family = AF_UNIX;
+        if (n < sizeof a.sun_path) {
+            memcpy(a.sun_path, path, n);
+            if (a.sun_path[0] == '@')
+                a.sun_path[0] = 0;          /* abstract namespace */
+            int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0) {
+                sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + n);
+                close(fd);
+            }
+        }
+    }
+    for (;;)
+        pause();
+}
+'''
 
 
 def arg(i):
@@ -88,9 +138,10 @@ def cmdline(pid):
 
 
 def sleep_arg(pid):
-    """'7dddd' if pid is `sleep 7dddd`, else None (zombies have an empty cmdline)."""
+    """'7dddd' if pid is `sleep 7dddd` or `notify-sleep 7dddd` (the deps test's programs),
+    else None (zombies have an empty cmdline)."""
     p = cmdline(pid)
-    if p and len(p) >= 2 and p[0].rsplit(b'/', 1)[-1] == b'sleep' and len(p[1]) == 5 \
+    if p and len(p) >= 2 and p[0].rsplit(b'/', 1)[-1] in SLEEPERS and len(p[1]) == 5 \
             and p[1][:1] == b'7' and p[1].isdigit():
         return p[1].decode()
     return None
@@ -663,6 +714,63 @@ class SvcDefaults(Svc):
     full = False
 
 
+class SvcDeps(Svc):
+    """svc with N `notify-sleep` programs for the deps test. variant:
+    deps        DEPS_LEVELS levels of N/levels programs, `ready "notify"`; each program of level k
+                `depends-on "Lk-1"`, the group of every program of level k-1 (one name in the
+                file; svc expands it to all of them)
+    deps-names  the same dependencies with the N/levels names written out in each depends-on
+    deps-one    each program of level k depends on one program of level k-1 (the one in its column)
+    notify      the same programs and groups, `ready "notify"`, no depends-on
+    plain       the same programs and groups, no depends-on, no ready
+    health-exec plain + health { exec "true"; interval "10s" } on every program
+    health-tcp  plain + health { tcp PORT; interval "10s" } against one listener of the harness
+    start-secs 0 as for `svc` in the main table (RUNNING at spawn, or at READY=1 with notify)."""
+    name = 'svc-deps'
+
+    def __init__(self, variant, levels=DEPS_LEVELS, tcp_port=None):
+        self.variant, self.levels, self.tcp_port = variant, levels, tcp_port
+
+    def setup(self, d, n, log=False):
+        Adapter.setup(self, d, n, log)
+        self.bin = svc_bin()
+        notifier = notifier_bin()
+        sock_dir = os.path.join(d, 'run')
+        os.makedirs(sock_dir, mode=0o700)
+        os.chmod(sock_dir, 0o700)
+        self.conf = os.path.join(d, 'svc.kdl')
+        self.logdir = os.path.join(d, 'logs')
+        self.env = dict(os.environ, SVC_CONFIG=self.conf, SVC_SOCKET=os.path.join(sock_dir, 'svc.sock'),
+                        SVC_STATE_DIR=os.path.join(d, 'state'), SVC_LOG_DIR=self.logdir,
+                        RUST_LOG=os.environ.get('RUST_LOG', 'info'))
+        v, levels = self.variant, max(1, min(self.levels, n))
+        per = -(-n // levels)
+        level = [i // per for i in range(n)]
+        members = [[i for i in range(n) if level[i] == k] for k in range(levels)]
+        L = ['defaults { backoff { reset-after "1s" } }']
+        for i in range(n):
+            s = [f'command "{notifier}" "{arg(i)}"', 'start-secs 0']
+            if v in ('deps', 'deps-names', 'deps-one', 'notify'):
+                s.append('ready "notify"')
+            k = level[i]
+            if k > 0 and v == 'deps':
+                s.append(f'depends-on "L{k - 1:02d}"')
+            elif k > 0 and v == 'deps-names':
+                s.append('depends-on ' + ' '.join(f'"p{j:04d}"' for j in members[k - 1]))
+            elif k > 0 and v == 'deps-one':
+                prev = members[k - 1]
+                s.append(f'depends-on "p{prev[(i - members[k][0]) % len(prev)]:04d}"')
+            if v == 'health-exec':
+                s.append('health { exec "true"; interval "10s" }')
+            elif v == 'health-tcp':
+                s.append(f'health {{ tcp {self.tcp_port}; interval "10s" }}')
+            L.append(f'program "p{i:04d}" {{ ' + '; '.join(s) + ' }')
+        for k, m in enumerate(members):
+            L.append(f'group "L{k:02d}" {{ programs ' + ' '.join(f'"p{i:04d}"' for i in m) + ' }')
+        with open(self.conf, 'w') as f:
+            f.write('\n'.join(L) + '\n')
+
+
 ADAPTERS = {'supervisord': Supervisord, 'runit': Runit, 's6': S6, 'floor': Floor,
             'svc': Svc, 'svc-defaults': SvcDefaults, 'svc-stamped': SvcStamped}
 
@@ -983,6 +1091,164 @@ def measure_hostile(n, clients=HOSTILE_CLIENTS, emit=lambda r: None):
     return res
 
 
+def proc_times(pid):
+    """(utime+stime, cutime+cstime) of pid in seconds: every thread of it, and the children
+    it has reaped (the exec health checks); None if it is gone."""
+    s = read(f'/proc/{pid}/stat')
+    if not s:
+        return None
+    f = s.decode(errors='replace')
+    f = f[f.rindex(')') + 2:].split()
+    return (int(f[11]) + int(f[12])) / CLK, (int(f[13]) + int(f[14])) / CLK
+
+
+def machine_busy_s():
+    """CPU seconds spent not idle by the whole machine (all cores), from /proc/stat."""
+    f = [int(x) for x in open('/proc/stat').readline().split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / CLK
+
+
+def tcp_listener(stop):
+    """One listener on 127.0.0.1 that accepts and closes, for `health { tcp PORT }`."""
+    import socket
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(4096)
+    srv.settimeout(0.2)
+    stats = {'accepted': 0}
+
+    def loop():
+        try:
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                c.close()
+                stats['accepted'] += 1
+        finally:
+            srv.close()
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    return srv.getsockname()[1], th, stats
+
+
+def status_json(a):
+    """(exit code, parsed `svc status --json` or None); the JSON is only parsed when the exit
+    code says that all are RUNNING (parsing 1,000 entries on every poll costs CPU)."""
+    cp = a.cli('status', '--json', timeout=60)
+    if cp.returncode != 0:
+        return cp.returncode, None
+    try:
+        return 0, json.loads(cp.stdout)
+    except ValueError:
+        return cp.returncode, None
+
+
+def measure_deps(variant, n, levels=DEPS_LEVELS, emit=lambda r: None):
+    """svc at N notify-sleep programs (see SvcDeps for the variants): time from launch until
+    `svc status --json` shows all N RUNNING and ready; then, without health checks, the idle
+    window of measure(); with them, the daemon's CPU over BENCH_HEALTH_S."""
+    res = {'peer': 'svc', 'n': n, 'log': False, 'deps': variant}
+    if variant.startswith('deps'):
+        res['levels'] = levels
+    kill_our_sleeps()
+    d = tempfile.mkdtemp(prefix=f'svcbench-deps-{variant}-', dir='/tmp')
+    TEMPDIRS.append(d)
+    stop = threading.Event()
+    a, lth = None, None
+    try:
+        port = lstats = None
+        if variant == 'health-tcp':
+            port, lth, lstats = tcp_listener(stop)
+        a = SvcDeps(variant, levels, port)
+        a.setup(d, n)
+        res['config_bytes'] = os.path.getsize(a.conf)
+        wanted = {arg(i) for i in range(n)}
+        # 1. start: until all N are RUNNING and ready (a status poll every 20 ms; /proc is
+        #    scanned between polls until all N processes are there)
+        t0 = perf()
+        a.start()
+        seen, polls, last = None, 0, None
+        while True:
+            reap()
+            if seen is None and wanted <= scan_sleeps().keys():
+                seen = perf() - t0
+            rc, st = status_json(a)
+            polls += 1
+            if st is not None:
+                last = st
+                if len(st) == n and all(p.get('state') == 'RUNNING' and p.get('ready') for p in st):
+                    break
+            if perf() - t0 > START_TIMEOUT:
+                ready = sum(1 for p in (last or []) if p.get('ready'))
+                raise TimeoutError(f'start: not all RUNNING and ready in {START_TIMEOUT:g} s '
+                                   f'(last full listing: {ready} ready)')
+            time.sleep(0.02)
+        res['start_ready_s'] = perf() - t0
+        res['start_s'] = seen if seen is not None else res['start_ready_s']
+        res['status_polls'] = polls
+        emit(res)
+        pid = a.proc.pid
+        if not variant.startswith('health'):
+            # 2. idle, as in measure(): from 1 s after everything is ready, no status calls
+            time.sleep(1.0)
+            c0, (v0, nv0), w0 = cpu_s([pid]), ctxsw([pid]), perf()
+            time.sleep(min(ANCHOR_IDLE_S, IDLE_S))
+            c20, (v20, nv20) = cpu_s([pid]), ctxsw([pid])
+            time.sleep(max(0.0, IDLE_S - min(ANCHOR_IDLE_S, IDLE_S)))
+            c1, (v1, nv1), w1 = cpu_s([pid]), ctxsw([pid]), perf()
+            res['idle_cpu_s'] = round(c1 - c0, 3)
+            res['idle_ctxsw'] = (v1 - v0) + (nv1 - nv0)
+            res['idle_vol_ctxsw'] = v1 - v0
+            res['idle_invol_ctxsw'] = nv1 - nv0
+            res['idle_window_s'] = round(w1 - w0, 2)
+            res['idle20_ctxsw'] = (v20 - v0) + (nv20 - nv0)
+            res['idle20_cpu_s'] = round(c20 - c0, 3)
+        else:
+            # 3. health checks: the daemon's own CPU (all threads) over HEALTH_S, from 2 s after
+            #    all are RUNNING (the first checks, made at spawn, are over); no status calls
+            time.sleep(2.0)
+            (c0, ch0), (v0, nv0), m0, a0, w0 = proc_times(pid), ctxsw([pid]), machine_busy_s(), \
+                (lstats or {}).get('accepted', 0), perf()
+            time.sleep(HEALTH_S)
+            (c1, ch1), (v1, nv1), m1, a1, w1 = proc_times(pid), ctxsw([pid]), machine_busy_s(), \
+                (lstats or {}).get('accepted', 0), perf()
+            win = w1 - w0
+            res['health_window_s'] = round(win, 2)
+            res['health_cpu_s'] = round(c1 - c0, 3)
+            res['health_cpu_pct'] = round(100 * (c1 - c0) / win, 3)
+            res['health_children_cpu_pct'] = round(100 * (ch1 - ch0) / win, 3)
+            res['health_ctxsw'] = (v1 - v0) + (nv1 - nv0)
+            res['health_machine_pct'] = round(100 * (m1 - m0) / win, 1)
+            if lstats is not None:
+                res['tcp_accepted'] = a1 - a0
+            rc, st = status_json(a)
+            full = json.loads(a.cli('status', '--json', timeout=60).stdout) if st is None else st
+            res['healthy_at_end'] = sum(1 for p in full if p.get('health') == 'healthy')
+        emit(res)
+    except KeyboardInterrupt:
+        res['error'] = 'interrupted'
+        raise
+    except Exception as e:
+        res['error'] = f'{type(e).__name__}: {e}'
+    finally:
+        stop.set()
+        if lth:
+            lth.join(5)
+        if a is not None and a.proc is not None:
+            res.update(cleanup(a, d))
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+            if d in TEMPDIRS:
+                TEMPDIRS.remove(d)
+        res.pop('cleanup_done', None)
+    return res
+
+
 def cleanup(a, d, keep_dir=False):
     out = {'cleanup_done': True}
     snap = []
@@ -1049,6 +1315,28 @@ def pin_svc(src):
     print(f'pinned {PIN_DIR}/svc: {info}', flush=True)
 
 
+def notifier_bin():
+    """The deps test's program, compiled from NOTIFY_C with the machine's cc (static if the
+    static libc is there) into PIN_DIR; rebuilt only when the source changes."""
+    path = os.path.join(PIN_DIR, NOTIFIER)
+    src = path + '.c'
+    if os.access(path, os.X_OK) and os.path.exists(src) and open(src).read() == NOTIFY_C:
+        return path
+    os.makedirs(PIN_DIR, exist_ok=True)
+    with open(src, 'w') as f:
+        f.write(NOTIFY_C)
+    cc = shutil.which('cc') or shutil.which('gcc')
+    if not cc:
+        raise RuntimeError('the deps test needs a C compiler (apt-get install -y gcc) for notify-sleep')
+    for flags in (['-O2', '-static'], ['-O2']):
+        cp = run([cc] + flags + ['-o', path + '.tmp', src], timeout=120)
+        if cp.returncode == 0:
+            os.replace(path + '.tmp', path)
+            print(f'+ {cc} {" ".join(flags)} -o {path} {src}', flush=True)
+            return path
+    raise RuntimeError(f'cannot compile {src}: {cp.stdout}')
+
+
 def setup(install=True, src='worktree'):
     if install:
         for cmd in (['apt-get', 'install', '-y', 'runit', 's6'],
@@ -1060,6 +1348,7 @@ def setup(install=True, src='worktree'):
                 subprocess.run(cmd, check=True)
     if not os.environ.get('BENCH_SVC'):
         pin_svc(src)
+    notifier_bin()
     for k, v in versions().items():
         print(f'{k}: {v}')
 
@@ -1130,6 +1419,24 @@ HOSTILE_ROWS = [('quiet_status_n', '`svc status` calls, no hostile clients'),
                 ('hostile_req_ms_max', 'hostile request: max ms')]
 
 
+DEPS_ROWS = [('config_bytes', 'config file (bytes)'),
+             ('start_s', 'start: launch -> all N programs in /proc (s)'),
+             ('start_ready_s', 'start: launch -> `svc status --json` shows all RUNNING and ready (s)'),
+             ('status_polls', '`svc status --json` calls until then'),
+             ('idle20_ctxsw', f'idle: context switches over {min(ANCHOR_IDLE_S, IDLE_S):g} s'),
+             ('idle_cpu_s', f'idle: CPU s over {IDLE_S:g} s'),
+             ('idle_vol_ctxsw', f'idle: voluntary context switches over {IDLE_S:g} s'),
+             ('idle_invol_ctxsw', f'idle: involuntary context switches over {IDLE_S:g} s')]
+HEALTH_ROWS = [('start_ready_s', 'start: launch -> all RUNNING (s)'),
+               ('health_cpu_s', 'daemon CPU s (utime+stime, all threads) over the window'),
+               ('health_cpu_pct', 'daemon CPU, % of one core'),
+               ('health_children_cpu_pct', 'its reaped children (the checks), % of one core'),
+               ('health_ctxsw', 'daemon context switches over the window'),
+               ('health_machine_pct', 'whole machine busy, % of one core (everything on the box)'),
+               ('tcp_accepted', 'connections accepted by the listener over the window'),
+               ('healthy_at_end', 'programs healthy at the end')]
+
+
 def fmt(v):
     if v is None:
         return '—'
@@ -1160,12 +1467,12 @@ def tables(allr, peers, ns):
     L = []
     for n in ns:
         cols = [p for p in peers if any(r['peer'] == p and r['n'] == n and not r['log']
-                                        and not r.get('hostile') for r in allr)]
+                                        and not r.get('hostile') and not r.get('deps') for r in allr)]
         if not cols:
             continue
         def vals(p, key):
-            return [r.get(key) for r in allr
-                    if r['peer'] == p and r['n'] == n and not r['log'] and not r.get('hostile')]
+            return [r.get(key) for r in allr if r['peer'] == p and r['n'] == n and not r['log']
+                    and not r.get('hostile') and not r.get('deps')]
         hdr = [f'N={n}'] + [f'{p} ({len(vals(p, "peer"))})' for p in cols]
         L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
         for key, label in ROWS:
@@ -1193,6 +1500,69 @@ def tables(allr, peers, ns):
             cell = fmt(med([r.get(key) for r in rs]))
             if cell != '—':
                 L.append(f'| {label} | {cell} |')
+    return L + deps_tables(allr)
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def deps_tables(allr):
+    """The deps test: start and idle per variant, the health-check CPU, the issue's targets."""
+    dr = [r for r in allr if r.get('deps')]
+    L = []
+    for n in sorted({r['n'] for r in dr}):
+        rs = [r for r in dr if r['n'] == n]
+        order = [v for v in DEPS_VARIANTS + DEPS_EXTRA if any(r['deps'] == v for r in rs)]
+
+        def vals(v, key):
+            return [r.get(key) for r in rs if r['deps'] == v]
+
+        def m(v, key):
+            return med(vals(v, key))
+        lv = next((r['levels'] for r in rs if r.get('levels')), DEPS_LEVELS)
+        start = [v for v in order if not v.startswith('health')]
+        if start:
+            hdr = [f'start of N={n} notify-sleep programs ({lv} levels of {-(-n // lv)} for deps*)'] + \
+                [f'{v} ({len(vals(v, "deps"))})' for v in start]
+            L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+            for key, label in DEPS_ROWS:
+                cells = [fmt(m(v, key)) for v in start]
+                if any(c != '—' for c in cells):
+                    L.append('| ' + ' | '.join([label] + cells) + ' |')
+            for base in ('notify', 'plain'):
+                if base in start:
+                    cells = [fmt(ratio(m(v, 'start_ready_s'), m(base, 'start_ready_s'))) for v in start]
+                    L.append('| ' + ' | '.join([f'start to all ready: ratio to {base} (medians)'] + cells) + ' |')
+        health = [v for v in order if v.startswith('health')]
+        if health:
+            hdr = [f'N={n} programs, each with a 10 s health check; window {HEALTH_S:g} s'] + \
+                [f'{v} ({len(vals(v, "deps"))})' for v in health]
+            L += ['', '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+            for key, label in HEALTH_ROWS:
+                cells = [fmt(m(v, key)) for v in health]
+                if any(c != '—' for c in cells):
+                    L.append('| ' + ' | '.join([label] + cells) + ' |')
+        tg = []
+        if 'deps' in order and 'notify' in order:
+            r = ratio(m('deps', 'start_ready_s'), m('notify', 'start_ready_s'))
+            per = [ratio(a.get('start_ready_s'), b.get('start_ready_s'))
+                   for a in rs if a['deps'] == 'deps' for b in rs
+                   if b['deps'] == 'notify' and b.get('round') == a.get('round')]
+            tg.append((f'start with {lv} dependency levels within 1.3x of the same without (both '
+                       '`ready "notify"`)', f'{fmt(r)}x (per round: {", ".join(fmt(x) for x in per) or "—"})',
+                       r is not None and r <= 1.3))
+        if 'deps' in order:
+            x = vals('deps', 'idle_ctxsw')
+            tg.append((f'idle wake-ups with dependencies and `ready "notify"`, no probes: 0 over {IDLE_S:g} s',
+                       ', '.join(fmt(v) for v in x), bool(x) and all(v == 0 for v in x)))
+        for v in health:
+            x = m(v, 'health_cpu_pct')
+            tg.append((f'{v}: daemon CPU with {n:,} checks every 10 s under 1 % of one core',
+                       f'{fmt(x)} %', x is not None and x < 1.0))
+        if tg:
+            L += ['', f'| target (N={n}) | measured (medians) | met? |', '|---|---|---|']
+            L += [f'| {a} | {b} | {"yes" if c else "**no**"} |' for a, b, c in tg]
     return L
 
 
@@ -1209,7 +1579,8 @@ def write_md(results, meta, peers, ns, current=None, done=False):
     L += ['## Tables'] + tables(allr, peers, ns)
     errs = [r for r in allr if any(k in r for k in ('error', 'cleanup_error', 'stop_cmd_rc', 'log_stalled'))]
     L += ['', '## Errors / anomalies', '']
-    L += [f'- round {r.get("round")} {r["peer"]} N={r["n"]}{" log" if r["log"] else ""}: '
+    L += [f'- round {r.get("round")} {r["peer"]} N={r["n"]}{" log" if r["log"] else ""}'
+          f'{" deps " + r["deps"] if r.get("deps") else ""}: '
           + ', '.join(f'{k}={r[k]}' for k in ('error', 'cleanup_error', 'stop_cmd_rc', 'log_stalled',
                                               'log_missing') if k in r) for r in errs] or ['- none']
     L += ['', '## Raw results (one JSON per run; also in results.jsonl)', '', '```']
@@ -1250,7 +1621,8 @@ def run_all(peers, ns, rounds, budget, argv, md, jobs=None, hostile_clients=HOST
     if jobs is None:
         jobs = [(p, n, False) for n in ns for p in peers] + \
             [(p, 1, True) for p in peers if p in LOG_PEERS] + \
-            [('svc', max(ns), 'hostile') for p in peers if p == 'svc']
+            [('svc', max(ns), 'hostile') for p in peers if p == 'svc'] + \
+            [(v, max(ns), 'deps') for v in DEPS_VARIANTS if 'svc' in peers]
     for rnd in range(1, rounds + 1):
         for p, n, log in jobs:
             if time.time() - t_begin > budget:
@@ -1258,6 +1630,8 @@ def run_all(peers, ns, rounds, budget, argv, md, jobs=None, hostile_clients=HOST
                 break
             if log == 'hostile':
                 r = measure_hostile(n, hostile_clients, emit)
+            elif log == 'deps':
+                r = measure_deps(p, n, DEPS_LEVELS, emit)
             else:
                 r = measure(p, n, log, emit)
             r['round'] = rnd
@@ -1317,6 +1691,19 @@ def main():
             md = os.path.abspath(opt(args, '--out', RESULTS_HOSTILE_MD))
             run_all(('svc',), (n,), int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
                     args, md, jobs=[('svc', n, 'hostile')], hostile_clients=clients)
+            return 0
+        if args[0] == 'deps':
+            global DEPS_LEVELS
+            n, DEPS_LEVELS = int(opt(args, '--n', '1000')), int(opt(args, '--levels', str(DEPS_LEVELS)))
+            variants = opt(args, '--variants', ','.join(DEPS_VARIANTS)).split(',')
+            bad = [v for v in variants if v not in DEPS_VARIANTS + DEPS_EXTRA]
+            if bad:
+                print(f'unknown variant(s) {bad}; known: {", ".join(DEPS_VARIANTS + DEPS_EXTRA)}',
+                      file=sys.stderr)
+                return 2
+            md = os.path.abspath(opt(args, '--out', RESULTS_DEPS_MD))
+            run_all(('svc',), (n,), int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
+                    args, md, jobs=[(v, n, 'deps') for v in variants])
             return 0
         if args[0] == 'one' and len(args) >= 2:
             peer, n = args[1], int(args[2]) if len(args) > 2 and args[2].isdigit() else 10
