@@ -172,6 +172,24 @@ fn exit_words(v: &Facts) -> String {
     }
 }
 
+/// Why a program cannot start yet: the first dependency that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Blocked {
+    /// It may still hold.
+    Wait(Id, Condition),
+    /// It cannot, as things are; with the dependency's state.
+    Never(Id, String),
+}
+
+impl Blocked {
+    fn describe(&self, p: &dyn Programs) -> String {
+        match self {
+            Blocked::Wait(dep, cond) => format!("waiting for {} to be {}", p.name(*dep), cond.as_str()),
+            Blocked::Never(dep, why) => format!("waiting for {} ({why})", p.name(*dep)),
+        }
+    }
+}
+
 /// What the supervisor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -221,7 +239,7 @@ pub struct Engine {
     /// The same ids, for lookups (a start of 1000 asks about each of them after every event).
     waiting_ids: HashSet<Id>,
     /// Why a waiting program has not started yet.
-    reasons: HashMap<Id, String>,
+    reasons: HashMap<Id, Blocked>,
 }
 
 impl Engine {
@@ -310,9 +328,9 @@ impl Engine {
         self.add_job(vec![Step::Stop(waves)], &[], false)
     }
 
-    /// Why `id` waits instead of starting, if it does.
-    pub fn waiting_reason(&self, id: Id) -> Option<&str> {
-        self.reasons.get(&id).map(String::as_str)
+    /// Why `id` waits instead of starting, if it does: "waiting for db to be ready".
+    pub fn waiting_reason(&self, p: &dyn Programs, id: Id) -> Option<String> {
+        self.reasons.get(&id).map(|b| b.describe(p))
     }
 
     /// Whether any program waits for its turn or its dependencies.
@@ -443,11 +461,12 @@ impl Engine {
     /// The first dependency of `v` that does not hold, as a reason, or `None`. A oneshot
     /// that completed stands in for what it needed: web after a finished migration still waits
     /// for the database that migration waited for (it may be restarting).
-    fn blocked_by(&self, p: &dyn Programs, id: Id) -> Option<String> {
-        // The common case, with no completed oneshot to look through, allocates nothing.
+    fn blocked_by(&self, p: &dyn Programs, id: Id) -> Option<Blocked> {
+        // The common case, with no completed oneshot to look through, allocates nothing: this
+        // runs for every waiting program after every event.
         let mut more: Vec<(Id, Condition)> = Vec::new();
         let mut seen: HashSet<(Id, &'static str)> = HashSet::new();
-        let mut check = |dep: Id, cond: Condition, more: &mut Vec<(Id, Condition)>| -> Option<String> {
+        let mut check = |dep: Id, cond: Condition, more: &mut Vec<(Id, Condition)>| -> Option<Blocked> {
             let dv = p.facts(dep)?;
             match holds(cond, &dv) {
                 Holds::Yes if dv.oneshot && dv.state == State::Exited => {
@@ -457,8 +476,8 @@ impl Engine {
                     None
                 }
                 Holds::Yes => None,
-                Holds::Wait => Some(format!("waiting for {} to be {}", p.name(dep), cond.as_str())),
-                Holds::Never(why) => Some(format!("waiting for {} ({why})", p.name(dep))),
+                Holds::Wait => Some(Blocked::Wait(dep, cond)),
+                Holds::Never(why) => Some(Blocked::Never(dep, why)),
             }
         };
         for &(dep, cond) in p.deps(id) {
@@ -561,7 +580,7 @@ impl Engine {
             // Not started yet. Waiting for a dependency that cannot hold fails the request;
             // the program keeps waiting (it starts if the dependency recovers).
             return match self.blocked_by(p, id) {
-                Some(why) if why.contains('(') => Some((false, format!("not started: {why}"))),
+                Some(b @ Blocked::Never(..)) => Some((false, format!("not started: {}", b.describe(p)))),
                 _ => None,
             };
         }
@@ -736,7 +755,7 @@ mod tests {
         assert_eq!(cmds, [Command::Start(DB)], "only db can start");
         w.apply(&cmds);
         assert_eq!(e.next(&w, 64), [], "db RUNNING but not ready: migrate waits");
-        assert_eq!(e.waiting_reason(MIGRATE), Some("waiting for db to be ready"));
+        assert_eq!(e.waiting_reason(&w, MIGRATE).as_deref(), Some("waiting for db to be ready"));
         w.ready(DB);
         let cmds = e.next(&w, 64);
         assert_eq!(cmds, [Command::Start(MIGRATE)]);
@@ -770,9 +789,9 @@ mod tests {
             v.reason = Some("exited too quickly".into());
         });
         assert_eq!(e.next(&w, 64), []);
-        assert_eq!(e.waiting_reason(MIGRATE), Some("waiting for db (FATAL)"));
+        assert_eq!(e.waiting_reason(&w, MIGRATE).as_deref(), Some("waiting for db (FATAL)"));
         // web waits for migrate, which waits for db: web's reason names its own dependency.
-        assert_eq!(e.waiting_reason(WEB), Some("waiting for migrate to be completed-successfully"));
+        assert_eq!(e.waiting_reason(&w, WEB).as_deref(), Some("waiting for migrate to be completed-successfully"));
         // The db comes back (a manual start): the chain continues by itself.
         let cmds = {
             w.ready(DB);
@@ -811,7 +830,7 @@ mod tests {
         let mut e = Engine::new();
         e.start(&w, &[WEB], true);
         assert_eq!(e.next(&w, 64), [Command::Start(DB)], "web waits for what migrate needed");
-        assert_eq!(e.waiting_reason(WEB), Some("waiting for db to be ready"));
+        assert_eq!(e.waiting_reason(&w, WEB).as_deref(), Some("waiting for db to be ready"));
         w.ready(DB);
         assert_eq!(e.next(&w, 64), [Command::Start(WEB)]);
     }

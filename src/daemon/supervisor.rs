@@ -1707,7 +1707,7 @@ impl Supervisor {
             ready: p.rt.ready,
             ready_check: p.spec.ready != crate::config::Readiness::Running || p.spec.health.is_some(),
             health: p.healthy.map(|h| if h { "healthy" } else { "unhealthy" }.to_owned()),
-            waiting: self.engine.waiting_reason(p.id).map(str::to_owned),
+            waiting: self.engine.waiting_reason(&Table { procs: &self.procs, by_id: &self.by_id }, p.id),
             status_text: p.status_text.clone(),
             // Filled outside the loop by the connection that asked (server.rs).
             cpu_seconds: None,
