@@ -203,8 +203,19 @@ impl LogFile {
         if let Some(log) = open.get(&path).and_then(std::sync::Weak::upgrade) {
             return log;
         }
-        let daemon_fd = daemon_stream(&path);
         let key = path.clone();
+        let log = LogFile::open_own(path, max_bytes, backups, sharing, timestamps);
+        if open.len() >= 64 && open.len().is_power_of_two() {
+            open.retain(|_, w| w.strong_count() > 0);
+        }
+        open.insert(key, Arc::downgrade(&log));
+        log
+    }
+
+    /// [`LogFile::open`] for a path no other program can name (a program's default log): not
+    /// registered, since 2000 default paths in the registry cost 200 KB at 1000 programs.
+    pub fn open_own(path: PathBuf, max_bytes: u64, backups: u32, sharing: Sharing, timestamps: bool) -> Arc<LogFile> {
+        let daemon_fd = daemon_stream(&path);
         // The daemon's own stream is never rotated: there is no file to rename.
         let (max_bytes, backups) = if daemon_fd.is_some() { (0, 0) } else { (max_bytes, backups) };
         let inner = Inner {
@@ -225,12 +236,7 @@ impl LogFile {
         };
         // The file is created with the first byte: a thousand quiet programs then cost no
         // files, no descriptors, and no inode allocations at start-up.
-        let log = Arc::new(LogFile { inner: Mutex::new(inner) });
-        if open.len() >= 64 && open.len().is_power_of_two() {
-            open.retain(|_, w| w.strong_count() > 0);
-        }
-        open.insert(key, Arc::downgrade(&log));
-        log
+        Arc::new(LogFile { inner: Mutex::new(inner) })
     }
 
     /// `Some("stdout")` or `Some("stderr")` when this log is the daemon's own stream.

@@ -1807,12 +1807,17 @@ fn open_log(
     sharing: Sharing,
     timestamps: bool,
 ) -> Option<Arc<LogFile>> {
-    let path = match &spec.path {
+    Some(match &spec.path {
         LogPath::Discard => return None,
-        LogPath::Default => log_dir.join(format!("{name}.{suffix}.log")),
-        LogPath::File(p) => p.clone(),
-    };
-    Some(LogFile::open(path, spec.max_bytes, spec.backups, sharing, timestamps))
+        LogPath::Default => LogFile::open_own(
+            log_dir.join(format!("{name}.{suffix}.log")),
+            spec.max_bytes,
+            spec.backups,
+            sharing,
+            timestamps,
+        ),
+        LogPath::File(p) => LogFile::open(p.clone(), spec.max_bytes, spec.backups, sharing, timestamps),
+    })
 }
 
 /// Signals a descendant that left its program's group, if it is still the same process
