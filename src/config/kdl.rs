@@ -1215,7 +1215,7 @@ impl Loader<'_> {
             _ => None,
         };
         match (positional.as_slice(), check) {
-            ([], Some(c)) => ok.then_some(Readiness::Probe(Probe { check: c, ..probe })),
+            ([], Some(c)) => ok.then_some(Readiness::Probe(Box::new(Probe { check: c, ..probe }))),
             ([], None) => {
                 if ok {
                     self.err(fi, n.name().span(), "`ready` needs a check", "no check", Some(hint.into()));
@@ -1909,7 +1909,7 @@ impl Loader<'_> {
             spec.ready = o.ready.as_ref().map(|(r, _)| r.clone()).unwrap_or_default();
             spec.start_timeout = o.start_timeout;
             spec.watchdog = o.watchdog.map(|(d, _)| d);
-            spec.health = o.health.clone();
+            spec.health = o.health.clone().map(Box::new);
             spec.hooks = crate::config::Hooks {
                 on_exit: o.on_exit.as_ref().map(|s| s.value.clone()),
                 on_fatal: o.on_fatal.as_ref().map(|s| s.value.clone()),
@@ -1927,7 +1927,8 @@ impl Loader<'_> {
                     Some("the watchdog is fed with WATCHDOG=1 on the notify socket".into()),
                 );
             }
-            if let Some((Readiness::Probe(Probe { check: Check::Log(_), .. }), at)) = &o.ready
+            if let Some((Readiness::Probe(probe), at)) = &o.ready
+                && matches!(probe.check, Check::Log(_))
                 && spec.redirect_stderr
                 && matches!(spec.stdout_log.path, LogPath::Discard)
             {
@@ -2611,9 +2612,9 @@ program "w" {
             (t.interval, t.timeout, t.start_period),
             (Duration::from_millis(250), Duration::from_secs(2), Duration::from_secs(1))
         );
-        assert!(matches!(p("h").ready, Readiness::Probe(Probe { check: Check::Http(_), .. })));
-        assert!(matches!(p("e").ready, Readiness::Probe(Probe { check: Check::Exec(_), .. })));
-        assert!(matches!(p("l").ready, Readiness::Probe(Probe { check: Check::Log(_), .. })));
+        assert!(matches!(&p("h").ready, Readiness::Probe(b) if matches!(b.check, Check::Http(_))));
+        assert!(matches!(&p("e").ready, Readiness::Probe(b) if matches!(b.check, Check::Exec(_))));
+        assert!(matches!(&p("l").ready, Readiness::Probe(b) if matches!(b.check, Check::Log(_))));
         assert!(p("m").oneshot && !p("db").oneshot);
         let h = p("w").health.expect("health");
         assert_eq!((h.retries, h.restart, h.probe.interval), (2, false, Duration::from_secs(5)));

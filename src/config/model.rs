@@ -106,8 +106,8 @@ pub struct ProgramSpec {
     /// With `ready "notify"`: `WATCHDOG=1` must come at least this often, or the program is
     /// restarted.
     pub watchdog: Option<Duration>,
-    /// A liveness check run while the program is up.
-    pub health: Option<Health>,
+    /// A liveness check run while the program is up (boxed, as `Readiness::Probe`).
+    pub health: Option<Box<Health>>,
     /// Processes that must reach a condition before this one starts (resolved to process
     /// names: groups and numprocs blocks are expanded).
     pub depends_on: Vec<Dependency>,
@@ -145,8 +145,9 @@ pub enum Readiness {
     Notify,
     /// s6: a line written to this descriptor.
     Fd(u32),
-    /// A probe that succeeds once.
-    Probe(Probe),
+    /// A probe that succeeds once (boxed: most programs have none, and every program's spec
+    /// is resident all day).
+    Probe(Box<Probe>),
 }
 
 /// A check the daemon runs: for readiness until it succeeds, for health all along.

@@ -132,7 +132,7 @@ struct Inner {
     at_line_start: bool,
     /// Writing is failing: since when, why, what was dropped, when to try again. Shown by
     /// `svc status` until a write succeeds again.
-    failing: Option<Failing>,
+    failing: Option<Box<Failing>>,
     /// Bytes dropped because they could not be written, since the daemon started.
     dropped: u64,
     /// When the file was last checked for having been deleted under us.
@@ -494,13 +494,13 @@ impl Inner {
                     "cannot write {}: {e}; dropping its output until it can be written again",
                     self.path.display()
                 );
-                self.failing = Some(Failing {
+                self.failing = Some(Box::new(Failing {
                     error: format!("cannot write {}: {e}", self.path.display()),
                     since: SystemTime::now(),
                     dropped: 0,
                     retry_at: now + FIRST_RETRY,
                     delay: FIRST_RETRY,
-                });
+                }));
             }
         }
     }
