@@ -3,9 +3,13 @@
 
 use crate::support::{Sandbox, TestDaemon, wait_until};
 
-/// Seconds since the epoch that a program wrote into `file` (its last line).
+/// Seconds since the epoch that a program wrote into `file` (its last line). A program is
+/// RUNNING (start-secs 0) as soon as it is spawned, before its shell got to write the stamp:
+/// wait for a whole line.
 fn stamp(dir: &std::path::Path, file: &str) -> f64 {
-    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|_| panic!("{file} was written"));
+    let read = || std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    wait_until(&format!("{file} to be written"), || read().ends_with('\n'));
+    let text = read();
     text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("{file}: {text:?}"))
 }
 
