@@ -837,7 +837,11 @@ impl<'a> Converter<'a> {
                     }
                     "rpcinterface" => ("not needed: svc has no XML-RPC interface; scripts use `--json`", false),
                     "supervisorctl" => ("not needed: the svc CLI finds its daemon by itself", false),
-                    "eventlistener" => ("not supported: svc has no event listeners", true),
+                    "eventlistener" => (
+                        "not converted: a listener speaks supervisord's event protocol on its stdin; in svc, run a \
+                         command on events with `on-exit`/`on-fatal`/`on-unhealthy`, or read `svc events --json`",
+                        true,
+                    ),
                     "fcgi-program" => ("not supported: svc does not create FastCGI sockets", true),
                     "ctlplugin" => ("not supported: svc has no CLI plugins", true),
                     _ => ("not a supervisord section svc knows", true),
@@ -1802,7 +1806,7 @@ mod tests {
             "// supervisord: [supervisorctl]",
             "// supervisord: logfile=/tmp/s.log (svc's own log",
             "// supervisord: user=root (not supported",
-            "// supervisord: [eventlistener:mem] (not supported: svc has no event listeners)",
+            "// supervisord: [eventlistener:mem] (not converted: a listener speaks supervisord's event protocol",
             "//   events=TICK_60",
             "// supervisord: [fcgi-program:f] (not supported",
             "// supervisord: [whatever]",
