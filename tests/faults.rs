@@ -211,11 +211,7 @@ fn crash_and_restart(mut d: TestDaemon) -> TestDaemon {
     let mut child = d.child.take().expect("daemon");
     child.kill().expect("SIGKILL the daemon");
     child.wait().expect("reap the daemon");
-    let sandbox = Sandbox {
-        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
-        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
-    };
-    drop(d);
+    let sandbox = d.into_sandbox();
     TestDaemon::start_in(sandbox)
 }
 
@@ -268,11 +264,7 @@ fn recovery_works_without_the_crash_record() {
     child.wait().expect("reap");
     let _ = std::fs::remove_file(d.path().join("state/svc/programs.json"));
     d.child = None;
-    let sandbox = Sandbox {
-        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
-        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
-    };
-    drop(d);
+    let sandbox = d.into_sandbox();
     let d = TestDaemon::start_in(sandbox);
     wait_until("new instances", || count(&d, "sleep 300010") >= 1 && count(&d, "sleep 300011") >= 1);
     std::thread::sleep(Duration::from_millis(300));
@@ -336,11 +328,7 @@ fn a_tight_descriptor_limit_refuses_programs_clearly_and_recovery_still_works() 
     let mut child = d.child.take().expect("daemon");
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
-    let sandbox = Sandbox {
-        dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
-        marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
-    };
-    drop(d);
+    let sandbox = d.into_sandbox();
     let d = start_with_nofile(sandbox, 256);
     wait_until("settled again", || settled(&d));
     std::thread::sleep(Duration::from_millis(300));
@@ -405,11 +393,7 @@ fn access_group_members_can_read_log_files_in_the_default_layout() {
         let mut d = d;
         assert_eq!(d.svc(&["shutdown"]).code, 0);
         d.wait_exit();
-        let sandbox = Sandbox {
-            dir: std::mem::replace(&mut d.sandbox.dir, tempfile::tempdir().expect("dummy")),
-            marker: std::mem::replace(&mut d.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
-        };
-        drop(d);
+        let sandbox = d.into_sandbox();
         sandbox.write_config(r#"program "p" { command "sleep" "1000"; start-secs 0 }"#);
         TestDaemon::start_with_env(sandbox, &[("SVC_LOG_DIR", &logs)])
     };

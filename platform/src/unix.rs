@@ -56,22 +56,22 @@ pub fn ensure_private_dir(path: &Path) -> Result<(), PrivateDirError> {
 /// Like [`ensure_private_dir`], but shared read-only with one group: owned by us, group `gid`,
 /// mode 0750, nothing for others. Used when the config grants a group access to the daemon.
 pub fn ensure_group_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
-    owned_dir(path)?;
-    let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
-    // Only the owner reaches this point, and chown to a group we belong to needs no privilege.
-    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
-    Ok(())
+    group_dir(path, gid, 0o750)
 }
 
 /// Like [`ensure_group_dir`], but the group may only pass through (mode 0710): the state
 /// directory when the log directory inside it is shared. Members reach `logs/` by its name and
 /// cannot list or read anything else there.
 pub fn ensure_traverse_dir(path: &Path, gid: u32) -> Result<(), PrivateDirError> {
+    group_dir(path, gid, 0o710)
+}
+
+fn group_dir(path: &Path, gid: u32, mode: u32) -> Result<(), PrivateDirError> {
     owned_dir(path)?;
     let io = |source| PrivateDirError::Io { path: path.to_owned(), source };
+    // Only the owner reaches this point, and chown to a group we belong to needs no privilege.
     nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o710)).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
     Ok(())
 }
 

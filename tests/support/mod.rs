@@ -206,6 +206,17 @@ impl TestDaemon {
         d
     }
 
+    /// The sandbox, for a next daemon in the same place; this one must be gone already (killed
+    /// or shut down), and its drop checks for leftovers as usual.
+    pub fn into_sandbox(mut self) -> Sandbox {
+        let sandbox = Sandbox {
+            dir: std::mem::replace(&mut self.sandbox.dir, tempfile::tempdir().expect("placeholder dir")),
+            marker: std::mem::replace(&mut self.sandbox.marker, "SVC_TEST_MARKER=moved".into()),
+        };
+        drop(self);
+        sandbox
+    }
+
     pub fn daemon_stderr(&self) -> String {
         fs::read_to_string(self.path().join("daemon.stderr")).unwrap_or_default()
     }
