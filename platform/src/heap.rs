@@ -10,9 +10,18 @@ pub fn release_free_memory() -> bool {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn use_one_malloc_arena() -> bool {
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
+pub fn tune_for_daemon() -> bool {
+    // Fixed thresholds turn off glibc's dynamic ones: after the first large block (a status
+    // reply for 1000 programs) was freed, glibc raised the mmap threshold to its size and the
+    // trim threshold to twice that, so every later reply grew the heap and kept ~0.6 MB of it.
+    const MMAP_THRESHOLD: i32 = 128 * 1024;
+    const TRIM_THRESHOLD: i32 = 256 * 1024;
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1) == 1
+            && libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -21,6 +30,6 @@ pub fn release_free_memory() -> bool {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn use_one_malloc_arena() -> bool {
+pub fn tune_for_daemon() -> bool {
     false
 }

@@ -123,12 +123,13 @@ pub fn release_free_memory() -> bool {
     heap::release_free_memory()
 }
 
-/// Makes every thread allocate from one heap. glibc gives each new thread an arena of its own,
-/// which stays resident after the thread is idle (the daemon's spawner threads cost ~120 KB
-/// that way); the daemon's threads allocate little, so sharing costs nothing. Returns whether
-/// the C library has such a setting; elsewhere it is `false` and nothing happens.
-pub fn use_one_malloc_arena() -> bool {
-    heap::use_one_malloc_arena()
+/// Tunes the C library's allocator for a long-running daemon: every thread allocates from one
+/// heap (glibc gives each new thread an arena of its own, which stays resident after the
+/// thread is idle: ~120 KB for the daemon's spawner threads), and large temporary blocks are
+/// mapped and unmapped on their own instead of growing the heap for good. Returns whether the
+/// C library has such settings; elsewhere it is `false` and nothing happens.
+pub fn tune_for_daemon() -> bool {
+    heap::tune_for_daemon()
 }
 
 /// How many descriptors this process has open. Linux reads `/proc/self/fd`; elsewhere every

@@ -155,7 +155,7 @@ pub fn run(paths: &Paths) -> Result<(), StartupError> {
         Err(e) => tracing::debug!("{e}: orphans of programs go to init"),
     }
     // Before any thread exists: the spawner threads then share the one heap.
-    let _ = svc_platform::use_one_malloc_arena();
+    let _ = svc_platform::tune_for_daemon();
     let ignored = svc_platform::reset_ignored_signals();
     if ignored > 0 {
         tracing::debug!("{ignored} inherited ignored signals reset so programs do not inherit them");
