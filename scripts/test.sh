@@ -18,7 +18,7 @@ for l in sys.stdin:
         print(m["executable"])')
   dest=$(mktemp -d /tmp/svc-ci-XXXXXX)
   chmod 755 "$dest"
-  cp target/debug/svc "$dest/svc"
+  cp target/debug/svc target/debug/svc-daemon "$dest/"
   for b in $bins; do cp "$b" "$dest/"; done
   chmod -R a+rX "$dest"
   echo "== tests as unprivileged user $user"

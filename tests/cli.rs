@@ -359,3 +359,78 @@ fn up_brings_back_a_deleted_socket() {
     assert!(run.stdout.contains("socket was re-created"), "{run:?}");
     assert_eq!(d.pid_of("p"), pid, "the same daemon and program, not a second daemon");
 }
+
+/// The name the process `pid` runs under (`ps`, so it reads the same on every OS).
+fn process_name(pid: u32) -> String {
+    let out = std::process::Command::new("ps").args(["-o", "comm=", "-p", &pid.to_string()]).output().expect("ps");
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    name.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// Starts a daemon through `cmd` (built from a sandbox's environment) and waits for it.
+fn daemon_from(sandbox: Sandbox, mut cmd: std::process::Command) -> TestDaemon {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let d = TestDaemon { child: Some(cmd.spawn().expect("daemon")), sandbox };
+    wait_until("the daemon to answer", || d.svc(&["status"]).code != 4);
+    d.wait_state("p", "RUNNING");
+    d
+}
+
+/// `svc daemon` hands over (exec, same pid) to the daemon-only binary from the same build,
+/// whose resident code is ~1 MB smaller; it runs the daemon itself when that binary is not
+/// next to it, and a `svc-daemon` from other sources goes back to `svc daemon`.
+#[test]
+fn daemon_runs_as_the_daemon_only_binary_of_its_own_build() {
+    const CONFIG: &str = r#"program "p" { command "sleep" "100000"; start-secs 0 }"#;
+    let d = TestDaemon::start(CONFIG);
+    assert_eq!(process_name(d.daemon_pid()), "svc-daemon");
+    drop(d);
+
+    // A copy of `svc` alone in a directory: no svc-daemon beside it.
+    let s = Sandbox::new();
+    s.write_config(CONFIG);
+    let lone = s.path().join("bin");
+    std::fs::create_dir(&lone).expect("mkdir");
+    let copy = lone.join("svc");
+    std::fs::hard_link(crate::support::svc_bin(), &copy)
+        .or_else(|_| std::fs::copy(crate::support::svc_bin(), &copy).map(drop))
+        .expect("copy svc");
+    let mut cmd = std::process::Command::new(&copy);
+    let env = s.command(&[]);
+    for (k, v) in env.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.arg("daemon").stdin(std::process::Stdio::null());
+    let d = daemon_from(s, cmd);
+    assert_eq!(process_name(d.daemon_pid()), "svc");
+    drop(d);
+
+    // svc-daemon told that svc is another build: it runs `svc daemon` in-process instead.
+    let s = Sandbox::new();
+    s.write_config(CONFIG);
+    let daemon_bin = std::path::Path::new(&crate::support::svc_bin()).with_file_name("svc-daemon");
+    let mut cmd = std::process::Command::new(&daemon_bin);
+    for (k, v) in s.command(&[]).get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.args(["0123456789abcdef", &crate::support::svc_bin()]).stdin(std::process::Stdio::null());
+    let d = daemon_from(s, cmd);
+    assert_eq!(process_name(d.daemon_pid()), "svc");
+    assert_eq!(d.program("p")["state"], "RUNNING");
+}
+
+/// Run by hand, `svc-daemon` says what to run instead.
+#[test]
+fn the_daemon_only_binary_alone_points_to_svc_daemon() {
+    let bin = std::path::Path::new(&crate::support::svc_bin()).with_file_name("svc-daemon");
+    let out = std::process::Command::new(bin).output().expect("run svc-daemon");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("svc daemon"), "{out:?}");
+}

@@ -13,8 +13,78 @@ use std::time::{Duration, Instant};
 /// How long `svc up` waits for a new daemon to answer.
 const UP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// `svc daemon`: the daemon in the foreground, logging to stderr.
+/// The daemon-only binary next to `svc` (see `src/bin/svc-daemon.rs`).
+pub const DAEMON_BIN: &str = "svc-daemon";
+
+/// Set when `svc daemon` must run the daemon itself rather than hand over to [`DAEMON_BIN`].
+const IN_PROCESS: &str = "SVC_DAEMON_IN_PROCESS";
+
+/// This build's identity: both binaries must come from the same sources to hand over.
+pub const BUILD_ID: &str = env!("SVC_BUILD_ID");
+
+/// `svc daemon`: the daemon in the foreground, logging to stderr. Hands over to
+/// [`DAEMON_BIN`] when one from this same build sits next to `svc`; runs here otherwise.
 pub fn daemon(g: &Global) -> u8 {
+    if std::env::var_os(IN_PROCESS).is_none() {
+        hand_over(g);
+    }
+    run_here(g)
+}
+
+/// Execs [`DAEMON_BIN`] if it is there; returns only if it could not.
+fn hand_over(g: &Global) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    let bin = exe.with_file_name(DAEMON_BIN);
+    if !bin.is_file() {
+        return;
+    }
+    let mut cmd = Command::new(&bin);
+    cmd.arg(BUILD_ID).arg(&exe);
+    global_args(&mut cmd, g);
+    let _ = cmd.exec();
+}
+
+fn global_args(cmd: &mut Command, g: &Global) {
+    if let Some(c) = &g.config {
+        cmd.arg("--config").arg(c);
+    }
+    if let Some(s) = &g.socket {
+        cmd.arg("--socket").arg(s);
+    }
+}
+
+/// The entry point of [`DAEMON_BIN`]: `BUILD_ID SVC_PATH [--config FILE] [--socket PATH]`.
+/// From another build (an old `svc-daemon` left next to a new `svc`), it goes back to
+/// `svc daemon` in-process rather than run code that does not match the CLI's.
+pub fn standalone(args: Vec<std::ffi::OsString>) -> u8 {
+    let usage = || {
+        eprintln!("{DAEMON_BIN}: started by 'svc daemon' (or 'svc up'); run that instead");
+        2
+    };
+    let [build, svc, rest @ ..] = args.as_slice() else { return usage() };
+    let mut g = Global::default();
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next() else { return usage() };
+        match flag.to_str() {
+            Some("--config") => g.config = Some(value.into()),
+            Some("--socket") => g.socket = Some(value.into()),
+            _ => return usage(),
+        }
+    }
+    if build.to_str() != Some(BUILD_ID) {
+        let mut cmd = Command::new(svc);
+        cmd.arg("daemon").env(IN_PROCESS, "1");
+        global_args(&mut cmd, &g);
+        let e = cmd.exec();
+        eprintln!("{DAEMON_BIN}: built from other sources than {} and cannot run it ({e})", svc.display());
+        return FAILURE;
+    }
+    run_here(&g)
+}
+
+/// Runs the daemon in this process.
+fn run_here(g: &Global) -> u8 {
     crate::daemon::close_inherited_fds();
     crate::daemon::own_log::init_tracing();
     let paths = g.paths();
@@ -84,12 +154,7 @@ pub fn up(g: &Global, quiet: bool) -> u8 {
     };
     let mut cmd = Command::new(exe);
     cmd.arg("daemon");
-    if let Some(c) = &g.config {
-        cmd.arg("--config").arg(c);
-    }
-    if let Some(s) = &g.socket {
-        cmd.arg("--socket").arg(s);
-    }
+    global_args(&mut cmd, g);
     let Ok(err) = log.try_clone() else {
         eprintln!("svc: error: cannot duplicate the log descriptor");
         return FAILURE;
