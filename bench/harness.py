@@ -1304,7 +1304,9 @@ def pin_svc(src):
     print(f'+ cargo build --release  (in {build_dir})', flush=True)
     subprocess.run(['cargo', 'build', '--release'], cwd=build_dir, check=True)
     os.makedirs(PIN_DIR, exist_ok=True)
-    shutil.copy2(os.path.join(build_dir, 'target', 'release', 'svc'), os.path.join(PIN_DIR, 'svc'))
+    # svc-daemon beside svc: `svc daemon` hands over to it (only the daemon's code resident).
+    for b in ('svc', 'svc-daemon'):
+        shutil.copy2(os.path.join(build_dir, 'target', 'release', b), os.path.join(PIN_DIR, b))
     git = run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'], timeout=20).stdout.strip()
     dirty = run(['git', '-C', REPO, 'status', '--porcelain', '--', 'src', 'platform', 'Cargo.toml',
                  'Cargo.lock'], timeout=20).stdout.strip()
