@@ -143,6 +143,12 @@ program "api" {
 }
 program "worker" { command "sleep" "100000"; start-secs 0; }
 program "nightly" { command "sleep" "100000"; autostart #false; }
+program "mailer" {
+    command "sh" "-c" "echo 'smtp: connection refused' >&2; exit 1"
+    start-retries 1
+    backoff { initial "10ms"; max "20ms"; }
+}
+group "jobs" { programs "worker" "nightly"; }
 "#;
 
 #[test]
@@ -210,7 +216,7 @@ fn web_wants_its_token_once_its_own_host_and_same_origin_changes() {
     // The dry run of a reload answers with the plan and changes nothing.
     let r = req("POST", "/api/reload", &[("Cookie", &cookie), json_type, ("Origin", &origin)], r#"{"dry_run":true}"#);
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains(r#""changed":[],"updated":[],"unchanged":["api","worker","nightly"]"#), "{}", r.body);
+    assert!(r.body.contains(r#""plan":{"added":[],"removed":[],"changed":[],"updated":[],"#), "{}", r.body);
 
     // No answer lets another site read it (no CORS), every one forbids framing.
     for headers in all_replies.borrow().iter() {
@@ -530,10 +536,23 @@ fn web_page_in_chromium_follows_states_and_restarts() {
         let lines = |v: &Value| v.as_str().map_or(0, |t| t.lines().count());
         let before = lines(&first);
         b.wait_eval("more of api's log", "document.getElementById('logtext').textContent", |v| lines(v) > before);
+        b.wait_eval("mailer shown FATAL", &cell("mailer", "st"), |v| v.as_str().is_some_and(|t| t.starts_with("FATAL")));
         b.wait_eval("CPU and memory filled in", &cell("api", "mem"), |v| v.as_str().is_some_and(|t| t.ends_with('B')));
         b.screenshot(&shot);
-        if let Some(out) = std::env::var_os("SVC_WEB_SCREENSHOT") {
-            std::fs::copy(&shot, out).expect("copy the screenshot");
+        // The same page in the dark and at a phone's width, to look at.
+        let dark = json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+        b.call("Emulation.setEmulatedMedia", dark);
+        b.screenshot(&d.path().join("web-dark.png"));
+        let phone = json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true });
+        b.call("Emulation.setDeviceMetricsOverride", phone);
+        let wide = "document.documentElement.scrollWidth <= window.innerWidth";
+        b.wait_eval("no sideways scrolling at phone width", wide, |v| v == &json!(true));
+        b.screenshot(&d.path().join("web-phone.png"));
+        // scripts/web-screenshot.sh keeps them (docs/web.png is the first).
+        if let Some(dir) = std::env::var_os("SVC_WEB_SCREENSHOTS") {
+            for name in ["web.png", "web-dark.png", "web-phone.png"] {
+                std::fs::copy(d.path().join(name), std::path::Path::new(&dir).join(name)).expect("copy a screenshot");
+            }
         }
     }));
     if let Err(e) = result {
@@ -544,4 +563,39 @@ fn web_page_in_chromium_follows_states_and_restarts() {
         eprintln!("screenshot of the page: {}", keep.display());
         std::panic::resume_unwind(e);
     }
+}
+
+#[test]
+fn web_page_says_when_the_daemon_goes_and_comes_back() {
+    if chromium().is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs chromium (.ci/run); it is missing");
+        eprintln!("skipped: no chromium (apt-get install chromium)");
+        return;
+    }
+    let d = TestDaemon::start(CONFIG);
+    d.wait_state("worker", "RUNNING");
+    // These outlive the first daemon, whose guard would take them for its leftovers: they go
+    // without the sandbox's marker, and their own guards end them.
+    let marker = d.marker.split_once('=').expect("marker").0.to_owned();
+    let mut cmd = d.command(&[]);
+    cmd.env_remove(&marker);
+    let web = Web::start(cmd);
+    let mut b = Browser::launch(&d);
+    b.call("Page.navigate", json!({ "url": web.url }));
+    let banner = "document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent";
+    let worker = "document.querySelector('tr[data-name=\"worker\"] td.st')?.textContent";
+    b.wait_eval("the table", worker, |v| v == &json!("RUNNING"));
+    assert_eq!(d.svc(&["shutdown"]).code, 0);
+    let mut d = d;
+    assert_eq!(d.wait_exit(), Some(0));
+    b.wait_eval("the daemon-gone banner", banner, |v| v.as_str().is_some_and(|t| t.contains("daemon is gone")));
+    assert_eq!(b.eval("document.body.classList.contains('stale')"), json!(true));
+    let d = TestDaemon::start_in(d.into_sandbox());
+    d.wait_state("worker", "RUNNING");
+    b.wait_eval("the daemon-back banner", banner, |v| v.as_str().is_some_and(|t| t.contains("is back")));
+    let pid = d.pid_of("worker").expect("pid");
+    let cell = "document.querySelector('tr[data-name=\"worker\"] td.pid')?.textContent";
+    b.wait_eval("the new daemon's worker", cell, |v| v == &json!(pid.to_string()));
+    drop(b);
+    drop(web);
 }
