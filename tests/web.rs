@@ -537,7 +537,9 @@ fn web_page_in_chromium_follows_states_and_restarts() {
         let before = lines(&first);
         b.wait_eval("more of api's log", "document.getElementById('logtext').textContent", |v| lines(v) > before);
         b.wait_eval("mailer shown FATAL", &cell("mailer", "st"), |v| v.as_str().is_some_and(|t| t.starts_with("FATAL")));
-        b.wait_eval("CPU and memory filled in", &cell("api", "mem"), |v| v.as_str().is_some_and(|t| t.ends_with('B')));
+        b.wait_eval("memory filled in", &cell("api", "mem"), |v| v.as_str().is_some_and(|t| t.ends_with('B')));
+        // CPU is a rate: it takes a second sample (5 s later) while the page is open.
+        b.wait_eval("CPU filled in", &cell("api", "cpu"), |v| v.as_str().is_some_and(|t| t.ends_with('%')));
         b.screenshot(&shot);
         // The same page in the dark and at a phone's width, to look at.
         let dark = json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
