@@ -23,8 +23,13 @@ struct Web {
 }
 
 impl Web {
-    fn start(mut cmd: Command) -> Web {
-        cmd.arg("web").stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    fn start(cmd: Command) -> Web {
+        Web::start_with(cmd, &[])
+    }
+
+    /// `svc web ARGS`.
+    fn start_with(mut cmd: Command, args: &[&str]) -> Web {
+        cmd.arg("web").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
         let mut child = cmd.spawn().expect("spawn svc web");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut url = String::new();
@@ -242,6 +247,38 @@ fn web_refuses_addresses_other_machines_reach_unless_allowed() {
     let run = s.svc(&["web", "--listen", "0.0.0.0:8080", "--allow-remote"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("name one address"), "{}", run.stderr);
+}
+
+#[test]
+fn web_open_hands_the_link_over_in_a_private_file_not_on_a_command_line() {
+    let d = TestDaemon::start(CONFIG);
+    // A stand-in browser opener that notes what it was given and keeps a copy of the page.
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    let opener = bin.join("xdg-open");
+    let seen = d.path().join("opened");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\ncat \"${{1#file://}}\" > {0}.page\nprintf '%s' \"$1\" > {0}\n", seen.display()),
+    )
+    .expect("write opener");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut cmd = d.command(&[]);
+    cmd.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+    let web = Web::start_with(cmd, &["--open"]);
+    wait_until("the opener to run", || std::fs::read_to_string(&seen).is_ok_and(|s| !s.is_empty()));
+    let arg = std::fs::read_to_string(&seen).expect("opener's argument");
+    assert!(arg.starts_with("file:///") && !arg.contains(&web.token), "{arg}");
+    let page = std::fs::read_to_string(format!("{}.page", seen.display())).expect("the page it opened");
+    assert!(page.contains(&web.url), "{page}");
+    let file = std::path::PathBuf::from(arg.strip_prefix("file://").expect("file URL"));
+    let meta = std::fs::metadata(&file).expect("the page is there until the link is used");
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let dir = std::fs::metadata(file.parent().expect("dir")).expect("its dir");
+    assert_eq!(dir.mode() & 0o777, 0o700);
+    web.login();
+    wait_until("the page removed once the link was used", || !file.exists());
 }
 
 #[test]
@@ -536,7 +573,9 @@ fn web_page_in_chromium_follows_states_and_restarts() {
         let lines = |v: &Value| v.as_str().map_or(0, |t| t.lines().count());
         let before = lines(&first);
         b.wait_eval("more of api's log", "document.getElementById('logtext').textContent", |v| lines(v) > before);
-        b.wait_eval("mailer shown FATAL", &cell("mailer", "st"), |v| v.as_str().is_some_and(|t| t.starts_with("FATAL")));
+        b.wait_eval("mailer shown FATAL", &cell("mailer", "st"), |v| {
+            v.as_str().is_some_and(|t| t.starts_with("FATAL"))
+        });
         b.wait_eval("memory filled in", &cell("api", "mem"), |v| v.as_str().is_some_and(|t| t.ends_with('B')));
         // CPU is a rate: it takes a second sample (5 s later) while the page is open.
         b.wait_eval("CPU filled in", &cell("api", "cpu"), |v| v.as_str().is_some_and(|t| t.ends_with('%')));
