@@ -7,6 +7,7 @@
 //! - [`client`]: the CLI's side of the socket.
 //! - [`daemon`]: the supervisor itself.
 //! - [`cli`]: one module per command family; argument handling and output.
+//! - [`web`]: the `svc web` dashboard server, a client of the daemon.
 
 pub mod cli;
 pub mod client;
@@ -15,3 +16,4 @@ pub mod daemon;
 pub mod paths;
 pub mod protocol;
 pub mod suggest;
+pub mod web;

@@ -214,6 +214,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve a dashboard of the programs in your browser, on 127.0.0.1 behind a one-time link.
+    ///
+    /// Prints a link with a fresh token; opening it gives that browser a session (the link then
+    /// stops working). The page shows the programs live, follows their logs, and offers start,
+    /// stop, restart, signal and reload: what the daemon lets you do, nothing more. Runs until
+    /// interrupted; the daemon does not change when no one uses it. See docs/web.md.
+    #[command(after_help = "Examples:
+  svc web
+  svc web --open
+  svc web --listen 127.0.0.1:8080   # a fixed port, for ssh -L 8080:127.0.0.1:8080 HOST")]
+    Web {
+        /// Address and port to listen on (default 127.0.0.1 and a free port).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Allow a --listen address other machines can reach (prefer ssh -L).
+        #[arg(long)]
+        allow_remote: bool,
+        /// Open the link in a browser (xdg-open, or open on macOS).
+        #[arg(long)]
+        open: bool,
+    },
     /// Convert a supervisord.conf, a Procfile or a process-compose.yaml into svc's KDL.
     #[command(
         subcommand,
@@ -379,6 +400,9 @@ fn main() -> ExitCode {
             cli::logs::logs(&global, cli::logs::LogsArgs { targets, stdout, stderr, daemon, lines, follow, since })
         }
         Some(Command::Events { targets, json }) => cli::events::events(&global, targets, json),
+        Some(Command::Web { listen, allow_remote, open }) => {
+            cli::web::web(&global, cli::web::WebArgs { listen, allow_remote, open })
+        }
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {
                 ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),

@@ -252,6 +252,22 @@ pub struct DaemonInfo {
     pub config: String,
     /// Unix seconds when it started.
     pub started: u64,
+    /// What the asking connection may do, filled in per connection (absent from daemons that
+    /// predate it): clients such as `svc web` offer only the actions the daemon would accept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// What a connection may ask of the daemon (see `access` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The daemon's own user: every request.
+    Owner,
+    /// A member of an `access` group with `read-only=#false`: every request too.
+    Control,
+    /// A member of a read-only `access` group: `status`, `logs`, `events` and `info` only.
+    ReadOnly,
 }
 
 /// What a reload changes, by process name.

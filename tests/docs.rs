@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use svc::protocol::{
     DaemonInfo, ErrorCode, ErrorReply, Event, EventKind, LogSelect, LogStream, ProgramStatus, ReloadPlan, Request,
-    Response, State, TargetResult,
+    Response, Role, State, TargetResult,
 };
 
 fn doc(name: &str) -> String {
@@ -306,7 +306,13 @@ fn sample_responses() -> Vec<Response> {
             notices: vec!["web's stdout goes to the daemon's stdout".into()],
         },
         Response::Reload { plan: ReloadPlan::default(), results: vec![result] },
-        Response::Info(DaemonInfo { pid: 1, version: "0".into(), config: "/c".into(), started: 0 }),
+        Response::Info(DaemonInfo {
+            pid: 1,
+            version: "0".into(),
+            config: "/c".into(),
+            started: 0,
+            role: Some(Role::Owner),
+        }),
         Response::Snapshot { seq: 1, time: 1.0, programs: Vec::new() },
         Response::Event(Event {
             program: Some("web".into()),

@@ -209,6 +209,7 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
         version: env!("CARGO_PKG_VERSION").into(),
         config: paths.config.display().to_string(),
         started,
+        role: None,
     };
     let (tx, rx) = mpsc::channel(1024);
     let (reaped_tx, reaped_rx) = mpsc::unbounded_channel();

@@ -310,6 +310,13 @@ async fn requests(
                 if resources && let Response::Status { programs } = &mut resp {
                     fill_resources(programs).await;
                 }
+                if let Response::Info(info) = &mut resp {
+                    info.role = Some(match role {
+                        Role::Owner => protocol::Role::Owner,
+                        Role::Member { read_only: false } => protocol::Role::Control,
+                        Role::Member { read_only: true } => protocol::Role::ReadOnly,
+                    });
+                }
                 send.write_all(protocol::encode_response(&resp).as_bytes()).await?;
             }
         }
