@@ -55,10 +55,15 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         no_wait: bool,
     },
-    /// The last lines of a program's log, optionally followed.
+    /// The last lines of a program's log (or of several: `names`), optionally followed.
     Logs {
-        /// Process name.
+        /// Process name (may be empty when `names` is given).
+        #[serde(default)]
         name: String,
+        /// More process names, answered over this one connection: each `log` reply then says
+        /// whose it is (`name`), and one `log` without a name and without data ends the tails.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
         /// Which stream, or both.
         #[serde(default)]
         stream: LogSelect,
@@ -167,6 +172,9 @@ pub enum Response {
         /// The stream it comes from, when both were asked for.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stream: Option<LogStream>,
+        /// Whose log it is, when the request named several (`names`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// Why there is little or nothing to show, for people (a log that cannot be written,
         /// output that goes elsewhere); sent on the `log` after the tail.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -612,7 +620,14 @@ mod tests {
         );
         assert_eq!(
             decode_request(br#"{"protocol":1,"type":"logs","name":"x"}"#),
-            Ok(Request::Logs { name: "x".into(), stream: LogSelect::Stdout, lines: 10, follow: false, since: None })
+            Ok(Request::Logs {
+                name: "x".into(),
+                names: vec![],
+                stream: LogSelect::Stdout,
+                lines: 10,
+                follow: false,
+                since: None
+            })
         );
     }
 

@@ -303,6 +303,7 @@ fn sample_responses() -> Vec<Response> {
         Response::Log {
             data: "text\n".into(),
             stream: Some(LogStream::Stderr),
+            name: Some("web".into()),
             notices: vec!["web's stdout goes to the daemon's stdout".into()],
         },
         Response::Reload { plan: ReloadPlan::default(), results: vec![result] },

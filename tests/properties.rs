@@ -130,13 +130,15 @@ fn request() -> impl Strategy<Value = Request> {
         (targets(), any::<bool>()).prop_map(|(targets, no_wait)| Request::Restart { targets, no_wait }),
         (
             any::<String>(),
+            targets(),
             prop::sample::select(vec![LogSelect::Stdout, LogSelect::Stderr, LogSelect::Both]),
             any::<usize>(),
             any::<bool>(),
             prop::option::of(any::<String>()),
         )
-            .prop_map(|(name, stream, lines, follow, since)| Request::Logs {
+            .prop_map(|(name, names, stream, lines, follow, since)| Request::Logs {
                 name,
+                names,
                 stream,
                 lines,
                 follow,

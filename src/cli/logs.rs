@@ -81,22 +81,53 @@ pub fn logs(g: &Global, args: LogsArgs) -> u8 {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let width = sources.iter().map(|s| s.label().len()).max().unwrap_or(0);
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        // The daemon's log on a connection of its own; every program's over one more: a
+        // request naming several gets their tails and their new output tagged by name.
+        let mut requests = Vec::new();
+        let mut programs = Vec::new();
         for (k, source) in sources.iter().enumerate() {
+            match source {
+                Source::Daemon => requests.push((
+                    Request::DaemonLog { lines, follow: args.follow, since: since_text.clone() },
+                    vec![(String::new(), k)],
+                )),
+                Source::Program(name) => programs.push((name.clone(), k)),
+            }
+        }
+        if !programs.is_empty() {
+            let (name, names) = match &programs[..] {
+                [(one, _)] => (one.clone(), Vec::new()),
+                many => (String::new(), many.iter().map(|(n, _)| n.clone()).collect()),
+            };
+            let req =
+                Request::Logs { name, names, stream: select, lines, follow: args.follow, since: since_text.clone() };
+            requests.push((req, programs));
+        }
+        for (req, whose) in requests {
             let tx = tx.clone();
             let g = g.clone();
-            let req = match source {
-                Source::Program(name) => Request::Logs {
-                    name: name.clone(),
-                    stream: select,
-                    lines,
-                    follow: args.follow,
-                    since: since_text.clone(),
-                },
-                Source::Daemon => Request::DaemonLog { lines, follow: args.follow, since: since_text.clone() },
-            };
             tokio::spawn(async move {
-                let result = relay(&g, &req, k, &tx).await;
-                let _ = tx.send(Event::Done(k, result.err()));
+                match relay(&g, &req, &whose, &tx).await {
+                    // One of them cannot be served as asked (`--stderr` of a program whose
+                    // stderr goes to its stdout, ...), which fails the request before it sends
+                    // anything: ask for each alone, so that the others are still shown.
+                    Err(ClientError::Daemon(_)) if whose.len() > 1 => {
+                        for (name, k) in whose {
+                            let (g, tx) = (g.clone(), tx.clone());
+                            let req = alone(&req, name.clone());
+                            tokio::spawn(async move {
+                                let result = relay(&g, &req, &[(name, k)], &tx).await;
+                                let _ = tx.send(Event::Done(k, result.err()));
+                            });
+                        }
+                    }
+                    result => {
+                        let mut err = result.err();
+                        for (_, k) in &whose {
+                            let _ = tx.send(Event::Done(*k, err.take()));
+                        }
+                    }
+                }
             });
         }
         drop(tx);
@@ -194,28 +225,61 @@ enum Event {
     Done(usize, Option<ClientError>),
 }
 
-/// Streams one log as whole lines into `tx`; each stream keeps its own unfinished line.
-async fn relay(g: &Global, req: &Request, k: usize, tx: &mpsc::UnboundedSender<Event>) -> Result<(), ClientError> {
+/// `req` (a `logs` request for many) for program `name` alone.
+fn alone(req: &Request, name: String) -> Request {
+    match req {
+        Request::Logs { stream, lines, follow, since, .. } => Request::Logs {
+            name,
+            names: Vec::new(),
+            stream: *stream,
+            lines: *lines,
+            follow: *follow,
+            since: since.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Streams the logs one request asks for as whole lines into `tx`; each stream of each log
+/// keeps its own unfinished line. `whose`: the sources the reply covers, by the name its
+/// `log` replies carry (a reply for one log carries none: it is the first).
+async fn relay(
+    g: &Global,
+    req: &Request,
+    whose: &[(String, usize)],
+    tx: &mpsc::UnboundedSender<Event>,
+) -> Result<(), ClientError> {
     let mut c = Client::connect(&g.paths()).await?;
     c.send(req).await?;
     let follow = matches!(req, Request::Logs { follow: true, .. } | Request::DaemonLog { follow: true, .. });
-    let mut partial = [String::new(), String::new()];
+    let tagged = matches!(req, Request::Logs { names, .. } if !names.is_empty());
+    let index: std::collections::HashMap<&str, usize> = whose.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let first = whose.first().map_or(0, |(_, k)| *k);
+    let mut partial: std::collections::HashMap<(usize, usize), String> = std::collections::HashMap::new();
     let slot = |s: Option<LogStream>| usize::from(s == Some(LogStream::Stderr));
     let stream_of = [None, Some(LogStream::Stderr)];
     loop {
         match c.recv().await? {
-            Some(Response::Log { data, stream, notices }) => {
+            Some(Response::Log { data, stream, notices, name }) => {
+                let k = match name.as_deref() {
+                    Some(n) => match index.get(n) {
+                        Some(&k) => k,
+                        None => return Err(ClientError::Protocol(format!("a log of {n}, which was not asked for"))),
+                    },
+                    None => first,
+                };
                 for notice in notices {
                     let _ = tx.send(Event::Notice(k, notice));
                 }
                 if data.is_empty() {
-                    if follow {
+                    // The end of the tails: with names, the one `log` without a name.
+                    if follow || (tagged && name.is_some()) {
                         continue;
                     }
                     break;
                 }
                 let i = slot(stream);
-                let partial = &mut partial[i];
+                let partial = partial.entry((k, i)).or_default();
                 partial.push_str(&data);
                 // Split the whole chunk once and keep only the unfinished line: draining line
                 // by line from the front shifts the rest each time, quadratic in the chunk.
@@ -232,10 +296,10 @@ async fn relay(g: &Global, req: &Request, k: usize, tx: &mpsc::UnboundedSender<E
             None => break,
         }
     }
-    for (i, partial) in partial.into_iter().enumerate() {
-        if !partial.is_empty() {
-            let _ = tx.send(Event::Line(k, stream_of[i], partial));
-        }
+    let mut rest: Vec<_> = partial.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+    rest.sort_by_key(|(key, _)| *key);
+    for ((k, i), p) in rest {
+        let _ = tx.send(Event::Line(k, stream_of[i], p));
     }
     Ok(())
 }

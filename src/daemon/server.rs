@@ -252,15 +252,15 @@ async fn requests(
             continue;
         }
         match req {
-            Request::Logs { name, stream, lines, follow, since } => {
-                let feed = match program_feed(&tx, name, stream, lines, follow, since).await {
-                    Ok(feed) => feed,
+            Request::Logs { name, names, stream, lines, follow, since } => {
+                let feeds = match program_feeds(&tx, name, names, stream, lines, follow, since).await {
+                    Ok(feeds) => feeds,
                     Err(e) => {
                         send.write_all(protocol::encode_response(&Response::Error(e)).as_bytes()).await?;
                         continue;
                     }
                 };
-                stream_log(feed, follow, &mut send, &mut reader).await?;
+                stream_log(feeds, follow, &mut send, &mut reader).await?;
                 if follow {
                     return Ok(());
                 }
@@ -283,7 +283,7 @@ async fn requests(
                         continue;
                     }
                 };
-                stream_log(feed, follow, &mut send, &mut reader).await?;
+                stream_log(vec![(None, feed)], follow, &mut send, &mut reader).await?;
                 if follow {
                     return Ok(());
                 }
@@ -555,6 +555,45 @@ fn parse_since(since: Option<&str>) -> Result<Option<SystemTime>, ErrorReply> {
         .transpose()
 }
 
+/// The most programs one `logs` request may name: each costs a tail read and a subscription.
+const MAX_LOG_NAMES: usize = 10_000;
+
+/// The feeds of a `logs` request: of `name` alone (untagged, as before `names` existed), or of
+/// `name` and every one of `names`, each tagged with its name. One program that cannot be
+/// served fails the request, as it does alone.
+async fn program_feeds(
+    tx: &mpsc::Sender<Msg>,
+    name: String,
+    names: Vec<String>,
+    stream: LogSelect,
+    lines: usize,
+    follow: bool,
+    since: Option<String>,
+) -> Result<Vec<(Option<String>, Feed)>, ErrorReply> {
+    if names.is_empty() {
+        return Ok(vec![(None, program_feed(tx, name, stream, lines, follow, since).await?)]);
+    }
+    if names.len() > MAX_LOG_NAMES {
+        return Err(ErrorReply {
+            code: ErrorCode::BadRequest,
+            message: format!("at most {MAX_LOG_NAMES} names in one request"),
+            field: Some("names".into()),
+        });
+    }
+    let mut all = Vec::with_capacity(names.len() + 1);
+    for n in std::iter::once(name).filter(|n| !n.is_empty()).chain(names) {
+        if !all.contains(&n) {
+            all.push(n);
+        }
+    }
+    let mut feeds = Vec::with_capacity(all.len());
+    for n in all {
+        let feed = program_feed(tx, n.clone(), stream, lines, follow, since.clone()).await?;
+        feeds.push((Some(n), feed));
+    }
+    Ok(feeds)
+}
+
 /// The logs of program `name` that a request selects, with their tails taken, or why not.
 async fn program_feed(
     tx: &mpsc::Sender<Msg>,
@@ -639,27 +678,82 @@ async fn program_feed(
     Ok(Feed { history, followers, notices })
 }
 
-/// Sends the tail, then (when following) every new chunk, in the order the daemon wrote
-/// them, until the client goes away. After the tail comes one `log` with `"data":""` carrying
-/// the notices (without `follow`, the one that marks the end of the tail).
-async fn stream_log<W, R>(feed: Feed, follow: bool, send: &mut W, reader: &mut R) -> std::io::Result<()>
+/// Sends the tails, then (when following) every new chunk, in the order the daemon wrote
+/// them, until the client goes away. Untagged (one program, or the daemon's log): after the
+/// tail comes one `log` with `"data":""` carrying the notices (without `follow`, the one that
+/// marks the end of the tail). Tagged (`names`): each program's tail, then its notices in a
+/// `log` of its own, then one `log` with neither name nor data that ends the tails.
+async fn stream_log<W, R>(
+    feeds: Vec<(Option<String>, Feed)>,
+    follow: bool,
+    send: &mut W,
+    reader: &mut R,
+) -> std::io::Result<()>
 where
     W: AsyncWriteExt + Unpin,
     R: AsyncReadExt + Unpin,
 {
-    let Feed { history, followers, notices } = feed;
-    let reply = |data: &[u8], stream: Option<LogStream>| {
-        protocol::encode_response(&Response::Log {
-            data: String::from_utf8_lossy(data).into_owned(),
-            stream,
-            notices: Vec::new(),
-        })
-    };
-    // A character split between two pipe reads must not become two replacement characters:
-    // an incomplete UTF-8 sequence at the end of a chunk waits for the next one of its stream.
-    let mut carries: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut whole = move |s: Option<LogStream>, data: &[u8]| -> Vec<u8> {
-        let carry = &mut carries[usize::from(s == Some(LogStream::Stderr))];
+    let tagged = feeds.iter().any(|(name, _)| name.is_some());
+    let mut names = Vec::with_capacity(feeds.len());
+    let mut followers = Vec::new();
+    let mut whole = Whole::new(feeds.len());
+    let mut untagged_notices = Vec::new();
+    for (k, (name, feed)) in feeds.into_iter().enumerate() {
+        let Feed { history, followers: f, notices } = feed;
+        for (s, text) in history {
+            // When following, a tail's last bytes may be the start of a character still being written.
+            let text = if follow { whole.take(k, s, &text) } else { text };
+            if !text.is_empty() {
+                send.write_all(log_reply(&text, s, name.as_deref()).as_bytes()).await?;
+            }
+        }
+        if tagged {
+            if !notices.is_empty() {
+                let note = Response::Log { data: String::new(), stream: None, name: name.clone(), notices };
+                send.write_all(protocol::encode_response(&note).as_bytes()).await?;
+            }
+        } else {
+            untagged_notices = notices;
+        }
+        followers.extend(f.into_iter().map(|(s, rx)| (k, s, rx)));
+        names.push(name);
+    }
+    if tagged || !follow || !untagged_notices.is_empty() {
+        let end = Response::Log { data: String::new(), stream: None, name: None, notices: untagged_notices };
+        send.write_all(protocol::encode_response(&end).as_bytes()).await?;
+    }
+    if !follow || followers.is_empty() {
+        return Ok(());
+    }
+    until_hangup(reader, follow_log(followers, &names, whole, send)).await
+}
+
+/// One `log` reply.
+fn log_reply(data: &[u8], stream: Option<LogStream>, name: Option<&str>) -> String {
+    protocol::encode_response(&Response::Log {
+        data: String::from_utf8_lossy(data).into_owned(),
+        stream,
+        name: name.map(str::to_owned),
+        notices: Vec::new(),
+    })
+}
+
+/// Keeps characters split between chunks together: an incomplete UTF-8 sequence at the end of
+/// a chunk waits for the next chunk of its stream (two per log), so that one character split
+/// between two pipe reads does not become two replacement characters.
+struct Whole {
+    carries: Vec<Vec<u8>>,
+}
+
+impl Whole {
+    fn new(logs: usize) -> Whole {
+        Whole { carries: vec![Vec::new(); 2 * logs] }
+    }
+
+    /// `data` of stream `s` of log `k`, with what an earlier chunk left in front and an
+    /// unfinished character at the end held back.
+    fn take(&mut self, k: usize, s: Option<LogStream>, data: &[u8]) -> Vec<u8> {
+        let carry = &mut self.carries[2 * k + usize::from(s == Some(LogStream::Stderr))];
         carry.extend_from_slice(data);
         let keep = match std::str::from_utf8(carry) {
             Err(e) if e.error_len().is_none() => carry.len() - e.valid_up_to(),
@@ -667,44 +761,23 @@ where
         };
         let rest = carry.split_off(carry.len() - keep);
         std::mem::replace(carry, rest)
-    };
-    for (s, text) in history {
-        // When following, a tail's last bytes may be the start of a character still being written.
-        let text = if follow { whole(s, &text) } else { text };
-        if !text.is_empty() {
-            send.write_all(reply(&text, s).as_bytes()).await?;
-        }
     }
-    if !follow || !notices.is_empty() {
-        let end = Response::Log { data: String::new(), stream: None, notices };
-        send.write_all(protocol::encode_response(&end).as_bytes()).await?;
-    }
-    if !follow || followers.is_empty() {
-        return Ok(());
-    }
-    until_hangup(reader, follow_log(followers, whole, send)).await
 }
 
-/// Sends every new chunk of `followers` in the order the daemon wrote them, until their logs
-/// are gone. `whole` keeps characters split between chunks together.
+/// Sends every new chunk of `followers` (log index, stream, subscription) in the order the
+/// daemon wrote them, until their logs are gone.
 async fn follow_log<W: AsyncWriteExt + Unpin>(
-    mut followers: Vec<(Option<LogStream>, Follower)>,
-    mut whole: impl FnMut(Option<LogStream>, &[u8]) -> Vec<u8>,
+    mut followers: Vec<(usize, Option<LogStream>, Follower)>,
+    names: &[Option<String>],
+    mut whole: Whole,
     send: &mut W,
 ) -> std::io::Result<()> {
-    let reply = |data: &[u8], stream: Option<LogStream>| {
-        protocol::encode_response(&Response::Log {
-            data: String::from_utf8_lossy(data).into_owned(),
-            stream,
-            notices: Vec::new(),
-        })
-    };
     loop {
         let first = next_chunk(&mut followers).await;
         // Everything written so far is queued already (the daemon has one thread): take it all
         // and replay it in the order it was written.
         let mut batch = vec![first];
-        for (i, (_, rx)) in followers.iter_mut().enumerate() {
+        for (i, (_, _, rx)) in followers.iter_mut().enumerate() {
             loop {
                 match rx.try_recv() {
                     Ok(c) => batch.push((i, Ok(c))),
@@ -720,17 +793,18 @@ async fn follow_log<W: AsyncWriteExt + Unpin>(
         batch.sort_by_key(|(_, c)| c.as_ref().map_or(u64::MAX, |c| c.0));
         let mut closed = Vec::new();
         for (i, c) in batch {
-            let s = followers[i].0;
+            let (k, s, _) = &followers[i];
+            let name = names.get(*k).and_then(Option::as_deref);
             match c {
                 Ok((_, data)) => {
-                    let data = whole(s, &data);
+                    let data = whole.take(*k, *s, &data);
                     if !data.is_empty() {
-                        send.write_all(reply(&data, s).as_bytes()).await?;
+                        send.write_all(log_reply(&data, *s, name).as_bytes()).await?;
                     }
                 }
                 Err(Some(n)) => {
                     let note = format!("\n[svc: this follower fell behind; {n} chunks skipped]\n");
-                    send.write_all(reply(note.as_bytes(), s).as_bytes()).await?;
+                    send.write_all(log_reply(note.as_bytes(), *s, name).as_bytes()).await?;
                 }
                 Err(None) => closed.push(i),
             }
@@ -821,9 +895,8 @@ async fn stream_events<W: AsyncWriteExt + Unpin>(
     }
 }
 
-/// The next chunk from any of (at most two) followers: its index and the chunk, `Err(Some(n))`
-/// when it lagged by `n`, `Err(None)` when its log is gone.
-async fn next_chunk(followers: &mut [(Option<LogStream>, Follower)]) -> (usize, Result<Chunk, Option<u64>>) {
+/// The next chunk (or lag, or end) of any of `followers`, with the follower's index.
+async fn next_chunk(followers: &mut [(usize, Option<LogStream>, Follower)]) -> (usize, Result<Chunk, Option<u64>>) {
     let conv = |r: Result<Chunk, broadcast::error::RecvError>| {
         r.map_err(|e| match e {
             broadcast::error::RecvError::Lagged(n) => Some(n),
@@ -831,12 +904,31 @@ async fn next_chunk(followers: &mut [(Option<LogStream>, Follower)]) -> (usize, 
         })
     };
     match followers {
-        [(_, a)] => (0, conv(a.recv().await)),
-        [(_, a), (_, b), ..] => tokio::select! {
+        [(_, _, a)] => (0, conv(a.recv().await)),
+        [(_, _, a), (_, _, b)] => tokio::select! {
             r = a.recv() => (0, conv(r)),
             r = b.recv() => (1, conv(r)),
         },
         [] => std::future::pending().await,
+        many => {
+            // Many programs' logs over one connection (`svc logs -f` of a group): one wait
+            // per log, built anew per wake-up; everything queued by then is taken in one batch.
+            let mut waits: Vec<_> = many
+                .iter_mut()
+                .enumerate()
+                .map(|(i, (_, _, rx))| Box::pin(async move { (i, rx.recv().await) }))
+                .collect();
+            let (i, r) = std::future::poll_fn(|cx| {
+                for w in &mut waits {
+                    if let std::task::Poll::Ready(v) = w.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(v);
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+            (i, conv(r))
+        }
     }
 }
 

@@ -262,14 +262,15 @@ async fn feed_log(g: &Global, name: String, tx: &mpsc::Sender<Event>) {
         let _ = tx.send(end("the svc daemon is not running, or cannot be reached".into())).await;
         return;
     };
-    let req = Request::Logs { name, stream: LogSelect::Both, lines: LOG_LINES, follow: true, since: None };
+    let req =
+        Request::Logs { name, names: vec![], stream: LogSelect::Both, lines: LOG_LINES, follow: true, since: None };
     if let Err(e) = c.send(&req).await {
         let _ = tx.send(end(e.to_string())).await;
         return;
     }
     loop {
         let (ev, last) = match c.recv().await {
-            Ok(Some(Response::Log { data, stream, notices })) => {
+            Ok(Some(Response::Log { data, stream, notices, .. })) => {
                 (json_event("log", &serde_json::json!({ "data": data, "stream": stream, "notices": notices })), false)
             }
             Ok(Some(_)) => continue,
