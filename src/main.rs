@@ -214,6 +214,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A full-screen live view: programs with CPU and memory, the selected one's log, keys to act.
+    ///
+    /// Follows the daemon's event stream, so changes show as they happen; press ? for the keys.
+    /// Ends with q or Ctrl-C, or with a message when the daemon goes away.
+    #[command(visible_alias = "dashboard", after_help = "Examples:\n  svc top\n  svc top 'workers:*'")]
+    Top {
+        /// Program names, GROUP:*, or all (the default).
+        targets: Vec<String>,
+    },
     /// Convert a supervisord.conf, a Procfile or a process-compose.yaml into svc's KDL.
     #[command(
         subcommand,
@@ -379,6 +388,7 @@ fn main() -> ExitCode {
             cli::logs::logs(&global, cli::logs::LogsArgs { targets, stdout, stderr, daemon, lines, follow, since })
         }
         Some(Command::Events { targets, json }) => cli::events::events(&global, targets, json),
+        Some(Command::Top { targets }) => cli::top::top(&global, targets),
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {
                 ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),

@@ -20,6 +20,7 @@ pub mod import;
 pub mod install;
 pub mod logs;
 pub mod status;
+pub mod top;
 
 use crate::client::{Client, ClientError};
 use crate::paths::{Overrides, Paths};
