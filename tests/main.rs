@@ -24,3 +24,4 @@ mod request_faults;
 mod resources;
 mod supervision;
 mod terminal;
+mod top;

@@ -386,16 +386,14 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
 /// Applies one message; `Some` when the dashboard must end.
 fn handle(msg: Msg, m: &mut Model, ui: &mut Ui, paths: &Paths, tx: &mpsc::Sender<Msg>) -> Option<Ending> {
     match msg {
-        Msg::Input(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
-            match key_press(key, m, ui) {
-                None => return Some(Ending::Quit),
-                Some(Some(action)) => {
-                    ui.message = Some((format!("{}...", action.describe()), Tone::Info));
-                    tokio::spawn(act(paths.clone(), action, tx.clone()));
-                }
-                Some(None) => {}
+        Msg::Input(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => match key_press(key, m, ui) {
+            None => return Some(Ending::Quit),
+            Some(Some(action)) => {
+                ui.message = Some((format!("{}...", action.describe()), Tone::Info));
+                tokio::spawn(act(paths.clone(), action, tx.clone()));
             }
-        }
+            Some(None) => {}
+        },
         Msg::Input(_) => {}
         Msg::End(ending) => return Some(ending),
         Msg::Stream(resp) => match *resp {
@@ -564,7 +562,8 @@ async fn poll_usage(paths: Paths, targets: Vec<String>, started: Instant, tx: mp
     let Ok(mut c) = Client::connect(&paths).await else { return };
     loop {
         let sent = Instant::now();
-        let Ok(Response::Status { programs }) = c.request(&Request::Status { targets: targets.clone(), resources: true }).await
+        let Ok(Response::Status { programs }) =
+            c.request(&Request::Status { targets: targets.clone(), resources: true }).await
         else {
             return;
         };
@@ -659,7 +658,9 @@ fn watch_terminal(tx: &mpsc::Sender<Msg>) {
         }
     });
     use tokio::signal::unix::{SignalKind, signal};
-    for (kind, ending) in [(SignalKind::hangup(), false), (SignalKind::interrupt(), true), (SignalKind::terminate(), true)] {
+    for (kind, ending) in
+        [(SignalKind::hangup(), false), (SignalKind::interrupt(), true), (SignalKind::terminate(), true)]
+    {
         let Ok(mut sig) = signal(kind) else { continue };
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -676,7 +677,11 @@ mod tests {
     #[test]
     fn program_output_cannot_drive_the_terminal() {
         assert_eq!(clean("\x1b[31mred\x1b[0m\tok\x07\r"), "red    ok");
-        assert_eq!(clean("a\x1b]0;title\x07b"), "a0;titleb", "only CSI is skipped whole; what is left of others is harmless text");
+        assert_eq!(
+            clean("a\x1b]0;title\x07b"),
+            "a0;titleb",
+            "only CSI is skipped whole; what is left of others is harmless text"
+        );
     }
 
     #[test]

@@ -223,7 +223,9 @@ impl Model {
                 s.memory_bytes = p.memory_bytes;
                 row.cpu = match (&self.last_usage, p.pid, p.cpu_seconds) {
                     (Some((then, before)), Some(_), Some(now_cpu)) if at > *then => match before.get(&p.name) {
-                        Some(&(pid, cpu)) if pid == p.pid && now_cpu >= cpu => Some((now_cpu - cpu) / (at - then) * 100.0),
+                        Some(&(pid, cpu)) if pid == p.pid && now_cpu >= cpu => {
+                            Some((now_cpu - cpu) / (at - then) * 100.0)
+                        }
                         _ => None,
                     },
                     _ => None,
@@ -341,8 +343,11 @@ impl Model {
 
     /// How many programs are in trouble (BACKOFF, FATAL, EXITED) and how many run.
     pub fn counts(&self) -> (usize, usize) {
-        let failing =
-            self.rows.iter().filter(|r| matches!(r.status.state, State::Backoff | State::Fatal | State::Exited)).count();
+        let failing = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.status.state, State::Backoff | State::Fatal | State::Exited))
+            .count();
         let running = self.rows.iter().filter(|r| r.status.state == State::Running).count();
         (running, failing)
     }
@@ -436,7 +441,10 @@ mod tests {
         exit.exit_status = Some(3);
         assert!(m.apply(&exit));
         let a = m.row("a").expect("a");
-        assert_eq!((a.status.state, a.status.pid, a.status.exit_status, a.status.since), (State::Exited, None, Some(3), 200.0));
+        assert_eq!(
+            (a.status.state, a.status.pid, a.status.exit_status, a.status.since),
+            (State::Exited, None, Some(3), 200.0)
+        );
         assert!(!a.status.ready);
         m.cycle_sort(); // by state: the exited one first
         assert_eq!(shown(&mut m), ["a", "b"]);

@@ -97,7 +97,11 @@ fn draw_title(f: &mut Frame, m: &mut Model, ui: &Ui, area: Rect) {
         Span::styled(format!("{failing} failing"), if failing > 0 { color(ui, Color::Red) } else { Style::new() }),
     ];
     let (key, reverse) = m.sort();
-    spans.push(Span::raw(format!("  sort: {}{}", key.label().to_lowercase(), if reverse { " (reversed)" } else { "" })));
+    spans.push(Span::raw(format!(
+        "  sort: {}{}",
+        key.label().to_lowercase(),
+        if reverse { " (reversed)" } else { "" }
+    )));
     if !m.filter().is_empty() {
         spans.push(Span::raw(format!("  filter: {} ({shown} shown)", m.filter())));
     }
@@ -114,7 +118,8 @@ fn draw_table(f: &mut Frame, m: &mut Model, ui: &mut Ui, area: Rect, now: f64) {
     let with_detail = area.width >= fixed + name_w + 1 + MIN_DETAIL;
     let (key, reverse) = m.sort();
     let arrow = if reverse { "▲" } else { "▼" };
-    let mut header: Vec<String> = std::iter::once("NAME").chain(COLUMNS.iter().map(|(t, _)| *t)).map(String::from).collect();
+    let mut header: Vec<String> =
+        std::iter::once("NAME").chain(COLUMNS.iter().map(|(t, _)| *t)).map(String::from).collect();
     if with_detail {
         header.push("DETAIL".into());
     }
