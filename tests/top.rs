@@ -69,6 +69,9 @@ fn top_shows_a_crash_live_follows_a_resize_and_q_restores_the_terminal() {
     // A crash shows without a key being pressed: the stream brings it.
     let _ = Command::new("kill").args(["-KILL", &victim.to_string()]).status();
     wait_until("victim EXITED on screen", || row(&text(&t), "victim").is_some_and(|r| r.contains("EXITED")));
+    // At 80 columns the detail of the selected program goes above its log.
+    t.keys(&["j"]);
+    wait_until("victim's detail", || text(&t).contains("victim: last run: killed by SIGKILL"));
 
     assert!(
         Command::new("tmux")

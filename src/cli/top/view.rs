@@ -48,8 +48,14 @@ pub fn draw(f: &mut Frame, m: &mut Model, ui: &mut Ui, now: f64) {
     let table_h = rows.min(u32::from(body.height) * 3 / 5).max(2) as u16;
     let [table, logs] = Layout::vertical([Constraint::Length(table_h), Constraint::Fill(1)]).areas(body);
     draw_title(f, m, ui, title);
-    draw_table(f, m, ui, table, now);
-    draw_logs(f, ui, logs);
+    let with_detail = draw_table(f, m, ui, table, now);
+    // Without a DETAIL column (80 columns), the selected program's detail goes above its log.
+    let detail = if with_detail {
+        None
+    } else {
+        m.selected().map(|r| super::clean(&detail(&r.status, now))).filter(|d| !d.is_empty())
+    };
+    draw_logs(f, ui, logs, detail);
     draw_footer(f, m, ui, footer);
     match &ui.mode {
         Mode::Help => draw_help(f, ui),
@@ -111,7 +117,8 @@ fn draw_title(f: &mut Frame, m: &mut Model, ui: &Ui, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_table(f: &mut Frame, m: &mut Model, ui: &mut Ui, area: Rect, now: f64) {
+/// Draws the table; returns whether it has a DETAIL column.
+fn draw_table(f: &mut Frame, m: &mut Model, ui: &mut Ui, area: Rect, now: f64) -> bool {
     let fixed: u16 = COLUMNS.iter().map(|(_, w)| w + 1).sum();
     let longest = m.rows().iter().map(|r| r.label.chars().count()).max().unwrap_or(4);
     let name_w = (longest.clamp(4, 40) as u16).min(area.width.saturating_sub(fixed));
@@ -172,6 +179,7 @@ fn draw_table(f: &mut Frame, m: &mut Model, ui: &mut Ui, area: Rect, now: f64) {
         let line = Rect { y: area.y + 1, height: 1.min(area.height.saturating_sub(1)), ..area };
         f.render_widget(Paragraph::new(text).style(Style::new().add_modifier(Modifier::DIM)), line);
     }
+    with_detail
 }
 
 fn table_row(r: &Row, ui: &Ui, now: f64, with_detail: bool) -> TableRow<'static> {
@@ -206,10 +214,11 @@ fn table_row(r: &Row, ui: &Ui, now: f64, with_detail: bool) -> TableRow<'static>
     TableRow::new(cells)
 }
 
-fn draw_logs(f: &mut Frame, ui: &Ui, area: Rect) {
-    let title = match &ui.logs.name {
-        Some(name) => format!(" {name} (logs, following) "),
-        None => " logs ".to_owned(),
+fn draw_logs(f: &mut Frame, ui: &Ui, area: Rect, detail: Option<String>) {
+    let title = match (&ui.logs.name, detail) {
+        (Some(name), Some(detail)) => format!(" {name}: {detail} "),
+        (Some(name), None) => format!(" {name} (logs, following) "),
+        (None, _) => " logs ".to_owned(),
     };
     let block = Block::new().borders(Borders::TOP).title(title).border_style(Style::new().add_modifier(Modifier::DIM));
     let inner = block.inner(area);
