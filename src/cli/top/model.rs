@@ -299,7 +299,7 @@ impl Model {
             let (a, b) = (&rows[a], &rows[b]);
             let primary = compare(key, a, b);
             let primary = if reverse { primary.reverse() } else { primary };
-            primary.then_with(|| a.label.cmp(&b.label))
+            primary.then_with(|| natural(&a.label, &b.label))
         });
         self.view = view;
         self.stale = false;
@@ -353,6 +353,40 @@ impl Model {
     }
 }
 
+/// Names with numbers in their numeric order: `worker_9` before `worker_10` (numprocs names
+/// are padded to two digits only).
+fn natural(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (digits(a), digits(b));
+                let (da, db) = (&a[..na], &b[..nb]);
+                fn trim(d: &[u8]) -> &[u8] {
+                    let zeros = d.iter().take_while(|&&c| c == b'0').count();
+                    &d[zeros..]
+                }
+                let (ta, tb) = (trim(da), trim(db));
+                let by_value = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then_with(|| na.cmp(&nb));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                (a, b) = (&a[na..], &b[nb..]);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (&a[1..], &b[1..]);
+            }
+        }
+    }
+}
+
 /// Trouble first: the order a person scanning for problems wants.
 fn state_rank(s: State) -> u8 {
     match s {
@@ -378,7 +412,7 @@ fn compare(key: SortKey, a: &Row, b: &Row) -> Ordering {
         }
     }
     match key {
-        SortKey::Name => a.label.cmp(&b.label),
+        SortKey::Name => natural(&a.label, &b.label),
         SortKey::State => state_rank(a.status.state).cmp(&state_rank(b.status.state)),
         SortKey::Pid => some_first(a.status.pid, b.status.pid, |x, y| x.cmp(&y)),
         SortKey::Uptime => {
@@ -504,6 +538,13 @@ mod tests {
         m.usage(&reading(2.0, 99), 16.0);
         let a = m.row("a").expect("a");
         assert_eq!((a.status.pid, a.cpu, a.status.memory_bytes), (Some(20), None, None));
+    }
+
+    #[test]
+    fn numbers_in_names_sort_by_value() {
+        let mut names = ["w_10", "w_9", "w_100", "w_09x", "a", "w_", "w_9b"];
+        names.sort_by(|a, b| natural(a, b));
+        assert_eq!(names, ["a", "w_", "w_9", "w_9b", "w_09x", "w_10", "w_100"]);
     }
 
     #[test]
