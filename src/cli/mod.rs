@@ -61,6 +61,7 @@ pub fn overview() -> u8 {
          Common commands:\n  \
          svc up                 start the daemon in the background\n  \
          svc status             show programs and their state\n  \
+         svc top                watch them live (CPU, memory, logs; keys to act)\n  \
          svc start|stop|restart NAME...\n  \
          svc logs [-f] NAME     show a program's output\n  \
          svc check              validate the config\n  \
