@@ -209,3 +209,20 @@ fn a_closed_terminal_ends_it() {
     drop(t);
     wait_until("svc top to end with its terminal", || tops().is_empty());
 }
+
+#[test]
+fn a_reload_from_the_dashboard_shows_added_programs_and_drops_removed_ones() {
+    let d = TestDaemon::start(r#"program "old" { command "sleep" "1000"; start-secs 0 }"#);
+    d.wait_state("old", "RUNNING");
+    let t = Tmux::start_sized(&d, &top_then_report(""), 80, 24);
+    wait_until("the table", || row(&text(&t), "old").is_some_and(|r| r.contains("RUNNING")));
+    d.write_config(r#"program "new" { command "sleep" "1000"; start-secs 0 }"#);
+    t.keys(&["R"]);
+    wait_until("the confirmation", || text(&t).contains("Reload the config"));
+    t.keys(&["y"]);
+    wait_until("the added program, running", || row(&text(&t), "new").is_some_and(|r| r.contains("RUNNING")));
+    wait_until("the removed one gone", || row(&text(&t), "old").is_none());
+    wait_until("the daemon's answer", || text(&t).contains("reloaded: 1 added, 1 removed"));
+    t.keys(&["q"]);
+    wait_until("svc top to end", || text(&t).contains("exit=0"));
+}
