@@ -25,7 +25,6 @@ mod view;
 
 use super::{FAILURE, Global, SUCCESS, USAGE, block_on, connect, report};
 use crate::client::{Client, ClientError};
-use crate::paths::Paths;
 use crate::protocol::{EventKind, LogSelect, LogStream, Request, Response, TargetResult};
 use model::Model;
 use ratatui::Terminal;
@@ -288,7 +287,6 @@ fn unix_now() -> f64 {
 }
 
 async fn run(g: &Global, targets: Vec<String>) -> u8 {
-    let paths = g.paths();
     let mut events = match connect(g).await {
         Ok(c) => c,
         Err(code) => return code,
@@ -308,8 +306,8 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
 
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let started = Instant::now();
-    tokio::spawn(stream(events, paths.clone(), targets.clone(), tx.clone()));
-    tokio::spawn(poll_usage(paths.clone(), targets, started, tx.clone()));
+    tokio::spawn(stream(events, g.clone(), targets.clone(), tx.clone()));
+    tokio::spawn(poll_usage(g.clone(), targets, started, tx.clone()));
     watch_terminal(&tx);
 
     let mut screen = match Screen::enter() {
@@ -334,7 +332,7 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ending = 'main: loop {
-        follow_selection(&mut model, &mut ui, &paths, &tx);
+        follow_selection(&mut model, &mut ui, g, &tx);
         let draw_at = last_draw.map_or_else(Instant::now, |t| t + FRAME);
         let first = tokio::select! {
             m = rx.recv() => m,
@@ -358,7 +356,7 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
         let mut next = Some(first);
         let mut budget = 4096;
         while let Some(msg) = next {
-            if let Some(ending) = handle(msg, &mut model, &mut ui, &paths, &tx) {
+            if let Some(ending) = handle(msg, &mut model, &mut ui, g, &tx) {
                 break 'main ending;
             }
             budget -= 1;
@@ -384,13 +382,13 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
 }
 
 /// Applies one message; `Some` when the dashboard must end.
-fn handle(msg: Msg, m: &mut Model, ui: &mut Ui, paths: &Paths, tx: &mpsc::Sender<Msg>) -> Option<Ending> {
+fn handle(msg: Msg, m: &mut Model, ui: &mut Ui, g: &Global, tx: &mpsc::Sender<Msg>) -> Option<Ending> {
     match msg {
         Msg::Input(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => match key_press(key, m, ui) {
             None => return Some(Ending::Quit),
             Some(Some(action)) => {
                 ui.message = Some((format!("{}...", action.describe()), Tone::Info));
-                tokio::spawn(act(paths.clone(), action, tx.clone()));
+                tokio::spawn(act(g.clone(), action, tx.clone()));
             }
             Some(None) => {}
         },
@@ -503,7 +501,7 @@ fn key_press(key: KeyEvent, m: &mut Model, ui: &mut Ui) -> Option<Option<Action>
 }
 
 /// Starts following the selected program's log when the selection moved to another one.
-fn follow_selection(m: &mut Model, ui: &mut Ui, paths: &Paths, tx: &mpsc::Sender<Msg>) {
+fn follow_selection(m: &mut Model, ui: &mut Ui, g: &Global, tx: &mpsc::Sender<Msg>) {
     let name = m.selected().map(|r| r.status.name.clone());
     if name == ui.logs.name {
         return;
@@ -514,13 +512,20 @@ fn follow_selection(m: &mut Model, ui: &mut Ui, paths: &Paths, tx: &mpsc::Sender
     let round = ui.logs.round + 1;
     ui.logs = LogTail { name: name.clone(), round, ..LogTail::default() };
     if let Some(name) = name {
-        ui.logs.task = Some(tokio::spawn(follow_log(paths.clone(), name, round, tx.clone())));
+        ui.logs.task = Some(tokio::spawn(follow_log(g.clone(), name, round, tx.clone())));
     }
+}
+
+/// Another connection to the daemon `g` points at, for the dashboard's second and later
+/// conversations (the first goes through [`connect`], which reports failures on the normal
+/// screen). Failures come back as values: the screen is taken by then.
+async fn dial(g: &Global) -> Result<Client, ClientError> {
+    Client::connect(&g.paths()).await
 }
 
 /// Relays the event stream. A reload that adds programs is followed by a new stream, whose
 /// snapshot includes them.
-async fn stream(mut c: Client, paths: Paths, targets: Vec<String>, tx: mpsc::Sender<Msg>) {
+async fn stream(mut c: Client, g: Global, targets: Vec<String>, tx: mpsc::Sender<Msg>) {
     let mut shutting_down = false;
     let ending = loop {
         match c.recv().await {
@@ -539,7 +544,7 @@ async fn stream(mut c: Client, paths: Paths, targets: Vec<String>, tx: mpsc::Sen
                     return;
                 }
                 if again {
-                    match Client::connect(&paths).await {
+                    match dial(&g).await {
                         Ok(mut fresh) => match fresh.send(&Request::Events { targets: targets.clone() }).await {
                             Ok(()) => c = fresh,
                             Err(e) => break Ending::DaemonGone(e.to_string()),
@@ -558,8 +563,8 @@ async fn stream(mut c: Client, paths: Paths, targets: Vec<String>, tx: mpsc::Sen
 
 /// Reads CPU and memory every [`POLL`] on a connection of its own, for as long as the
 /// dashboard runs. Ends quietly when the daemon goes: the event stream says why.
-async fn poll_usage(paths: Paths, targets: Vec<String>, started: Instant, tx: mpsc::Sender<Msg>) {
-    let Ok(mut c) = Client::connect(&paths).await else { return };
+async fn poll_usage(g: Global, targets: Vec<String>, started: Instant, tx: mpsc::Sender<Msg>) {
+    let Ok(mut c) = dial(&g).await else { return };
     loop {
         let sent = Instant::now();
         let Ok(Response::Status { programs }) =
@@ -577,9 +582,9 @@ async fn poll_usage(paths: Paths, targets: Vec<String>, started: Instant, tx: mp
 }
 
 /// Follows `name`'s log (both streams) until aborted or the log ends.
-async fn follow_log(paths: Paths, name: String, round: u64, tx: mpsc::Sender<Msg>) {
+async fn follow_log(g: Global, name: String, round: u64, tx: mpsc::Sender<Msg>) {
     let why = async {
-        let mut c = Client::connect(&paths).await?;
+        let mut c = dial(&g).await?;
         c.send(&Request::Logs { name, stream: LogSelect::Both, lines: LOG_LINES, follow: true, since: None }).await?;
         while let Some(resp) = c.recv().await? {
             if let Response::Log { data, stream, notices } = resp
@@ -597,9 +602,9 @@ async fn follow_log(paths: Paths, name: String, round: u64, tx: mpsc::Sender<Msg
 }
 
 /// Asks the daemon to carry out `action` and reports its answer.
-async fn act(paths: Paths, action: Action, tx: mpsc::Sender<Msg>) {
+async fn act(g: Global, action: Action, tx: mpsc::Sender<Msg>) {
     let answer = async {
-        let mut c = Client::connect(&paths).await?;
+        let mut c = dial(&g).await?;
         c.request(&action.request()).await
     }
     .await;
