@@ -308,7 +308,6 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
     let started = Instant::now();
     tokio::spawn(stream(events, g.clone(), targets.clone(), tx.clone()));
     tokio::spawn(poll_usage(g.clone(), targets, started, tx.clone()));
-    watch_terminal(&tx);
 
     let mut screen = match Screen::enter() {
         Ok(s) => s,
@@ -317,6 +316,8 @@ async fn run(g: &Global, targets: Vec<String>) -> u8 {
             return FAILURE;
         }
     };
+    // Keys are read once the terminal is raw, so that none arrives as a cooked line.
+    watch_terminal(&tx);
     let mut ui = Ui {
         mode: Mode::Normal,
         message: None,
