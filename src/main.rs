@@ -235,6 +235,15 @@ enum Command {
         #[arg(long)]
         open: bool,
     },
+    /// A full-screen live view: programs with CPU and memory, the selected one's log, keys to act.
+    ///
+    /// Follows the daemon's event stream, so changes show as they happen; press ? for the keys.
+    /// Ends with q or Ctrl-C, or with a message when the daemon goes away.
+    #[command(visible_alias = "dashboard", after_help = "Examples:\n  svc top\n  svc top 'workers:*'")]
+    Top {
+        /// Program names, GROUP:*, or all (the default).
+        targets: Vec<String>,
+    },
     /// Convert a supervisord.conf, a Procfile or a process-compose.yaml into svc's KDL.
     #[command(
         subcommand,
@@ -403,6 +412,7 @@ fn main() -> ExitCode {
         Some(Command::Web { listen, allow_remote, open }) => {
             cli::web::web(&global, cli::web::WebArgs { listen, allow_remote, open })
         }
+        Some(Command::Top { targets }) => cli::top::top(&global, targets),
         Some(Command::Import(sub)) => {
             let (format, a) = match sub {
                 ImportCommand::Supervisord(a) => (cli::import::Format::Supervisord, a),

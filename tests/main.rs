@@ -24,4 +24,5 @@ mod request_faults;
 mod resources;
 mod supervision;
 mod terminal;
+mod top;
 mod web;

@@ -5,12 +5,17 @@ use crate::support::{TestDaemon, wait_until};
 use std::process::Command;
 
 /// A tmux session running one shell command; killed on drop.
-struct Tmux {
-    name: String,
+pub(crate) struct Tmux {
+    pub(crate) name: String,
 }
 
 impl Tmux {
     fn start(d: &TestDaemon, command: &str) -> Tmux {
+        Tmux::start_sized(d, command, 160, 40)
+    }
+
+    /// A session of `width` x `height` running `command` with the sandbox's environment.
+    pub(crate) fn start_sized(d: &TestDaemon, command: &str, width: u16, height: u16) -> Tmux {
         let name = format!("svct{}", std::process::id() ^ (d.daemon_pid() << 8));
         // The pane's shell gets the sandbox's environment, as the svc commands in tests do.
         let cmd = d.command(&[]);
@@ -22,7 +27,7 @@ impl Tmux {
         // about colour: NO_COLOR there would hide what the tests look for.
         let line = format!("env -u NO_COLOR {} {command}; sleep 60", env.join(" "));
         let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &line])
+            .args(["new-session", "-d", "-s", &name, "-x", &width.to_string(), "-y", &height.to_string(), &line])
             .env_remove("TMUX")
             .status()
             .expect("tmux");
@@ -30,12 +35,12 @@ impl Tmux {
         Tmux { name }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux").args(["capture-pane", "-p", "-e", "-t", &self.name]).output().expect("capture");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.name];
         args.extend_from_slice(keys);
         assert!(Command::new("tmux").args(&args).status().expect("send-keys").success());

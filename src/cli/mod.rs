@@ -20,6 +20,7 @@ pub mod import;
 pub mod install;
 pub mod logs;
 pub mod status;
+pub mod top;
 pub mod web;
 
 use crate::client::{Client, ClientError};
@@ -61,6 +62,7 @@ pub fn overview() -> u8 {
          Common commands:\n  \
          svc up                 start the daemon in the background\n  \
          svc status             show programs and their state\n  \
+         svc top                watch them live (CPU, memory, logs; keys to act)\n  \
          svc start|stop|restart NAME...\n  \
          svc logs [-f] NAME     show a program's output\n  \
          svc check              validate the config\n  \

@@ -168,7 +168,8 @@ pub fn table(programs: &[ProgramStatus], now: f64, color: bool, cpu: Option<&[Op
     out
 }
 
-fn detail(p: &ProgramStatus, now: f64) -> String {
+/// The DETAIL column: why it failed, what it waits for, what it says about itself.
+pub fn detail(p: &ProgramStatus, now: f64) -> String {
     let base = state_detail(p, now);
     // Facts beside the state: what it waits for, and what its health check says.
     let extra = [

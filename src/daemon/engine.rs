@@ -561,6 +561,12 @@ impl Engine {
         let job = &mut self.jobs[j];
         for (id, name, (ok, state, message)) in settled {
             job.active.retain(|&a| a != id);
+            // A restart (or a reload's change) reports how the start went, not that the
+            // stop before it worked: "web: stopped" after `svc restart web` was wrong.
+            let starts_later = job.steps.iter().any(|s| matches!(s, Step::Start(set) if set.contains(&id)));
+            if verb == Some(Verb::Stop) && ok && starts_later {
+                continue;
+            }
             if let Some(was) = job.report.remove(&id) {
                 let message = match (verb, message.is_empty(), was) {
                     (Some(Verb::Stop), true, Some(true)) => "not running".to_owned(),
@@ -915,6 +921,7 @@ mod tests {
         e.next(&w, 64);
         let done = e.finished(&w);
         assert_eq!(done[0].1.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["db"], "the target is reported");
+        assert_eq!(done[0].1[0].message, "started", "the outcome of the start, not of the stop before it");
     }
 
     #[test]
