@@ -6,7 +6,7 @@ use crate::support::{PATIENCE, Sandbox, TestDaemon, wait_until};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -349,18 +349,17 @@ fn chromium() -> Option<String> {
 /// A pipe whose ends sit at fd 100 or above, close-on-exec, so that they can be moved onto
 /// fds 3 and 4 in the child without clobbering each other.
 fn high_pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds we then own; F_DUPFD_CLOEXEC returns a new one we own.
-    unsafe {
-        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
-        let high = |fd: i32| {
-            let h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100);
+    // std's pipe is close-on-exec on every OS (macOS has no pipe2).
+    let (r, w) = std::io::pipe().expect("pipe");
+    let high = |fd: OwnedFd| {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we then own; `fd` is closed on drop.
+        unsafe {
+            let h = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100);
             assert!(h >= 100, "dup");
-            libc::close(fd);
             OwnedFd::from_raw_fd(h)
-        };
-        (high(fds[0]), high(fds[1]))
-    }
+        }
+    };
+    (high(OwnedFd::from(r)), high(OwnedFd::from(w)))
 }
 
 impl Browser {
