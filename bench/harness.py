@@ -654,6 +654,10 @@ class Svc(Adapter):
     def status_listing(self):
         return self.cli('status').stdout
 
+    def status_resources_listing(self):
+        """`svc status --json -r`: every program with its group's CPU seconds and memory."""
+        return self.cli('status', '--json', '-r').stdout
+
     def all_running(self):
         return self.cli('status', '--json').returncode == 0
 
@@ -873,6 +877,14 @@ def measure(peer, n, log=False, emit=lambda r: None):
                 a.status_listing()
                 ts.append(perf() - t)
             res['status_s'] = statistics.median(ts)
+            # 4b. the same listing with each program's CPU time and memory, where the tool has it
+            if hasattr(a, 'status_resources_listing'):
+                ts = []
+                for _ in range(5):
+                    t = perf()
+                    a.status_resources_listing()
+                    ts.append(perf() - t)
+                res['status_res_s'] = statistics.median(ts)
             emit(res)
             # 5. restart of program 0 after SIGKILL, median of 5, kills >= 1.2 s apart
             ts = []
@@ -1397,6 +1409,7 @@ ROWS = [('start_s', 'start: launch -> all N sleeps in /proc (s)'),
         ('idle_vol_ctxsw', f'idle: voluntary context switches over {IDLE_S:g} s'),
         ('idle_invol_ctxsw', f'idle: involuntary context switches over {IDLE_S:g} s'),
         ('status_s', 'status: one full listing, median of 5 (s)'),
+        ('status_res_s', 'status with CPU and memory per program (`svc status --json -r`), median of 5 (s)'),
         ('restart_s', 'restart: SIGKILL -> new sleep, median of 5 (s)'),
         ('stop_cmd_s', 'stop_all: command returned (s)'),
         ('stop_all_s', 'stop_all: command returned + all sleeps gone (s)')]
