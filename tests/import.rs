@@ -312,3 +312,52 @@ fn process_compose_file_converts_with_warnings_and_checks() {
     assert!(kdl.contains("depends-on \"migration\" condition=\"completed-successfully\""), "{kdl}");
     assert!(kdl.contains("ready exec=\"pg_isready -h 127.0.0.1 -p 5432\""), "{kdl}");
 }
+
+/// A process-compose file converted and run as it is: the database becomes ready by its
+/// readiness probe, the migration runs once after it, and both web replicas start only after
+/// the migration succeeded (each writes its file only if the migration's is there).
+#[test]
+fn process_compose_file_runs_in_dependency_order_under_the_daemon() {
+    let sb = Sandbox::new();
+    let yaml = sb.path().join("process-compose.yaml");
+    fs::write(
+        &yaml,
+        r#"version: "0.5"
+processes:
+  db:
+    command: "sleep 1; touch db.ready; exec sleep 100000"
+    readiness_probe:
+      exec:
+        command: "test -f db.ready"
+      period_seconds: 1
+      failure_threshold: 60
+  migrate:
+    command: "test -f db.ready && echo migrated > migrated"
+    depends_on:
+      db:
+        condition: process_healthy
+    availability:
+      restart: "no"
+  web:
+    command: "test -f migrated && echo web $PC_REPLICA_NUM > web.$PC_REPLICA_NUM; exec sleep 100000"
+    replicas: 2
+    depends_on:
+      migrate:
+        condition: process_completed_successfully
+"#,
+    )
+    .expect("write yaml");
+    let (kdl, run) = import_into(&sb, "compose", &yaml);
+    assert_eq!(run.code, 0, "{run:?}\n{kdl}");
+    let here = sb.config_path().parent().expect("config dir").to_path_buf();
+    let d = TestDaemon::start_in(sb);
+    for web in ["web-0", "web-1"] {
+        d.wait_state(web, "RUNNING");
+    }
+    assert_eq!(d.state_of("migrate"), "EXITED");
+    assert_eq!(d.program("db")["ready"], true);
+    for n in [0, 1] {
+        let path = here.join(format!("web.{n}"));
+        wait_until("each replica's file", || fs::read_to_string(&path).is_ok_and(|s| s == format!("web {n}\n")));
+    }
+}
