@@ -27,6 +27,10 @@ pub const BUILD_ID: &str = env!("SVC_BUILD_ID");
 pub fn daemon(g: &Global) -> u8 {
     if std::env::var_os(IN_PROCESS).is_none() {
         hand_over(g);
+    } else {
+        // SAFETY: no other thread exists yet. Programs must not inherit the marker: a
+        // program that runs `svc daemon` (a nested instance) should hand over as usual.
+        unsafe { std::env::remove_var(IN_PROCESS) };
     }
     run_here(g)
 }
