@@ -196,7 +196,7 @@ enum Event {
 
 /// Streams one log as whole lines into `tx`; each stream keeps its own unfinished line.
 async fn relay(g: &Global, req: &Request, k: usize, tx: &mpsc::UnboundedSender<Event>) -> Result<(), ClientError> {
-    let mut c = Client::connect(&g.paths()).await?;
+    let mut c = super::try_connect(g).await?;
     c.send(req).await?;
     let follow = matches!(req, Request::Logs { follow: true, .. } | Request::DaemonLog { follow: true, .. });
     let mut partial = [String::new(), String::new()];
