@@ -448,6 +448,100 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A command on several hosts: each host's part is `svc -H HOST` with the arguments built here
+/// (the same command for one host); the commands without a fleet form are refused.
+fn fleet(global: &Global, command: &Command) -> u8 {
+    use cli::fleet::Merge;
+    let mut args: Vec<String> = Vec::new();
+    let mut push = |a: &str| args.push(a.to_owned());
+    let (merge, json) = match command {
+        Command::Status { targets, json, .. } => {
+            push("status");
+            targets.iter().for_each(|t| push(t));
+            if *json {
+                push("--json");
+            }
+            (Merge::Table, *json)
+        }
+        Command::Start { targets, json, no_wait } | Command::Restart { targets, json, no_wait } => {
+            push(if matches!(command, Command::Start { .. }) { "start" } else { "restart" });
+            if *no_wait {
+                push("--no-wait");
+            }
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Stop { targets, json } => {
+            push("stop");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Signal { signal, targets, json } => {
+            push("signal");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            push(signal);
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Version { json } => {
+            push("version");
+            if *json {
+                push("--json");
+            }
+            (Merge::Lines, *json)
+        }
+        Command::Logs { targets, clear: false, stdout, stderr, daemon, lines, follow, since } => {
+            push("logs");
+            for (on, flag) in
+                [(*stdout, "--stdout"), (*stderr, "--stderr"), (*daemon, "--daemon"), (*follow, "--follow")]
+            {
+                if on {
+                    push(flag);
+                }
+            }
+            if let Some(n) = lines {
+                push(&format!("--lines={n}"));
+            }
+            if let Some(since) = since {
+                push(&format!("--since={since}"));
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (if *follow { Merge::Stream } else { Merge::Lines }, false)
+        }
+        Command::Events { targets, json } => {
+            push("events");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Stream, *json)
+        }
+        _ => {
+            return cli::fail(
+                "usage",
+                "this command runs on one host at a time; the ones that take several hosts (-H a -H b, -H @group) \
+                 are status, start, stop, restart, signal, logs, events and version",
+                None,
+                cli::USAGE,
+            );
+        }
+    };
+    cli::fleet::run(global, &args, merge, json)
+}
+
 /// With `-H`: the commands that run differently on other machines. Several hosts: the fleet
 /// versions, or a refusal for what works on one host at a time. One host: the commands that act
 /// on that machine itself (starting its daemon, its login integration) run there whole through
@@ -455,43 +549,7 @@ fn main() -> ExitCode {
 fn elsewhere(global: &Global, command: Option<&Command>) -> Option<u8> {
     let command = command?;
     if global.fleet {
-        return Some(match command {
-            Command::Status { targets, json, .. } => cli::fleet::status(global, targets.clone(), *json),
-            Command::Start { targets, json, no_wait } => {
-                cli::fleet::control(global, cli::control::Verb::Start, targets.clone(), *json, *no_wait)
-            }
-            Command::Stop { targets, json } => {
-                cli::fleet::control(global, cli::control::Verb::Stop, targets.clone(), *json, false)
-            }
-            Command::Restart { targets, json, no_wait } => {
-                cli::fleet::control(global, cli::control::Verb::Restart, targets.clone(), *json, *no_wait)
-            }
-            Command::Signal { signal, targets, json } => cli::fleet::run_and_print(
-                global,
-                svc::protocol::Request::Signal { signal: signal.clone(), targets: targets.clone() },
-                *json,
-            ),
-            Command::Logs { targets, clear: false, stdout, stderr, daemon, lines, follow, since } => cli::fleet::logs(
-                global,
-                cli::logs::LogsArgs {
-                    targets: targets.clone(),
-                    stdout: *stdout,
-                    stderr: *stderr,
-                    daemon: *daemon,
-                    lines: *lines,
-                    follow: *follow,
-                    since: since.clone(),
-                },
-            ),
-            Command::Events { targets, json } => cli::fleet::events(global, targets.clone(), *json),
-            Command::Version { json } => cli::fleet::version(global, *json),
-            _ => cli::fail(
-                "usage",
-                "this command runs on one host at a time; the ones that take several hosts (-H a -H b, -H @group) are                  status, start, stop, restart, signal, logs, events and version",
-                None,
-                cli::USAGE,
-            ),
-        });
+        return Some(fleet(global, command));
     }
     let flag = |on: bool, name: &'static str| on.then_some(name);
     let there = |args: Vec<&str>| Some(cli::remote::run_there(global, &args));

@@ -412,3 +412,118 @@ fn a_second_command_reuses_the_connection() {
     let mode = fs::metadata(control_dir(&c.sandbox)).expect("dir").permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
 }
+
+#[test]
+fn fleets_run_everywhere_and_name_the_hosts_that_failed() {
+    let one = TestDaemon::start(CONFIG);
+    let two = TestDaemon::start(CONFIG);
+    let (svc_one, svc_two) = (remote_svc(&one), remote_svc(&two));
+    let sshd = Sshd::start(&one.path().join("sshd"));
+    let c = Client::new(&sshd, "user_key");
+    let (h1, h2, h3) = (sshd.host(1), sshd.host(2), sshd.host(3));
+    let config_dir = c.sandbox.path().join("config/svc");
+    fs::create_dir_all(&config_dir).expect("config dir");
+    fs::write(
+        config_dir.join("hosts.kdl"),
+        format!(
+            "hosts \"trio\" {{\n  host \"{h1}\" remote-svc=\"{svc_one}\"\n  host \"{h2}\" remote-svc=\"{svc_two}\"\n  \
+             host \"{h3}\" remote-svc=\"/nonexistent/svc\"\n}}\nhosts \"pair\" {{\n  host \"{h1}\" remote-svc=\"{svc_one}\"\n  \
+             host \"{h2}\" remote-svc=\"{svc_two}\"\n}}\n"
+        ),
+    )
+    .expect("hosts.kdl");
+    one.wait_state("web", "RUNNING");
+    two.wait_state("web", "RUNNING");
+
+    // A table with a HOST column; the broken host named, and the exit code its.
+    let run = c.svc(&["-H", "@trio", "status", "web"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("HOST") && lines[0].contains("NAME") && lines[0].contains("STATE"), "{run:?}");
+    assert!(lines[1].starts_with(&h1) && lines[1].contains("web") && lines[1].contains("RUNNING"), "{run:?}");
+    assert!(lines[2].starts_with(&h2) && lines[2].contains("RUNNING"), "{run:?}");
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(run.stderr.contains(&format!("svc: {h3}: no svc there")), "{run:?}");
+    assert!(run.stderr.contains(&format!("svc: failed on 1 of 3 hosts: {h3}")), "{run:?}");
+
+    // One JSON object per host, errors per host.
+    let run = c.svc(&["-H", "@trio", "status", "--json"]);
+    let hosts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(hosts.len(), 3);
+    // The host answered: ok, with status's own exit code (3: worker is not running).
+    assert_eq!((hosts[0]["host"].as_str(), hosts[0]["ok"].as_bool()), (Some(h1.as_str()), Some(true)));
+    assert_eq!(hosts[0]["exit"], 3);
+    assert_eq!(hosts[0]["result"][0]["pid"].as_u64().map(|p| p as u32), one.pid_of("web"));
+    assert_eq!(hosts[1]["result"][0]["pid"].as_u64().map(|p| p as u32), two.pid_of("web"));
+    assert_eq!(hosts[2]["error"]["code"], "no_svc", "{run:?}");
+
+    // start on two hosts; both answer, each line says where.
+    let run = c.svc(&["-H", &h1, "-H", &h2, "--remote-svc", &svc_one, "version"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = c.svc(&["-H", "@pair", "start", "worker"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains(&format!("{h1}  worker: started")), "{run:?}");
+    assert!(run.stdout.contains(&format!("{h2}  worker: started")), "{run:?}");
+    assert_eq!((one.state_of("worker"), two.state_of("worker")), ("RUNNING".into(), "RUNNING".into()));
+    let run = c.svc(&["-H", "@pair", "stop", "worker"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!((one.state_of("worker"), two.state_of("worker")), ("STOPPED".into(), "STOPPED".into()));
+
+    // Followed logs of every host, merged, each line prefixed with its host.
+    let mut follower = c
+        .command(&["-H", "@pair", "logs", "-f", "web"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("logs -f");
+    let mut lines = timed_lines(follower.stdout.take().expect("stdout"));
+    let mut seen: Vec<String> = (0..2).filter_map(|_| lines.next()).collect();
+    seen.sort();
+    let mut want = vec![format!("{h1} | web-up"), format!("{h2} | web-up")];
+    want.sort();
+    assert_eq!(seen, want);
+    assert_eq!(c.svc(&["-H", &h2, "--remote-svc", &svc_two, "restart", "web"]).code, 0);
+    assert_eq!(lines.next(), Some(format!("{h2} | web-up")));
+    let group = nix::unistd::Pid::from_raw(-(follower.id() as i32));
+    nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGINT).expect("^C");
+    wait_until("logs -f to end on ^C", || follower.try_wait().ok().flatten().is_some());
+
+    // Events of every host, merged the same way, as JSON lines that say their host.
+    let mut watcher = c
+        .command(&["-H", "@pair", "events", "--json"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("events");
+    let mut events = timed_lines(watcher.stdout.take().expect("stdout"));
+    let mut hosts_seen: Vec<String> = (0..2)
+        .filter_map(|_| events.next())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l).expect("json line")["host"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    hosts_seen.sort();
+    let mut want = vec![h1.clone(), h2.clone()];
+    want.sort();
+    assert_eq!(hosts_seen, want);
+    let group = nix::unistd::Pid::from_raw(-(watcher.id() as i32));
+    nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGINT).expect("^C");
+    wait_until("events to end on ^C", || watcher.try_wait().ok().flatten().is_some());
+
+    // What has no fleet form says so.
+    let run = c.svc(&["-H", "@pair", "shutdown"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("one host at a time"), "{run:?}");
+    for d in [&one, &two] {
+        wait_until("the remote relays to end", || {
+            d.marked_pids().iter().all(|pid| {
+                !fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("dial-stdio")
+            })
+        });
+    }
+}
