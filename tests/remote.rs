@@ -370,6 +370,7 @@ fn failures_name_the_host_and_the_reason() {
 
     // svc there, but no daemon.
     let idle = Sandbox::new();
+    idle.write_config(CONFIG);
     let idle_svc = remote_svc(&idle);
     let run = c.svc(&["-H", &host, "--remote-svc", &idle_svc, "status"]);
     assert_eq!(run.code, 4, "{run:?}");
@@ -377,6 +378,15 @@ fn failures_name_the_host_and_the_reason() {
         run.stderr.contains(&format!("{host}: no svc daemon is running there; start it with 'svc -H {host} up'")),
         "{run:?}"
     );
+    // ... which is what starts it: `up` runs there whole.
+    let run = c.svc(&["-H", &host, "--remote-svc", &idle_svc, "up"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("svc daemon started"), "{run:?}");
+    let run = c.svc(&["-H", &host, "--remote-svc", &idle_svc, "pid"]);
+    assert_eq!(run.code, 0, "the daemon answers there: {run:?}");
+    let run = c.svc(&["-H", &host, "--remote-svc", &idle_svc, "shutdown"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    wait_until("the idle host's daemon to be gone", || idle.marked_pids().is_empty());
 
     // Nothing listens on that port.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();

@@ -291,9 +291,12 @@ pub fn avail(g: &Global, json: bool) -> u8 {
             Ok(Response::Check(r)) if r.ok => r,
             Ok(Response::Check(r)) => {
                 if super::json_enabled() {
-                    let first = r.errors.first().map_or_else(String::new, |e| {
+                    let mut first = r.errors.first().map_or_else(String::new, |e| {
                         format!("{}:{}:{}: {}", e.file.display(), e.line, e.column, e.message)
                     });
+                    if r.errors.len() > 1 {
+                        first.push_str(&format!(" (and {} more)", r.errors.len() - 1));
+                    }
                     return super::fail("config_invalid", &first, None, FAILURE);
                 }
                 eprint!("{}", r.rendered);
