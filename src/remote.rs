@@ -351,7 +351,10 @@ impl HostsFile {
                 let Some((_, members)) = self.groups.iter().find(|(n, _)| n == group) else {
                     let known: Vec<&str> = self.groups.iter().map(|(n, _)| n.as_str()).collect();
                     return Err(if known.is_empty() {
-                        format!("no host group `{group}`: {} defines none", hosts_file().display())
+                        format!(
+                            "no host group `{group}`: define it in {} (hosts \"{group}\" {{ host \"web1\"; host \"deploy@web2:2222\" }})",
+                            hosts_file().display()
+                        )
                     } else {
                         format!("no host group `{group}` in {} (it has: {})", hosts_file().display(), known.join(", "))
                     });
