@@ -29,6 +29,10 @@ supervisor is readable):
         program (health-exec: exec "true"; health-tcp: tcp to one listener of the harness);
         writes bench/RESULTS-deps.md and bench/results-deps.jsonl. Part of `all` (at the
         largest N) when svc is among the peers
+  python3 bench/harness.py remote [--rounds 20] [--out FILE.md]
+        `svc -H HOST status` through a private sshd on 127.0.0.1 (openssh-server), cold (new ssh
+        connection) and warm (shared master connection), against `ssh HOST true` and a local
+        `svc status`; writes bench/RESULTS-remote.md and bench/results-remote.jsonl
 
 Env: BENCH_IDLE_S (default 30): idle window; the context switches after 20 s are recorded too
      (the anchors' window).  BENCH_SVC: an svc binary to use instead of building one.
@@ -1664,6 +1668,151 @@ def run_all(peers, ns, rounds, budget, argv, md, jobs=None, hostile_clients=HOST
     print('\n'.join(tables(results, peers, ns)))
 
 
+RESULTS_REMOTE_MD = os.path.join(HERE, 'RESULTS-remote.md')
+REMOTE_CONFIG = 'program "web" { command "sleep" "99999"; start-secs 0 }\n'  # not 7dddd: a concurrent harness kills those
+
+
+def measure_remote(rounds):
+    """`svc -H HOST status` through a private sshd on 127.0.0.1 (started as the current user with
+    throwaway keys, as tests/remote.rs does): cold (no ssh master: handshake and login included),
+    warm (through the master the first call left), without connection sharing
+    (-o ControlMaster=no), against `ssh HOST true` (a new connection each time) and a local
+    `svc status`. Medians of ROUNDS calls each, in milliseconds."""
+    bin_ = svc_bin()
+    d = tempfile.mkdtemp(prefix='svcbench-remote-')
+    os.chmod(d, 0o700)
+    sshd = daemon = None
+    try:
+        for k in ('host_key', 'user_key'):
+            run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', os.path.join(d, k)], check=True)
+        shutil.copy(os.path.join(d, 'user_key.pub'), os.path.join(d, 'authorized_keys'))
+        if os.getuid() == 0:
+            os.makedirs('/run/sshd', exist_ok=True)
+        import socket
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        with open(os.path.join(d, 'sshd_config'), 'w') as f:
+            f.write(f'Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n'
+                    f'AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n'
+                    'PasswordAuthentication no\nKbdInteractiveAuthentication no\n'
+                    'PermitRootLogin prohibit-password\nLogLevel VERBOSE\n')
+        sshd = subprocess.Popen(['/usr/sbin/sshd', '-D', '-f', f'{d}/sshd_config', '-E', f'{d}/sshd.log'],
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 20
+        def sshd_log():
+            return (read(f'{d}/sshd.log') or b'').decode(errors='replace')
+
+        while 'Server listening' not in sshd_log():
+            if time.time() > deadline or sshd.poll() is not None:
+                raise RuntimeError(f'sshd did not start: {sshd_log()}')
+            time.sleep(0.02)
+        with open(os.path.join(d, 'host_key.pub')) as f:
+            hostkey = f.read()
+        with open(os.path.join(d, 'known_hosts'), 'w') as f:
+            f.write(f'[127.0.0.1]:{port} {hostkey}')
+        env = dict(os.environ, HOME=d, XDG_RUNTIME_DIR=f'{d}/runtime', SVC_CONFIG=f'{d}/svc.kdl',
+                   SVC_SOCKET=f'{d}/run/svc.sock', SVC_STATE_DIR=f'{d}/state', SVC_LOG_DIR=f'{d}/logs')
+        env.pop('SVC_HOST', None)
+        os.makedirs(f'{d}/runtime', mode=0o700)
+        with open(f'{d}/svc.kdl', 'w') as f:
+            f.write(REMOTE_CONFIG)
+        write_exec(f'{d}/remote-svc', '#!/bin/sh\n' + ''.join(
+            f"export {k}='{env[k]}'\n" for k in ('SVC_CONFIG', 'SVC_SOCKET', 'SVC_STATE_DIR', 'SVC_LOG_DIR'))
+            + f"exec '{bin_}' \"$@\"\n")
+        daemon = subprocess.Popen([bin_, 'daemon'], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=open(f'{d}/daemon.log', 'w'), start_new_session=True)
+        deadline = time.time() + 20
+        while run([bin_, 'status'], env=env).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError('the daemon did not answer')
+            time.sleep(0.02)
+        ssh = (f'ssh -F /dev/null -i {d}/user_key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes '
+               f'-o UserKnownHostsFile={d}/known_hosts -o StrictHostKeyChecking=yes')
+        host = f'127.0.0.1:{port}'
+        remote = [bin_, '-H', host, '--remote-svc', f'{d}/remote-svc', 'status']
+        ctl = f'{d}/runtime/svc/ssh'
+
+        def stop_master():
+            for name in os.listdir(ctl) if os.path.isdir(ctl) else []:
+                run(['ssh', '-F', '/dev/null', '-S', os.path.join(ctl, name), '-O', 'exit', 'x'])
+
+        e = dict(env, SVC_SSH_COMMAND=ssh)
+        e_noshare = dict(env, SVC_SSH_COMMAND=ssh + ' -o ControlMaster=no')
+        ssh_true = ssh.split() + ['-p', str(port), '127.0.0.1', 'true']
+        # name: (argv, env, warm): a warm variant runs with the master up, a cold one without.
+        variants = {
+            'ssh_true_ms': (ssh_true, env, False),
+            'svc_remote_cold_ms': (remote, e, False),
+            'svc_remote_no_sharing_ms': (remote, e_noshare, False),
+            'svc_remote_warm_ms': (remote, e, True),
+            'ssh_true_warm_ms': (ssh_true[:1] + ['-o', f'ControlPath={ctl}/%C'] + ssh_true[1:], env, True),
+            'svc_remote_warm_info_ms': (remote[:-1] + ['pid'], e, True),
+            'svc_local_ms': ([bin_, 'status'], env, False),
+        }
+        times = {k: [] for k in variants}
+        warm_connections = 0
+        # Round after round of every variant, so that the machine's load (shared, noisy) falls
+        # on all of them alike rather than on whichever ran during a busy minute.
+        for _ in range(rounds):
+            for name, (argv, e_, warm) in variants.items():
+                if warm:
+                    run(remote, env=e)
+                else:
+                    stop_master()
+                before = sshd_log().count('Connection from ')
+                t = time.perf_counter()
+                r = run(argv, env=e_)
+                times[name].append((time.perf_counter() - t) * 1000)
+                if warm:
+                    warm_connections += sshd_log().count('Connection from ') - before
+                if r.returncode != 0:
+                    raise RuntimeError(f'{argv} failed: {r.stdout}')
+        res = {k: statistics.median(v) for k, v in times.items()}
+        res['warm_new_connections'] = warm_connections
+        res['svc'] = run([bin_, '--version']).stdout.strip()
+        res['rounds'] = rounds
+        return res
+    finally:
+        try:
+            stop_master()
+        except Exception:
+            pass
+        for p in (daemon, sshd):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def write_remote_md(res, md):
+    rows = [
+        ('`ssh 127.0.0.1 true` (new connection each time)', res['ssh_true_ms']),
+        ('`svc -H 127.0.0.1 status`, cold (no ssh master yet)', res['svc_remote_cold_ms']),
+        ('`svc -H 127.0.0.1 status`, warm (through the master)', res['svc_remote_warm_ms']),
+        ('`ssh 127.0.0.1 true` through the same master', res['ssh_true_warm_ms']),
+        ('`svc -H 127.0.0.1 pid` (one `info` request), warm', res['svc_remote_warm_info_ms']),
+        ('`svc -H 127.0.0.1 status` with `-o ControlMaster=no` (a new connection each time)',
+         res['svc_remote_no_sharing_ms']),
+        ('`svc status` on the machine itself', res['svc_local_ms']),
+    ]
+    with open(md, 'w') as f:
+        f.write('# svc -H: the cost of a remote command\n\n'
+                f'`python3 bench/harness.py remote` ({res["svc"]}; '
+                f'{datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}). '
+                f'A private sshd on 127.0.0.1 (no system sshd), ed25519 keys; median of {res["rounds"]} '
+                'calls each, wall clock of the whole command.\n\n| what | ms |\n|---|---|\n')
+        for name, v in rows:
+            f.write(f'| {name} | {v:.1f} |\n')
+        f.write(f'\nNew connections sshd accepted during the warm calls: {res["warm_new_connections"]} '
+                f'(of {3 * res["rounds"]}).\n\n```json\n'
+                f'{json.dumps(res, sort_keys=True)}\n```\n')
+
+
 def opt(args, name, default):
     return args[args.index(name) + 1] if name in args else default
 
@@ -1719,6 +1868,14 @@ def main():
             md = os.path.abspath(opt(args, '--out', RESULTS_DEPS_MD))
             run_all(('svc',), (n,), int(opt(args, '--rounds', '3')), float(opt(args, '--budget', '7200')),
                     args, md, jobs=[(v, n, 'deps') for v in variants])
+            return 0
+        if args[0] == 'remote':
+            res = measure_remote(int(opt(args, '--rounds', '20')))
+            print(json.dumps(res, sort_keys=True))
+            md = os.path.abspath(opt(args, '--out', RESULTS_REMOTE_MD))
+            write_remote_md(res, md)
+            with open(os.path.splitext(md)[0].replace('RESULTS-', 'results-') + '.jsonl', 'a') as f:
+                f.write(json.dumps(res, sort_keys=True) + '\n')
             return 0
         if args[0] == 'one' and len(args) >= 2:
             peer, n = args[1], int(args[2]) if len(args) > 2 and args[2].isdigit() else 10

@@ -19,6 +19,21 @@ struct Cli {
     /// Control socket of the daemon (default: see 'svc paths').
     #[arg(long, global = true, env = "SVC_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Run the command on another machine's daemon, through ssh: user@host, host:port,
+    /// ssh://user@host:port, or @GROUP from ~/.config/svc/hosts.kdl; repeat for several.
+    #[arg(
+        short = 'H',
+        long = "host",
+        global = true,
+        env = "SVC_HOST",
+        value_name = "HOST",
+        value_delimiter = ',',
+        action = clap::ArgAction::Append
+    )]
+    hosts: Vec<String>,
+    /// The svc program on the remote machines (default: svc, on the remote PATH).
+    #[arg(long, global = true, env = "SVC_REMOTE_SVC", value_name = "PATH")]
+    remote_svc: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -29,7 +44,9 @@ Examples:
   svc status              what is running
   svc restart web         restart one program
   svc logs -f web         follow its output
-  svc shutdown            stop everything and the daemon";
+  svc shutdown            stop everything and the daemon
+  svc -H deploy@web1 status          the same on another machine, through ssh
+  svc -H @web restart api            on every host of a group (~/.config/svc/hosts.kdl)";
 
 #[derive(Subcommand)]
 enum Command {
@@ -270,6 +287,10 @@ enum Command {
     /// Program names, one per line (used by shell completion).
     #[command(name = "__names", hide = true)]
     Names,
+    /// Plumbing for `svc -H`: relay stdin and stdout to this user's daemon (what `ssh HOST svc
+    /// dial-stdio` runs; see docs/remote.md).
+    #[command(name = "dial-stdio", hide = true)]
+    DialStdio,
     /// Check a config file (default: the running daemon's, else the one svc up would load).
     #[command(after_help = "Examples:\n  svc check\n  svc check ./new.kdl")]
     Check {
@@ -366,10 +387,32 @@ fn main() -> ExitCode {
     // Absolute, so that the daemon reports (and every later command compares) the same path
     // whatever directory they run in.
     let config = cli.config.map(|c| std::path::absolute(&c).unwrap_or(c));
-    let global = Global { config, socket: cli.socket };
+    let mut global = Global { config, socket: cli.socket, hosts: Vec::new(), fleet: false };
+    if !cli.hosts.is_empty() && !matches!(cli.command, Some(Command::DialStdio)) {
+        let resolved = svc::remote::HostsFile::load(&svc::remote::hosts_file())
+            .and_then(|f| f.resolve(&cli.hosts, cli.remote_svc.as_deref()));
+        match resolved {
+            Ok((hosts, grouped)) => {
+                global.fleet = grouped || hosts.len() > 1;
+                global.hosts = hosts;
+                // They name this machine's files; the remote daemon has its own.
+                global.config = None;
+                global.socket = None;
+            }
+            Err(e) => {
+                eprintln!("svc: {e}");
+                return ExitCode::from(cli::USAGE);
+            }
+        }
+    }
     // Every command with --json answers in JSON on stdout, errors included (scripts parse
     // stdout; text on stderr with an empty stdout broke `jq`).
     cli::json_errors(std::env::args().take_while(|a| a != "--").any(|a| a == "--json"));
+    if !global.hosts.is_empty()
+        && let Some(code) = elsewhere(&global, cli.command.as_ref())
+    {
+        return ExitCode::from(code);
+    }
     let code = match cli.command {
         None => cli::overview(),
         Some(Command::Daemon) => cli::daemon::daemon(&global),
@@ -434,6 +477,143 @@ fn main() -> ExitCode {
             cli::install::uninstall(&global, cli::install::UninstallArgs { method, dry_run, json })
         }
         Some(Command::Paths { json }) => cli::config::paths(&global, json),
+        Some(Command::DialStdio) => cli::remote::dial_stdio(&global),
     };
     ExitCode::from(code)
+}
+
+/// A command on several hosts: each host's part is `svc -H HOST` with the arguments built here
+/// (the same command for one host); the commands without a fleet form are refused.
+fn fleet(global: &Global, command: &Command) -> u8 {
+    use cli::fleet::Merge;
+    let mut args: Vec<String> = Vec::new();
+    let mut push = |a: &str| args.push(a.to_owned());
+    let (merge, json) = match command {
+        Command::Status { targets, json, .. } => {
+            push("status");
+            targets.iter().for_each(|t| push(t));
+            if *json {
+                push("--json");
+            }
+            (Merge::Table, *json)
+        }
+        Command::Start { targets, json, no_wait } | Command::Restart { targets, json, no_wait } => {
+            push(if matches!(command, Command::Start { .. }) { "start" } else { "restart" });
+            if *no_wait {
+                push("--no-wait");
+            }
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Stop { targets, json } => {
+            push("stop");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Signal { signal, targets, json } => {
+            push("signal");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            push(signal);
+            targets.iter().for_each(|t| push(t));
+            (Merge::Lines, *json)
+        }
+        Command::Version { json } => {
+            push("version");
+            if *json {
+                push("--json");
+            }
+            (Merge::Lines, *json)
+        }
+        Command::Logs { targets, clear: false, stdout, stderr, daemon, lines, follow, since } => {
+            push("logs");
+            for (on, flag) in
+                [(*stdout, "--stdout"), (*stderr, "--stderr"), (*daemon, "--daemon"), (*follow, "--follow")]
+            {
+                if on {
+                    push(flag);
+                }
+            }
+            if let Some(n) = lines {
+                push(&format!("--lines={n}"));
+            }
+            if let Some(since) = since {
+                push(&format!("--since={since}"));
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (if *follow { Merge::Stream } else { Merge::Lines }, false)
+        }
+        Command::Events { targets, json } => {
+            push("events");
+            if *json {
+                push("--json");
+            }
+            push("--");
+            targets.iter().for_each(|t| push(t));
+            (Merge::Stream, *json)
+        }
+        _ => {
+            return cli::fail(
+                "usage",
+                "this command runs on one host at a time; the ones that take several hosts (-H a -H b, -H @group) \
+                 are status, start, stop, restart, signal, logs, events and version",
+                None,
+                cli::USAGE,
+            );
+        }
+    };
+    cli::fleet::run(global, &args, merge, json)
+}
+
+/// With `-H`: the commands that run differently on other machines. Several hosts: the fleet
+/// versions, or a refusal for what works on one host at a time. One host: the commands that act
+/// on that machine itself (starting its daemon, its login integration) run there whole through
+/// ssh. `None`: the command runs as usual, talking to the daemon of `global.host()`.
+fn elsewhere(global: &Global, command: Option<&Command>) -> Option<u8> {
+    let command = command?;
+    if global.fleet {
+        return Some(fleet(global, command));
+    }
+    let flag = |on: bool, name: &'static str| on.then_some(name);
+    let there = |args: Vec<&str>| Some(cli::remote::run_there(global, &args));
+    match command {
+        Command::Up { quiet } => there([Some("up"), flag(*quiet, "--quiet")].into_iter().flatten().collect()),
+        Command::Init => there(vec!["init"]),
+        Command::Install { method, dry_run, status, json } => {
+            let mut args = vec!["install"];
+            if let Some(m) = method {
+                args.extend(["--method", m.as_str()]);
+            }
+            args.extend(
+                [flag(*dry_run, "--dry-run"), flag(*status, "--status"), flag(*json, "--json")].into_iter().flatten(),
+            );
+            there(args)
+        }
+        Command::Uninstall { method, dry_run, json } => {
+            let mut args = vec!["uninstall"];
+            if let Some(m) = method {
+                args.extend(["--method", m.as_str()]);
+            }
+            args.extend([flag(*dry_run, "--dry-run"), flag(*json, "--json")].into_iter().flatten());
+            there(args)
+        }
+        Command::Daemon => Some(cli::fail(
+            "usage",
+            "svc daemon runs the daemon of this machine; on another one: svc -H HOST up",
+            None,
+            cli::USAGE,
+        )),
+        _ => None,
+    }
 }

@@ -60,10 +60,7 @@ impl Paths {
         let log_dir = abs_var("SVC_LOG_DIR").unwrap_or_else(|| svc_platform::default_log_dir(home, &state_dir));
         let explicit = overrides.socket.clone().or_else(|| env("SVC_SOCKET").map(PathBuf::from));
         let socket_explicit = explicit.is_some();
-        let socket = explicit.unwrap_or_else(|| {
-            let runtime = abs_var("XDG_RUNTIME_DIR").filter(|d| runtime_dir_usable(d));
-            runtime.map_or_else(svc_platform::private_temp_dir, |d| d.join("svc")).join("svc.sock")
-        });
+        let socket = explicit.unwrap_or_else(|| runtime_dir(env).join("svc.sock"));
         Paths { config, state_dir, log_dir, socket, socket_explicit }
     }
 
@@ -81,6 +78,26 @@ impl Paths {
     pub fn daemon_log(&self) -> PathBuf {
         self.log_dir.join("svc.log")
     }
+}
+
+/// svc's directory in the user's private runtime directory: `$XDG_RUNTIME_DIR/svc` when that
+/// dir is ours and private, else the private temp dir. The daemon's socket defaults to it;
+/// the client keeps ssh's control sockets there.
+pub fn runtime_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let runtime = env("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|d| d.is_absolute() && runtime_dir_usable(d));
+    runtime.map_or_else(svc_platform::private_temp_dir, |d| d.join("svc"))
+}
+
+/// svc's config directory (where `svc.kdl` is by default, and the client's `hosts.kdl`),
+/// whatever `SVC_CONFIG` says.
+pub fn config_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let home = env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let xdg = env("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+    default_config_dir(&home, xdg)
 }
 
 /// `$XDG_CONFIG_HOME/svc` (Linux, BSD, illumos) or the OS's own config dir (macOS).

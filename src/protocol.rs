@@ -114,6 +114,27 @@ pub enum Request {
     Shutdown {},
     /// Daemon facts: pid, version, config path.
     Info {},
+    /// Check the config file the daemon loaded (what a reload would read), or `text` as if it
+    /// were that file; changes nothing.
+    Check {
+        /// A config to check in place of the file (includes and relative paths resolve from
+        /// the file's directory); absent: the file itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// Draw the diagnostics with ANSI colours (for a terminal).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        color: bool,
+    },
+    /// The text of the config file the daemon loaded (`svc edit` from another machine).
+    ConfigFile {},
+    /// Replace the config file with `text` if it checks (the file is left alone otherwise);
+    /// the reply is the check. A `reload` applies it.
+    PutConfig {
+        /// The new config.
+        text: String,
+    },
+    /// Where the daemon keeps its files (`svc paths`).
+    Paths {},
     /// A snapshot of programs, then one line per change until the client disconnects.
     Events {
         /// Program names, `GROUP:*` or `all` (empty: all), resolved when the request is made;
@@ -206,6 +227,17 @@ pub enum Response {
         /// How many events it missed (of every program, not only the selected ones).
         missed: u64,
     },
+    /// Answer to `check` and `put_config`.
+    Check(CheckReport),
+    /// Answer to `config_file`.
+    ConfigFile {
+        /// The config file the daemon loaded.
+        path: String,
+        /// Its text; null when the file does not exist (any more).
+        text: Option<String>,
+    },
+    /// Answer to `paths`.
+    Paths(DaemonPaths),
     /// The request was carried out and has nothing to report (`shutdown`).
     Ok,
     /// The request failed or was malformed.
@@ -276,6 +308,55 @@ pub enum Role {
     Control,
     /// A member of a read-only `access` group: `status`, `logs`, `events` and `info` only.
     ReadOnly,
+}
+
+/// The result of checking a config (`check`, `put_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// No errors (for `put_config`: the file was written).
+    pub ok: bool,
+    /// The config file (the one the text stands in for, when a text was checked).
+    pub file: String,
+    /// Its programs (empty when it has errors).
+    pub programs: Vec<ProgramSummary>,
+    /// How many files it reads (itself and its includes).
+    pub files: usize,
+    /// Every problem, as data.
+    pub errors: Vec<crate::config::ConfigErrorItem>,
+    /// The problems drawn for people (`file:line:col` and the text underlined).
+    pub rendered: String,
+    /// Log files the daemon will not be able to write.
+    pub warnings: Vec<crate::config::check::LogPathWarning>,
+}
+
+/// A program of a checked config, as `svc avail` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramSummary {
+    /// Process name.
+    pub name: String,
+    /// Its group (its own name unless in a `group` block).
+    pub group: String,
+    /// Started with the daemon.
+    pub autostart: bool,
+    /// Start order (lower first).
+    pub priority: i32,
+}
+
+/// Where the daemon keeps its files, as it resolved them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonPaths {
+    /// The config file it loaded.
+    pub config: String,
+    /// State directory.
+    pub state: String,
+    /// Program logs.
+    pub logs: String,
+    /// The socket it listens on.
+    pub socket: String,
+    /// The single-instance lock.
+    pub lock: String,
+    /// Its own log when started by `svc up`.
+    pub daemon_log: String,
 }
 
 /// What a reload changes, by process name.

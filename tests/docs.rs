@@ -329,6 +329,39 @@ fn sample_responses() -> Vec<Response> {
             ..Event::new(2, 1.0, EventKind::State)
         }),
         Response::Lagged { missed: 3 },
+        Response::Check(svc::protocol::CheckReport {
+            ok: false,
+            file: "/c".into(),
+            programs: vec![svc::protocol::ProgramSummary {
+                name: "web".into(),
+                group: "web".into(),
+                autostart: true,
+                priority: 1,
+            }],
+            files: 1,
+            errors: vec![svc::config::ConfigErrorItem {
+                file: "/c".into(),
+                line: 1,
+                column: 1,
+                message: "m".into(),
+                help: Some("h".into()),
+            }],
+            rendered: "r".into(),
+            warnings: vec![svc::config::check::LogPathWarning {
+                program: "web".into(),
+                path: "/l".into(),
+                message: "m".into(),
+            }],
+        }),
+        Response::ConfigFile { path: "/c".into(), text: Some("t".into()) },
+        Response::Paths(svc::protocol::DaemonPaths {
+            config: "/c".into(),
+            state: "/s".into(),
+            logs: "/l".into(),
+            socket: "/s.sock".into(),
+            lock: "/l.lock".into(),
+            daemon_log: "/d.log".into(),
+        }),
         Response::Ok,
         Response::Error(ErrorReply { code: ErrorCode::Internal, message: "m".into(), field: Some("f".into()) }),
     ]

@@ -20,6 +20,7 @@ mod properties;
 mod protocol;
 mod reliability;
 mod reload;
+mod remote;
 mod request_faults;
 mod resources;
 mod supervision;

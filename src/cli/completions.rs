@@ -56,7 +56,7 @@ pub fn man(cmd: clap::Command) -> u8 {
 /// so a completion never prints noise into the user's command line.
 pub fn names(g: &Global) -> u8 {
     block_on(async {
-        let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return FAILURE };
+        let Ok(mut c) = super::try_connect(g).await else { return FAILURE };
         match c.request(&Request::Status { targets: vec![], resources: false }).await {
             Ok(Response::Status { programs }) => {
                 for p in &programs {

@@ -5,14 +5,13 @@
 //! when it differs from the daemon's, since their change would never reach it.
 
 use super::{FAILURE, Global, SUCCESS, USAGE};
-use crate::config::{Config, LogPath};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The config file the running daemon loaded, if a daemon answers.
 fn daemon_config(g: &Global) -> Option<PathBuf> {
     super::block_on(async {
-        let mut c = crate::client::Client::connect(&g.paths()).await.ok()?;
+        let mut c = super::try_connect(g).await.ok()?;
         match c.request(&crate::protocol::Request::Info {}).await.ok()? {
             crate::protocol::Response::Info(info) => Some(PathBuf::from(info.config)),
             _ => None,
@@ -52,153 +51,121 @@ fn config_for(g: &Global, verb: &str, must_match: bool) -> Result<PathBuf, u8> {
 }
 
 /// Validates a config file and prints every problem at once: FILE, else `--config`, else the
-/// running daemon's, else the default.
+/// running daemon's (checked by the daemon, as its next reload would read it), else the default.
+/// With `-H`, the remote daemon checks its own config, or the local FILE as if it were it.
 pub fn check(g: &Global, file: Option<PathBuf>, json: bool) -> u8 {
-    let path = match file {
-        Some(f) => f,
-        None => match config_for(g, "check", false) {
-            Ok(p) => p,
-            Err(code) => return code,
+    let color = !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let report = match (file, g.host()) {
+        (Some(f), Some(_)) => {
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => return super::fail("io", &format!("cannot read {}: {e}", f.display()), None, FAILURE),
+            };
+            match ask_daemon(g, &crate::protocol::Request::Check { text: Some(text), color }) {
+                Ok(crate::protocol::Response::Check(r)) => r,
+                Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+                Err(e) => return super::report(&e),
+            }
+        }
+        (Some(f), None) => crate::config::check::report(&f, &crate::config::load(&f), color),
+        (None, _) if g.config.is_some() => {
+            let path = match config_for(g, "check", false) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            crate::config::check::report(&path, &crate::config::load(&path), color)
+        }
+        (None, host) => match ask_daemon(g, &crate::protocol::Request::Check { text: None, color }) {
+            Ok(crate::protocol::Response::Check(r)) => r,
+            Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+            // No daemon here: the file `svc up` would load.
+            Err(crate::client::ClientError::NoDaemon { .. }) if host.is_none() => {
+                let path = g.paths().config;
+                crate::config::check::report(&path, &crate::config::load(&path), color)
+            }
+            Err(e) => return super::report(&e),
         },
     };
-    match crate::config::load(&path) {
-        Ok(config) => {
-            let warnings = log_path_warnings(&config);
-            if json {
-                let out = serde_json::json!({
-                    "ok": true,
-                    "file": path,
-                    "programs": config.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
-                    "errors": [],
-                    "warnings": warnings,
-                });
-                println!("{out:#}");
-            } else {
-                for w in &warnings {
-                    eprintln!("svc: warning: {w}");
-                }
-                println!(
-                    "{}: ok ({} program{}, {} file{})",
-                    path.display(),
-                    config.programs.len(),
-                    if config.programs.len() == 1 { "" } else { "s" },
-                    config.files.len(),
-                    if config.files.len() == 1 { "" } else { "s" },
-                );
-            }
-            SUCCESS
+    print_check(&report, json)
+}
+
+/// Sends one request to the daemon `g` selects and returns its reply.
+fn ask_daemon(
+    g: &Global,
+    req: &crate::protocol::Request,
+) -> Result<crate::protocol::Response, crate::client::ClientError> {
+    super::block_on(async { super::try_connect(g).await?.request(req).await })
+}
+
+/// Prints a check's verdict: `{ok, file, programs, errors, warnings}` with `json`, else the
+/// warnings and drawn errors on stderr and a summary line; the exit code.
+fn print_check(r: &crate::protocol::CheckReport, json: bool) -> u8 {
+    if json {
+        let out = serde_json::json!({
+            "ok": r.ok,
+            "file": r.file,
+            "programs": r.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "errors": r.errors,
+            "warnings": r.warnings,
+        });
+        println!("{out:#}");
+    } else if r.ok {
+        for w in &r.warnings {
+            eprintln!("svc: warning: {w}");
         }
-        Err(e) => {
-            if json {
-                let out = serde_json::json!({ "ok": false, "file": path, "errors": e.items(), "warnings": [] });
-                println!("{out:#}");
-            } else {
-                let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                eprint!("{}", e.render(color));
-            }
-            FAILURE
-        }
-    }
-}
-
-/// A log file the daemon will not be able to write, found before anything runs: the program
-/// would start and its output would be lost.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogPathWarning {
-    /// The process that writes the file.
-    pub program: String,
-    /// The log file.
-    pub path: PathBuf,
-    /// Why it can't be written.
-    pub message: String,
-}
-
-impl std::fmt::Display for LogPathWarning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` logs to {}: {}", self.program, self.path.display(), self.message)
-    }
-}
-
-/// Log files of `config` that exist but can't be written, or whose directory is missing and
-/// can't be created by this user (the daemon creates a missing directory where it can). One
-/// warning per file, for its first writer.
-pub fn log_path_warnings(config: &Config) -> Vec<LogPathWarning> {
-    let mut out: Vec<LogPathWarning> = Vec::new();
-    for p in &config.programs {
-        let streams = if p.redirect_stderr { vec![&p.stdout_log] } else { vec![&p.stdout_log, &p.stderr_log] };
-        for log in streams {
-            let LogPath::File(path) = &log.path else { continue };
-            // The daemon's own stdout/stderr and devices are not files it creates.
-            if path.starts_with("/dev") || path.starts_with("/proc") || out.iter().any(|w| w.path == *path) {
-                continue;
-            }
-            if let Some(message) = log_path_problem(path) {
-                out.push(LogPathWarning { program: p.name.clone(), path: path.clone(), message });
-            }
-        }
-    }
-    out
-}
-
-fn access(path: &Path, mode: libc::c_int) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: a valid NUL-terminated string; access() only reads it.
-    unsafe { libc::access(c.as_ptr(), mode) == 0 }
-}
-
-/// Why this user could not write `path`, if it can't.
-fn log_path_problem(path: &Path) -> Option<String> {
-    if let Ok(m) = std::fs::metadata(path) {
-        return if m.is_dir() {
-            Some("it is a directory".into())
-        } else if !access(path, libc::W_OK) {
-            Some("the file is not writable".into())
-        } else {
-            None
-        };
-    }
-    let dir = path.parent()?;
-    let mut existing = dir;
-    while std::fs::metadata(existing).is_err() {
-        existing = existing.parent()?;
-    }
-    if !existing.is_dir() {
-        return Some(format!("{} is not a directory", existing.display()));
-    }
-    if access(existing, libc::W_OK | libc::X_OK) {
-        return None;
-    }
-    Some(if existing == dir {
-        format!("directory {} is not writable", dir.display())
+        let n = r.programs.len();
+        println!(
+            "{}: ok ({n} program{}, {} file{})",
+            r.file,
+            if n == 1 { "" } else { "s" },
+            r.files,
+            if r.files == 1 { "" } else { "s" },
+        );
     } else {
-        format!(
-            "directory {} does not exist and can't be created: {} is not writable",
-            dir.display(),
-            existing.display()
-        )
-    })
+        eprint!("{}", r.rendered);
+    }
+    if r.ok { SUCCESS } else { FAILURE }
 }
 
-/// Prints every location svc uses; the config is the running daemon's, if one runs.
+pub use crate::config::check::{LogPathWarning, log_path_warnings};
+
+/// Prints every location svc uses: the running daemon's own (it says where its files are),
+/// else the ones a daemon started here would use.
 pub fn paths(g: &Global, json: bool) -> u8 {
-    let p = g.paths();
-    let config = config_for(g, "paths", false).unwrap_or_else(|_| p.config.clone());
-    let rows = [
-        ("config", config),
-        ("state", p.state_dir.clone()),
-        ("logs", p.log_dir.clone()),
-        ("socket", p.socket.clone()),
-        ("lock", p.lock_file()),
-        ("daemon_log", p.daemon_log()),
-    ];
+    let rows: Vec<(&str, String)> = match ask_daemon(g, &crate::protocol::Request::Paths {}) {
+        Ok(crate::protocol::Response::Paths(d)) => vec![
+            ("config", d.config),
+            ("state", d.state),
+            ("logs", d.logs),
+            ("socket", d.socket),
+            ("lock", d.lock),
+            ("daemon_log", d.daemon_log),
+        ],
+        Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+        Err(e) if g.host().is_some() => return super::report(&e),
+        Err(_) => {
+            let p = g.paths();
+            let config = config_for(g, "paths", false).unwrap_or_else(|_| p.config.clone());
+            [
+                ("config", config),
+                ("state", p.state_dir.clone()),
+                ("logs", p.log_dir.clone()),
+                ("socket", p.socket.clone()),
+                ("lock", p.lock_file()),
+                ("daemon_log", p.daemon_log()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.display().to_string()))
+            .collect()
+        }
+    };
     if json {
         let map: serde_json::Map<String, serde_json::Value> =
-            rows.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string().into())).collect();
+            rows.iter().map(|(k, v)| ((*k).to_owned(), v.clone().into())).collect();
         println!("{:#}", serde_json::Value::Object(map));
     } else {
         for (k, v) in rows {
-            println!("{k:<11} {}", v.display());
+            println!("{k:<11} {v}");
         }
     }
     SUCCESS
@@ -222,14 +189,10 @@ pub fn reload(g: &Global, dry_run: bool, json: bool) -> u8 {
             Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
             Err(crate::client::ClientError::Daemon(e)) if e.code == ErrorCode::ConfigInvalid => {
                 if json {
-                    // The daemon sends its diagnostics as text; the same file read here gives
-                    // them as data too (the daemon's text stays authoritative: its environment
-                    // may expand variables differently).
-                    let errors = match c.request(&Request::Info {}).await {
-                        Ok(Response::Info(info)) => crate::config::load(std::path::Path::new(&info.config))
-                            .err()
-                            .map(|e| e.items())
-                            .unwrap_or_default(),
+                    // The reload's error carries the diagnostics as text; a check gives them as
+                    // data, read by the daemon as the reload did.
+                    let errors = match c.request(&Request::Check { text: None, color: false }).await {
+                        Ok(Response::Check(report)) => report.errors,
                         _ => Vec::new(),
                     };
                     println!("{:#}", serde_json::json!({ "ok": false, "error": e.message, "errors": errors }));
@@ -309,6 +272,9 @@ pub fn init(g: &Global) -> u8 {
 /// it in place and reload the daemon (the `crontab -e`/`visudo` way: a broken config never
 /// reaches the daemon).
 pub fn edit(g: &Global) -> u8 {
+    if let Some(host) = g.host() {
+        return edit_remote(g, &host.name);
+    }
     let path = match config_for(g, "edit", true) {
         Ok(p) => p,
         Err(code) => return code,
@@ -401,12 +367,118 @@ pub fn edit(g: &Global) -> u8 {
         let _ = std::fs::remove_file(old);
     }
     println!("saved {}", path.display());
-    let running = super::block_on(async { crate::client::Client::connect(&g.paths()).await.is_ok() });
+    let running = super::block_on(async { super::try_connect(g).await.is_ok() });
     if running {
         reload(g, false, false)
     } else {
         println!("the daemon is not running; start it with 'svc up'");
         SUCCESS
+    }
+}
+
+/// `svc -H HOST edit`: fetch the daemon's config, edit a local copy, have the daemon check it
+/// (with its includes and environment), and only then write it there and reload.
+fn edit_remote(g: &Global, host: &str) -> u8 {
+    use crate::protocol::{Request, Response};
+    let fetch = || match ask_daemon(g, &Request::ConfigFile {}) {
+        Ok(Response::ConfigFile { path, text }) => Ok((path, text)),
+        Ok(other) => Err(super::report(&crate::client::ClientError::Protocol(format!("{other:?}")))),
+        Err(e) => Err(super::report(&e)),
+    };
+    let (path, text) = match fetch() {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let original = text.clone().unwrap_or_else(|| STARTER.to_owned());
+    // The copy is private (it may hold secrets) and ends in .kdl for the editor's highlighting.
+    let dir = crate::paths::runtime_dir(&|k| std::env::var(k).ok());
+    if let Err(e) = svc_platform::ensure_private_dir(&dir) {
+        eprintln!("svc: error: {e}");
+        return FAILURE;
+    }
+    let safe: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    let tmp = dir.join(format!("edit-{safe}-{}.kdl", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, &original) {
+        eprintln!("svc: error: cannot write {}: {e}", tmp.display());
+        return FAILURE;
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let edited = loop {
+        if let Err(code) = run_editor(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return code;
+        }
+        let edited = std::fs::read_to_string(&tmp).unwrap_or_default();
+        if edited == original && text.is_some() {
+            println!("no changes");
+            let _ = std::fs::remove_file(&tmp);
+            return SUCCESS;
+        }
+        match ask_daemon(g, &Request::Check { text: Some(edited.clone()), color }) {
+            Ok(Response::Check(r)) if r.ok => break edited,
+            Ok(Response::Check(r)) => {
+                eprint!("{}", r.rendered);
+                if interactive && ask("The config has errors. Edit again? [Y/n] ") {
+                    continue;
+                }
+                eprintln!("svc: nothing was changed on {host}; your edit is kept in {}", tmp.display());
+                return FAILURE;
+            }
+            Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => {
+                eprintln!("svc: your edit is kept in {}", tmp.display());
+                return super::report(&e);
+            }
+        }
+    };
+    // Someone else may have changed it meanwhile: never overwrite what we did not see.
+    match fetch() {
+        Ok((_, now)) if now == text => {}
+        Ok(_) => {
+            eprintln!(
+                "svc: {path} on {host} changed while you edited it; nothing was saved, your edit is in {}",
+                tmp.display()
+            );
+            return FAILURE;
+        }
+        Err(code) => return code,
+    }
+    match ask_daemon(g, &Request::PutConfig { text: edited }) {
+        Ok(Response::Check(r)) if r.ok => {}
+        Ok(Response::Check(r)) => {
+            eprint!("{}", r.rendered);
+            eprintln!("svc: nothing was changed on {host}; your edit is kept in {}", tmp.display());
+            return FAILURE;
+        }
+        Ok(other) => return super::report(&crate::client::ClientError::Protocol(format!("{other:?}"))),
+        Err(e) => {
+            eprintln!("svc: your edit is kept in {}", tmp.display());
+            return super::report(&e);
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    println!("saved {path} on {host}");
+    reload(g, false, false)
+}
+
+/// Runs `$VISUAL`/`$EDITOR` (else vi) on `path` through the shell, as git and crontab do, so
+/// `EDITOR="code --wait"` works; `Err` carries the exit code, the reason printed.
+fn run_editor(path: &Path) -> Result<(), u8> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    match std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(path).status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => {
+            eprintln!("svc: the editor ({editor}) failed ({s}); nothing was changed");
+            Err(FAILURE)
+        }
+        Err(e) => {
+            eprintln!("svc: cannot run the editor ({editor}): {e}; set VISUAL or EDITOR");
+            Err(FAILURE)
+        }
     }
 }
 

@@ -60,7 +60,7 @@ pub fn control(g: &Global, verb: Verb, targets: Vec<String>, json: bool, no_wait
 /// states change rather than by polling. Never returns on its own.
 pub async fn progress(g: &Global, targets: &[String], goal: State) {
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let Ok(mut c) = crate::client::Client::connect(&g.paths()).await else { return std::future::pending().await };
+    let Ok(mut c) = super::try_connect(g).await else { return std::future::pending().await };
     if c.send(&Request::Events { targets: targets.to_vec() }).await.is_err() {
         return std::future::pending().await;
     }

@@ -1,7 +1,7 @@
 //! `svc daemon`, `svc up`, `svc shutdown`: running and stopping the daemon itself.
 
 use super::{FAILURE, Global, SUCCESS, block_on, connect, report};
-use crate::client::{Client, ClientError};
+use crate::client::ClientError;
 use crate::protocol::{Request, Response};
 use std::fs::OpenOptions;
 use std::io::{IsTerminal, Read, Seek, SeekFrom};
@@ -201,7 +201,7 @@ pub fn up(g: &Global, quiet: bool) -> u8 {
 }
 
 async fn info(g: &Global) -> Option<crate::protocol::DaemonInfo> {
-    let mut c = Client::connect(&g.paths()).await.ok()?;
+    let mut c = super::try_connect(g).await.ok()?;
     match c.request(&Request::Info {}).await.ok()? {
         Response::Info(info) => Some(info),
         _ => None,

@@ -8,7 +8,6 @@
 //! changed, so `--dry-run` shows exactly what a real run does.
 
 use super::{FAILURE, Global, SUCCESS, USAGE, block_on};
-use crate::client::Client;
 use crate::config::Config;
 use crate::protocol::{Request, Response};
 use serde_json::{Value, json};
@@ -267,7 +266,7 @@ fn is_build_dir(exe: &Path) -> bool {
 /// The pid of a daemon that answers on this user's socket, if any.
 fn running_daemon(g: &Global) -> Option<u32> {
     block_on(async {
-        let mut c = Client::connect(&g.paths()).await.ok()?;
+        let mut c = super::try_connect(g).await.ok()?;
         match c.request(&Request::Info {}).await.ok()? {
             Response::Info(info) => Some(info.pid),
             _ => None,

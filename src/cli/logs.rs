@@ -249,7 +249,7 @@ async fn relay(
     whose: &[(String, usize)],
     tx: &mpsc::UnboundedSender<Event>,
 ) -> Result<(), ClientError> {
-    let mut c = Client::connect(&g.paths()).await?;
+    let mut c = super::try_connect(g).await?;
     c.send(req).await?;
     let follow = matches!(req, Request::Logs { follow: true, .. } | Request::DaemonLog { follow: true, .. });
     let tagged = matches!(req, Request::Logs { names, .. } if !names.is_empty());

@@ -16,15 +16,18 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod events;
+pub mod fleet;
 pub mod import;
 pub mod install;
 pub mod logs;
+pub mod remote;
 pub mod status;
 pub mod top;
 pub mod web;
 
 use crate::client::{Client, ClientError};
 use crate::paths::{Overrides, Paths};
+use crate::remote::Host;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -46,12 +49,29 @@ pub struct Global {
     pub config: Option<PathBuf>,
     /// `--socket`.
     pub socket: Option<PathBuf>,
+    /// `-H`: the machines to run the command on (none: this one).
+    pub hosts: Vec<Host>,
+    /// Fleet output (a HOST column, one JSON object per host): more than one host, or a group.
+    pub fleet: bool,
 }
 
 impl Global {
     /// The paths these options select.
     pub fn paths(&self) -> Paths {
         Paths::from_env(&Overrides { config: self.config.clone(), socket: self.socket.clone() })
+    }
+
+    /// The one remote host the command runs on, if it runs on one.
+    pub fn host(&self) -> Option<&Host> {
+        match self.hosts.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The same options for `host` alone (one member of a fleet).
+    pub fn on(&self, host: &Host) -> Global {
+        Global { hosts: vec![host.clone()], fleet: false, ..self.clone() }
     }
 }
 
@@ -120,12 +140,23 @@ pub fn report(e: &ClientError) -> u8 {
         }
         ClientError::Protocol(_) => fail("protocol", &message, None, FAILURE),
         ClientError::Io(_) => fail("io", &message, None, FAILURE),
+        ClientError::Remote { failure, .. } => fail(failure.code(), &message, None, NO_DAEMON),
     }
 }
 
-/// Connects, or prints why not.
+/// Connects to the daemon the options select: this machine's, or the one host's of `-H`
+/// (through ssh). Every command's conversation starts here.
+pub async fn try_connect(g: &Global) -> Result<Client, ClientError> {
+    match g.hosts.as_slice() {
+        [] => Client::connect(&g.paths()).await,
+        [host] => crate::remote::connect(host),
+        _ => Err(ClientError::Protocol("this command runs on one host at a time".into())),
+    }
+}
+
+/// Connects (see [`try_connect`]), or prints why not.
 pub async fn connect(g: &Global) -> Result<Client, u8> {
-    Client::connect(&g.paths()).await.map_err(|e| report(&e))
+    try_connect(g).await.map_err(|e| report(&e))
 }
 
 /// Restores the default SIGPIPE action (Rust ignores it), so writing to a closed pipe ends

@@ -282,25 +282,29 @@ pub fn avail(g: &Global, json: bool) -> u8 {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let config_path = match c.request(&Request::Info {}).await {
-            Ok(Response::Info(info)) => std::path::PathBuf::from(info.config),
-            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
-            Err(e) => return report(&e),
-        };
         let running = match c.request(&Request::Status { targets: vec![], resources: false }).await {
             Ok(Response::Status { programs }) => programs,
             Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
             Err(e) => return report(&e),
         };
-        let config = match crate::config::load(&config_path) {
-            Ok(c) => c,
-            Err(e) => {
+        // The daemon reads its config file: it may be on another machine.
+        let config = match c.request(&Request::Check { text: None, color: false }).await {
+            Ok(Response::Check(r)) if r.ok => r,
+            Ok(Response::Check(r)) => {
                 if super::json_enabled() {
-                    return super::fail("config_invalid", &e.to_string(), None, FAILURE);
+                    let mut first = r.errors.first().map_or_else(String::new, |e| {
+                        format!("{}:{}:{}: {}", e.file.display(), e.line, e.column, e.message)
+                    });
+                    if r.errors.len() > 1 {
+                        first.push_str(&format!(" (and {} more)", r.errors.len() - 1));
+                    }
+                    return super::fail("config_invalid", &first, None, FAILURE);
                 }
-                eprint!("{}", e.render(false));
+                eprint!("{}", r.rendered);
                 return FAILURE;
             }
+            Ok(other) => return report(&ClientError::Protocol(format!("{other:?}"))),
+            Err(e) => return report(&e),
         };
         let rows: Vec<serde_json::Value> = config
             .programs

@@ -521,7 +521,7 @@ fn follow_selection(m: &mut Model, ui: &mut Ui, g: &Global, tx: &mpsc::Sender<Ms
 /// conversations (the first goes through [`connect`], which reports failures on the normal
 /// screen). Failures come back as values: the screen is taken by then.
 async fn dial(g: &Global) -> Result<Client, ClientError> {
-    Client::connect(&g.paths()).await
+    super::try_connect(g).await
 }
 
 /// Relays the event stream. A reload that adds programs is followed by a new stream, whose

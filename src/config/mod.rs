@@ -6,6 +6,7 @@
 //! recursive KDL parser within bounds in `scan.rs`, value expansion in `expand.rs`, and the
 //! `env-file` format in `dotenv.rs`.
 
+pub mod check;
 mod dotenv;
 mod expand;
 pub mod import;
@@ -65,7 +66,7 @@ pub struct ConfigError {
 }
 
 /// One diagnostic as plain data, for `--json` output.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigErrorItem {
     /// The file the problem is in.
     pub file: PathBuf,

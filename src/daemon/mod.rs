@@ -245,7 +245,16 @@ async fn serve(paths: &Paths, config: config::Config) -> Result<(), StartupError
             }
         }
     };
-    let server = tokio::spawn(server::run(listener, tx.clone(), inflight, access, rebind.clone(), rebind_socket));
+    let files = std::sync::Arc::new(crate::protocol::DaemonPaths {
+        config: paths.config.display().to_string(),
+        state: paths.state_dir.display().to_string(),
+        logs: paths.log_dir.display().to_string(),
+        socket: paths.socket.display().to_string(),
+        lock: paths.lock_file().display().to_string(),
+        daemon_log: paths.daemon_log().display().to_string(),
+    });
+    let server =
+        tokio::spawn(server::run(listener, files, tx.clone(), inflight, access, rebind.clone(), rebind_socket));
     let signals = tx.clone();
     tokio::spawn(async move {
         loop {

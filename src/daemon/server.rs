@@ -47,8 +47,14 @@ const MAX_REFUSED_UIDS: usize = 64;
 ///
 /// On `rebind` (SIGUSR1), a socket file that has disappeared (a /tmp cleaner, the runtime dir
 /// removed at logout) is bound anew with `bind`, so clients can find the daemon again.
+///
+/// `files` are the daemon's paths, for the requests about its files (`check`, `config_file`,
+/// `put_config`, `paths`), which the connection serves without the supervisor: a client on
+/// another machine (through `svc dial-stdio`) cannot read them itself.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mut listener: Listener,
+    files: Arc<protocol::DaemonPaths>,
     tx: mpsc::Sender<Msg>,
     inflight: mpsc::Sender<()>,
     access: watch::Receiver<Option<Access>>,
@@ -99,8 +105,9 @@ pub async fn run(
         let inflight = inflight.downgrade();
         let access = access.clone();
         let refusals = refusals.clone();
+        let files = files.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(conn, tx, me, inflight, access, refusals).await {
+            if let Err(e) = serve(conn, tx, me, inflight, access, refusals, files).await {
                 tracing::debug!("connection ended: {e}");
             }
         });
@@ -157,6 +164,7 @@ async fn serve(
     inflight: mpsc::WeakSender<()>,
     mut access_rx: watch::Receiver<Option<Access>>,
     refusals: Arc<Mutex<Refusals>>,
+    files: Arc<protocol::DaemonPaths>,
 ) -> std::io::Result<()> {
     // The directory's mode is the first fence; this is the one that holds even if someone
     // loosens it.
@@ -181,17 +189,18 @@ async fn serve(
             std::future::pending::<()>().await;
         };
         return tokio::select! {
-            r = requests(conn, tx, me, uid, inflight, granted, access.as_ref()) => r,
+            r = requests(conn, tx, me, uid, inflight, granted, access.as_ref(), &files) => r,
             () = revoked => {
                 tracing::info!("closed a connection of uid {uid}: its access changed");
                 Ok(())
             }
         };
     }
-    requests(conn, tx, me, uid, inflight, granted, access.as_ref()).await
+    requests(conn, tx, me, uid, inflight, granted, access.as_ref(), &files).await
 }
 
 /// Answers the requests of one connection, whose peer has `role`.
+#[allow(clippy::too_many_arguments)]
 async fn requests(
     conn: Stream,
     tx: mpsc::Sender<Msg>,
@@ -200,6 +209,7 @@ async fn requests(
     inflight: mpsc::WeakSender<()>,
     role: Option<Role>,
     access: Option<&Access>,
+    files: &protocol::DaemonPaths,
 ) -> std::io::Result<()> {
     let (recv, mut send) = conn.split();
     let Some(role) = role else {
@@ -298,6 +308,10 @@ async fn requests(
                 };
                 return until_hangup(&mut reader, stream_events(&tx, targets, watch, &mut send)).await;
             }
+            req @ (Request::Check { .. } | Request::ConfigFile {} | Request::PutConfig { .. } | Request::Paths {}) => {
+                let resp = config_file_request(req, files).await;
+                send.write_all(protocol::encode_response(&resp).as_bytes()).await?;
+            }
             req => {
                 let _busy = inflight.upgrade();
                 let resources = matches!(req, Request::Status { resources: true, .. });
@@ -321,6 +335,73 @@ async fn requests(
             }
         }
     }
+}
+
+/// Answers a request about the daemon's files, reading and writing them on a blocking thread:
+/// a large config takes a while to parse, and the supervisor must not wait for a disk.
+async fn config_file_request(req: Request, files: &protocol::DaemonPaths) -> Response {
+    let config = std::path::PathBuf::from(&files.config);
+    let paths = files.clone();
+    let work = tokio::task::spawn_blocking(move || match req {
+        Request::Check { text, color } => {
+            let result = match &text {
+                Some(text) => crate::config::parse_str(text, &config, &|k| std::env::var(k).ok()),
+                None => crate::config::load(&config),
+            };
+            Response::Check(crate::config::check::report(&config, &result, color))
+        }
+        Request::ConfigFile {} => match std::fs::read_to_string(&config) {
+            Ok(text) => Response::ConfigFile { path: paths.config, text: Some(text) },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Response::ConfigFile { path: paths.config, text: None }
+            }
+            Err(e) => internal(format!("cannot read {}: {e}", config.display())),
+        },
+        Request::PutConfig { text } => {
+            let result = crate::config::parse_str(&text, &config, &|k| std::env::var(k).ok());
+            let report = crate::config::check::report(&config, &result, false);
+            if !report.ok {
+                return Response::Check(report);
+            }
+            match replace_file(&config, &text) {
+                Ok(()) => {
+                    tracing::info!("config {} replaced by a client (put_config)", config.display());
+                    Response::Check(report)
+                }
+                Err(e) => internal(format!("cannot write {}: {e}", config.display())),
+            }
+        }
+        _ => Response::Paths(paths),
+    });
+    work.await.unwrap_or_else(|e| internal(format!("the request failed: {e}")))
+}
+
+fn internal(message: String) -> Response {
+    Response::Error(ErrorReply { code: ErrorCode::Internal, message, field: None })
+}
+
+/// Writes `text` beside `path` and renames it over `path`, so a reader (a reload, a crash
+/// half-way) sees the old file or the new one, never half of one; the old file's mode is kept.
+fn replace_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map_or_else(|| "svc.kdl".into(), |n| n.to_string_lossy().into_owned());
+    // No `.kdl` extension, so an `include "*.kdl"` beside it never reads the half-written copy.
+    let tmp = dir.join(format!(".{name}.put-{}", std::process::id()));
+    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Fills CPU time and memory into a `status` reply, here rather than in the supervisor: the scan

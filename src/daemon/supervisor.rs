@@ -850,8 +850,14 @@ impl Supervisor {
             Request::Info {} => {
                 let _ = reply.send(Response::Info(self.info.clone()));
             }
-            Request::Logs { .. } | Request::DaemonLog { .. } | Request::Events { .. } => {
-                let _ = reply.send(error(ErrorCode::Internal, "streams are served by the connection", None));
+            Request::Logs { .. }
+            | Request::DaemonLog { .. }
+            | Request::Events { .. }
+            | Request::Check { .. }
+            | Request::ConfigFile {}
+            | Request::PutConfig { .. }
+            | Request::Paths {} => {
+                let _ = reply.send(error(ErrorCode::Internal, "served by the connection", None));
             }
         }
     }

@@ -17,7 +17,7 @@ mod guard;
 
 pub use guard::Gate;
 
-use crate::cli::{Global, connect};
+use crate::cli::{Global, try_connect};
 use crate::client::{Client, ClientError};
 use crate::protocol::{self, ErrorCode, EventKind, LogSelect, ProgramStatus, Request, Response};
 use axum::Json;
@@ -116,7 +116,7 @@ async fn feed_events(g: &Global, tx: &mpsc::Sender<Event>) {
 /// One connection's worth of [`feed_events`]: whether the daemon was reached, and why the
 /// stream ended.
 async fn watch(g: &Global, tx: &mpsc::Sender<Event>) -> (bool, String) {
-    let Ok(mut side) = connect(g).await else {
+    let Ok(mut side) = try_connect(g).await else {
         return (false, "the svc daemon is not running, or cannot be reached".into());
     };
     let info = match side.request(&Request::Info {}).await {
@@ -178,7 +178,7 @@ async fn watch(g: &Global, tx: &mpsc::Sender<Event>) -> (bool, String) {
 }
 
 async fn subscribe(g: &Global) -> Result<Client, String> {
-    let mut c = connect(g).await.map_err(|_| "the svc daemon is not running, or cannot be reached".to_string())?;
+    let mut c = try_connect(g).await.map_err(|_| "the svc daemon is not running, or cannot be reached".to_string())?;
     c.send(&Request::Events { targets: vec![] }).await.map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -258,7 +258,7 @@ async fn logs(
 /// the stream stops (the page then stops too, rather than reconnecting and repeating the tail).
 async fn feed_log(g: &Global, name: String, tx: &mpsc::Sender<Event>) {
     let end = |message: String| json_event("end", &serde_json::json!({ "message": message }));
-    let Ok(mut c) = connect(g).await else {
+    let Ok(mut c) = try_connect(g).await else {
         let _ = tx.send(end("the svc daemon is not running, or cannot be reached".into())).await;
         return;
     };
@@ -319,7 +319,7 @@ async fn reload(State(web): State<Arc<Web>>, Json(body): Json<ReloadBody>) -> Ht
 /// Sends one request to the daemon and answers with its reply as JSON, or with its error and
 /// a status that says whose fault it is.
 async fn ask(g: &Global, req: Request) -> HttpResponse {
-    let Ok(mut c) = connect(g).await else {
+    let Ok(mut c) = try_connect(g).await else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_daemon",
