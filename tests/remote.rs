@@ -537,3 +537,37 @@ fn fleets_run_everywhere_and_name_the_hosts_that_failed() {
         });
     }
 }
+
+/// The dashboard, too, runs against another machine's daemon: its table shows the remote
+/// programs, and a key press restarts one there.
+#[test]
+fn the_dashboard_runs_against_another_machine() {
+    let d = TestDaemon::start(CONFIG);
+    let svc_there = remote_svc(&d);
+    let sshd = Sshd::start(&d.path().join("sshd"));
+    let host = sshd.host(1);
+    d.wait_state("web", "RUNNING");
+    let old = d.pid_of("web").expect("web runs");
+    // No shared connection: the pane's shell has the remote sandbox's environment, and a master
+    // left in its runtime dir would outlive the test.
+    let ssh = format!("{} -o ControlMaster=no -o ControlPath=none", sshd.ssh_command("user_key"));
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let cmd = format!(
+        "env -u SVC_SOCKET -u SVC_CONFIG NO_COLOR=1 SVC_SSH_COMMAND={} {} -H {host} --remote-svc {} top; echo exit=$?",
+        quote(&ssh),
+        svc_bin(),
+        quote(&svc_there)
+    );
+    let t = crate::terminal::Tmux::start_sized(&d, &cmd, 100, 30);
+    let text = || {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &t.name]).output().expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_until("the remote table", || text().lines().any(|l| l.starts_with("web") && l.contains(&old.to_string())));
+    t.keys(&["r"]);
+    wait_until("the confirmation", || text().contains("Restart web?"));
+    t.keys(&["y"]);
+    wait_until("web restarted there", || d.pid_of("web").is_some_and(|p| p != old));
+    t.keys(&["q"]);
+    wait_until("q ends it", || text().contains("exit=0"));
+}
