@@ -382,6 +382,7 @@ impl Supervisor {
                 .collect();
             self.procs[k].dep_ids = ids;
         }
+        self.engine.reindex();
     }
 
     /// Starts the autostart programs, then serves messages until shutdown is complete.
@@ -615,6 +616,7 @@ impl Supervisor {
             CheckMsg::Health { event: HealthEvent::Healthy, .. } => {
                 tracing::info!("{}: healthy", self.procs[i].spec.name);
                 self.procs[i].healthy = Some(true);
+                self.engine.touch(id);
                 self.publish_about(i, EventKind::Health, |e| e.health = Some("healthy".into()));
             }
             CheckMsg::Health { event: HealthEvent::Unhealthy { reason, failures }, .. } => {
@@ -627,6 +629,7 @@ impl Supervisor {
                 self.run_hook(i, "on-unhealthy", state, state, Some(pid), None, Some(&why));
                 let p = &mut self.procs[i];
                 p.healthy = Some(false);
+                self.engine.touch(id);
                 let restart = p.spec.health.as_ref().is_some_and(|h| h.restart);
                 tracing::warn!(
                     "{}: unhealthy after {failures} failed checks ({reason}){}",
@@ -740,6 +743,7 @@ impl Supervisor {
         let p = &mut self.procs[i];
         p.healthy = None;
         let id = p.id;
+        self.engine.touch(id);
         if let Some(pipe) = ready_pipe {
             let tx = self.checks_tx.clone();
             let task = tokio::spawn(async move {
@@ -1270,6 +1274,9 @@ impl Supervisor {
     /// Feeds `event` to program `i` and carries out the resulting actions, including the
     /// spawn outcome events they produce.
     fn apply(&mut self, i: usize, event: Event) {
+        // Every change of state, readiness or exit goes through here: the engine looks at
+        // what it was told changed, and only at that.
+        self.engine.touch(self.procs[i].id);
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let before = self.procs[i].rt.public_state();
