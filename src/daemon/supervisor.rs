@@ -490,8 +490,13 @@ impl Supervisor {
     fn stop_orphans(&mut self) {
         let me = std::process::id() as i32;
         let Ok(table) = svc_platform::process_table() else { return };
+        let runner = super::probe::runner::pid();
         for e in svc_platform::descendants(&table, me).iter().filter(|e| !e.zombie) {
-            tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
+            if runner == Some(e.pid as u32) {
+                tracing::debug!("stopping the probe runner (pid {})", e.pid);
+            } else {
+                tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
+            }
             let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
         }
     }
