@@ -370,6 +370,10 @@ struct ImportArgs {
 }
 
 fn main() -> ExitCode {
+    // The daemon's helper that runs exec checks (see probe::runner), not a user command.
+    if std::env::args_os().nth(1).is_some_and(|a| a == svc::daemon::PROBE_RUNNER_ARG) {
+        return svc::daemon::probe_runner_main();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

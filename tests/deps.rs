@@ -311,3 +311,80 @@ program "after" { command "sleep" "100000"; autostart #false; start-secs 0; depe
     assert_eq!(d.program("after")["waiting"], "waiting for slow to be ready");
     wait_until("after to start once slow is ready", || d.state_of("after") == "RUNNING");
 }
+
+/// The command line of `pid`, arguments joined by spaces.
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| b.split(|&c| c == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
+}
+
+/// Marked processes of `d` whose command line is `line`.
+fn running(d: &TestDaemon, line: &str) -> Vec<u32> {
+    d.marked_pids().into_iter().filter(|&p| cmdline(p).trim() == line).collect()
+}
+
+#[test]
+fn exec_checks_run_in_the_probe_runner_which_stops_them_with_their_program_and_can_die() {
+    let s = Sandbox::new();
+    let t = s.path().join("t");
+    std::fs::create_dir(&t).expect("dir");
+    std::fs::write(t.join("ok"), "").expect("file");
+    let dd = t.display();
+    s.write_config(&format!(
+        r#"program "slow" {{ command "sleep" "100000"; start-secs 0; health {{ exec "sleep 7771"; interval "1h"; timeout "1h" }} }}
+program "quick" {{
+    command "sleep" "100001"
+    start-secs 0
+    health {{ exec "test -f '{dd}/ok'"; interval "100ms"; retries 1; on-unhealthy "ignore" }}
+}}
+"#
+    ));
+    let mut d = TestDaemon::start_in(s);
+    wait_until("quick healthy", || d.program("quick")["health"] == "healthy");
+    // One runner, the daemon's child; the checks are its children, not the daemon's.
+    // The daemon runs as svc-daemon (see cli::daemon_runs_as_the_daemon_only_binary...), and
+    // starts the runner from its own executable.
+    let daemon_bin = std::path::Path::new(&crate::support::svc_bin()).with_file_name("svc-daemon");
+    let runner_line = format!("{} __probe-runner", daemon_bin.display());
+    let runners = |d: &TestDaemon| running(d, &runner_line);
+    let runner = runners(&d);
+    assert_eq!(runner.len(), 1, "one runner: {runner:?}");
+    assert_eq!(parent(runner[0]), Some(d.daemon_pid()));
+    wait_until("slow's check running", || !running(&d, "sleep 7771").is_empty());
+    let check = running(&d, "sleep 7771");
+    assert_eq!(parent(check[0]), Some(runner[0]), "a simple command runs without sh, from the runner");
+
+    // A check under way when its program stops is killed with it.
+    assert_eq!(d.svc(&["stop", "slow"]).code, 0);
+    wait_until("slow's check gone", || running(&d, "sleep 7771").is_empty());
+
+    // Without the runner, checks go on (in the daemon): quick turns unhealthy, then healthy.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner[0] as i32), nix::sys::signal::SIGKILL).expect("kill");
+    wait_until("the runner's end logged", || d.daemon_stderr().contains("probe runner"));
+    std::fs::remove_file(t.join("ok")).expect("rm");
+    wait_until("quick unhealthy", || d.program("quick")["health"] == "unhealthy");
+    std::fs::write(t.join("ok"), "").expect("file");
+    wait_until("quick healthy again", || d.program("quick")["health"] == "healthy");
+
+    // A new runner comes a second later; a daemon killed outright takes it with it, and it
+    // takes the checks under way.
+    wait_until("a new runner", || runners(&d).len() == 1);
+    assert_eq!(d.svc(&["start", "slow"]).code, 0);
+    wait_until("slow's check running again", || running(&d, "sleep 7771").len() == 1);
+    assert_eq!(parent(running(&d, "sleep 7771")[0]), Some(runners(&d)[0]));
+    let programs: Vec<u32> = ["slow", "quick"].iter().filter_map(|n| d.pid_of(n)).collect();
+    let mut daemon = d.child.take().expect("daemon");
+    daemon.kill().expect("SIGKILL the daemon");
+    daemon.wait().expect("reap the daemon");
+    wait_until("runner and check gone", || runners(&d).is_empty() && running(&d, "sleep 7771").is_empty());
+    // The programs outlive a killed daemon on purpose (the next one stops them): not here.
+    for pid in programs {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL);
+    }
+}

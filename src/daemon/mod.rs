@@ -14,6 +14,8 @@ mod logs;
 mod notify;
 pub mod own_log;
 mod probe;
+/// `svc __probe-runner`: the daemon's helper process that runs exec checks (see `probe.rs`).
+pub use probe::runner::{ARG as PROBE_RUNNER_ARG, main as probe_runner_main};
 pub mod process;
 mod reaper;
 mod recover;

@@ -16,9 +16,11 @@
 use super::process::{Exit, describe_exit};
 use super::reaper;
 use crate::config::{Check, Probe, ProgramSpec};
+use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -341,28 +343,81 @@ impl Drop for Group {
     }
 }
 
+/// What an exec check runs, all decided in the daemon: the runner only carries it out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExecJob {
+    command: String,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
 async fn exec(command: &str, spec: &ProgramSpec, timeout: Duration) -> Result<(), String> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(command);
     // The same directory as the program, so relative paths in the check mean what they mean
     // to the program (spawn.rs's rules).
-    match &spec.directory {
+    let dir = match &spec.directory {
         Some(dir) if !dir.is_dir() => return Err(format!("working directory {} does not exist", dir.display())),
-        Some(dir) => cmd.current_dir(dir),
+        Some(dir) => dir.clone(),
+        None => std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_dir()).unwrap_or_else(|| "/".into()),
+    };
+    let mut env = spec.environment.clone();
+    env.push(("SVC_PROCESS_NAME".into(), spec.name.clone()));
+    env.push(("SVC_GROUP_NAME".into(), spec.group.clone()));
+    let job = ExecJob { command: command.to_owned(), dir, env, timeout };
+    match runner::run(&job).await {
+        Some(result) => result,
+        None => run_exec(&job).await,
+    }
+}
+
+/// Shell keywords and builtins that have no program of their name (or act differently as
+/// one): a command starting with one of these runs under `sh -c`.
+const SHELL_ONLY: &[&str] = &[
+    "!", "{", "}", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until", "while",
+    ":", ".", "alias", "bg", "break", "cd", "command", "continue", "eval", "exec", "exit", "export", "fc", "fg",
+    "getopts", "hash", "jobs", "local", "read", "readonly", "return", "set", "shift", "source", "times", "trap",
+    "type", "ulimit", "umask", "unalias", "unset", "wait",
+];
+
+/// The words of `command` when it means the same without a shell: no variables, globs,
+/// redirections, pipes, operators, comments, escapes, tilde or assignments, only words
+/// (quoted or not), and a first word that names a program. `sh -c` costs a shell's start-up
+/// per check (with 1,000 programs checked every 10 s, a tenth of a core).
+fn simple_words(command: &str) -> Option<Vec<String>> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || " \t-_./:,@%+='\"".contains(c);
+    if !command.chars().all(plain) {
+        return None;
+    }
+    let words = shell_words::split(command).ok()?;
+    let first = words.first()?;
+    (!first.is_empty() && !first.contains('=') && !SHELL_ONLY.contains(&first.as_str())).then_some(words)
+}
+
+/// Runs an exec check here, in this process, and waits for its verdict.
+async fn run_exec(job: &ExecJob) -> Result<(), String> {
+    let timeout = job.timeout;
+    let (mut cmd, name) = match simple_words(&job.command) {
+        Some(words) => {
+            let mut cmd = Command::new(&words[0]);
+            cmd.args(&words[1..]);
+            (cmd, words[0].clone())
+        }
         None => {
-            let home = std::env::var_os("HOME").map(std::path::PathBuf::from).filter(|h| h.is_dir());
-            cmd.current_dir(home.unwrap_or_else(|| "/".into()))
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(&job.command);
+            (cmd, "sh".to_owned())
         }
     };
-    cmd.envs(spec.environment.iter().map(|(k, v)| (k, v)));
-    cmd.env("SVC_PROCESS_NAME", &spec.name).env("SVC_GROUP_NAME", &spec.group);
+    cmd.current_dir(&job.dir);
+    cmd.envs(job.env.iter().map(|(k, v)| (k, v)));
     cmd.env_remove("NOTIFY_SOCKET");
     let (stderr_reader, stderr_writer) = io::pipe().map_err(|e| format!("cannot make a pipe: {}", reason(&e)))?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr_writer);
     // A group of its own, so that a timeout kills what the check started too. No pre_exec
     // hook: std then uses posix_spawn, which does not copy the daemon's memory map.
     cmd.process_group(0);
-    let (child, exit) = reaper::spawn_expecting_exit(&mut cmd).map_err(|e| format!("cannot run sh: {}", reason(&e)))?;
+    let (child, exit) =
+        reaper::spawn_expecting_exit(&mut cmd).map_err(|e| format!("cannot run {name}: {}", reason(&e)))?;
     // Our copy of the write end: EOF must come when the check's processes close theirs.
     drop(cmd);
     let mut group = Group { pgid: child.id(), exit };
@@ -409,6 +464,316 @@ async fn exec(command: &str, spec: &ProgramSpec, timeout: Duration) -> Result<()
             Err(if text.is_empty() { what } else { format!("{what}: {text}") })
         }
         None => Err("its exit was lost".into()),
+    }
+}
+
+/// The probe runner: a small process of the daemon's that spawns exec checks for it.
+///
+/// A daemon supervising 1,000 programs holds thousands of descriptors, and every process it
+/// creates copies that table in the kernel (`posix_spawn` shares the memory, not the table) and
+/// is then reaped by a `waitpid` that looks through 1,000 children. With 1,000 exec checks
+/// every 10 s that came to 2 % of a core. The runner holds three descriptors and only its
+/// checks as children; the daemon sends it one line per check and reads one line back.
+///
+/// Started on the first exec check (a config without one never has a runner), as `svc
+/// __probe-runner` from the daemon's own executable, in a process group of its own. It exits
+/// when the daemon closes its end (the daemon exited, even by SIGKILL), killing the process
+/// groups of the checks under way. If it cannot be started, or dies, checks run in the daemon
+/// as before, and a new runner is tried a minute later.
+pub mod runner {
+    use super::{ExecJob, KILLED_GRACE, reaper, run_exec};
+    use serde::{Deserialize, Serialize};
+    use std::collections::HashMap;
+    use std::io;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::unix::pipe;
+    use tokio::sync::{mpsc, oneshot};
+
+    /// The argument that makes `svc` a probe runner (not a user command: not in `--help`).
+    pub const ARG: &str = "__probe-runner";
+
+    /// How long after a runner failed checks run in the daemon before another is tried: one
+    /// second after the first failure, twice as long after each next one, at most a minute.
+    /// A runner that lasted a minute starts the count anew.
+    const RETRY: Duration = Duration::from_secs(1);
+    const RETRY_MAX: Duration = Duration::from_secs(60);
+
+    /// Beyond a check's own timeout and kill grace, how long the daemon waits for the runner's
+    /// answer before it gives the check up.
+    const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+    /// A request, as the daemon writes it (borrowing the job).
+    #[derive(Serialize)]
+    enum Send<'a> {
+        Run { id: u64, job: &'a ExecJob },
+        Cancel { id: u64 },
+    }
+
+    /// A request, as the runner reads it.
+    #[derive(Deserialize)]
+    enum Request {
+        Run { id: u64, job: ExecJob },
+        Cancel { id: u64 },
+    }
+
+    /// The runner's answer: the verdict of check `id` (`error: None` = passed).
+    #[derive(Serialize, Deserialize)]
+    struct Answer {
+        id: u64,
+        error: Option<String>,
+    }
+
+    type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), String>>>>>;
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        // Each critical section is one map or state update: consistent across a panic.
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    struct Link {
+        generation: u64,
+        pid: u32,
+        lines: mpsc::UnboundedSender<String>,
+        waiters: Waiters,
+        started: Instant,
+        /// Runners that failed in a row before this one.
+        failures: u32,
+    }
+
+    enum State {
+        None,
+        Up(Link),
+        /// The `failures`th runner in a row failed at `at`: checks run in the daemon for a while.
+        Down {
+            at: Instant,
+            failures: u32,
+        },
+    }
+
+    impl State {
+        fn down(failures: u32) -> State {
+            State::Down { at: Instant::now(), failures }
+        }
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State::None);
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+
+    /// The runner's pid, if one runs: the daemon stops it last, without calling it a leftover.
+    pub fn pid() -> Option<u32> {
+        match &*lock(&STATE) {
+            State::Up(link) => Some(link.pid),
+            _ => None,
+        }
+    }
+
+    /// Runs `job` in the runner and returns its verdict; `None` when there is no runner to
+    /// run it (the caller runs it itself).
+    pub(super) async fn run(job: &ExecJob) -> Option<Result<(), String>> {
+        // A unit-test binary cannot be a runner: its checks run in place.
+        if cfg!(test) {
+            return None;
+        }
+        let (lines, waiters) = link()?;
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&waiters).insert(id, tx);
+        let line = serde_json::to_string(&Send::Run { id, job }).ok()?;
+        if lines.send(line).is_err() {
+            lock(&waiters).remove(&id);
+            return None;
+        }
+        // Dropped before the answer (the program stopped, or a timeout below): the runner kills
+        // the check's process group.
+        let mut cancel = Cancel { id, lines, waiters, armed: true };
+        match tokio::time::timeout(job.timeout + KILLED_GRACE + ANSWER_GRACE, rx).await {
+            Ok(Ok(verdict)) => {
+                cancel.armed = false;
+                Some(verdict)
+            }
+            // The runner went away during the check: run it here.
+            Ok(Err(_)) => {
+                cancel.armed = false;
+                None
+            }
+            Err(_) => Some(Err(format!(
+                "timed out after {} (the probe runner did not answer)",
+                humantime::format_duration(job.timeout)
+            ))),
+        }
+    }
+
+    struct Cancel {
+        id: u64,
+        lines: mpsc::UnboundedSender<String>,
+        waiters: Waiters,
+        armed: bool,
+    }
+
+    impl Drop for Cancel {
+        fn drop(&mut self) {
+            if self.armed {
+                lock(&self.waiters).remove(&self.id);
+                if let Ok(line) = serde_json::to_string(&Send::Cancel { id: self.id }) {
+                    let _ = self.lines.send(line);
+                }
+            }
+        }
+    }
+
+    /// The running runner's request channel, starting one if there is none.
+    fn link() -> Option<(mpsc::UnboundedSender<String>, Waiters)> {
+        let mut state = lock(&STATE);
+        let failures = match &*state {
+            State::Up(link) if !link.lines.is_closed() => return Some((link.lines.clone(), link.waiters.clone())),
+            State::Up(link) => link.failures + 1,
+            State::Down { at, failures } => {
+                if at.elapsed() < (RETRY * 2u32.pow(failures.saturating_sub(1).min(6))).min(RETRY_MAX) {
+                    return None;
+                }
+                *failures
+            }
+            State::None => 0,
+        };
+        match start(failures) {
+            Ok(link) => {
+                let out = (link.lines.clone(), link.waiters.clone());
+                *state = State::Up(link);
+                Some(out)
+            }
+            Err(e) => {
+                tracing::warn!("cannot start the probe runner ({e}); exec checks run in the daemon meanwhile");
+                *state = State::down(failures + 1);
+                None
+            }
+        }
+    }
+
+    fn start(failures: u32) -> io::Result<Link> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg(ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env_remove("NOTIFY_SOCKET");
+        // Not in the daemon's group: a Ctrl-C at a foreground daemon is the daemon's to handle.
+        cmd.process_group(0);
+        let (mut child, exit) = reaper::spawn_expecting_exit(&mut cmd)?;
+        let pid = child.id();
+        // Should either end be missing, dropping the other makes the runner exit at once.
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(io::Error::other("no pipes to the runner"));
+        };
+        let writer = pipe::Sender::from_owned_fd(OwnedFd::from(stdin))?;
+        let reader = pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))?;
+        let generation = NEXT.fetch_add(1, Ordering::Relaxed);
+        let waiters = Waiters::default();
+        let (lines, mut requests) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            let mut writer = writer;
+            while let Some(mut line) = requests.recv().await {
+                line.push('\n');
+                if writer.write_all(line.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let answered = waiters.clone();
+        tokio::spawn(async move {
+            let mut answers = BufReader::new(reader).lines();
+            while let Ok(Some(line)) = answers.next_line().await {
+                if let Ok(a) = serde_json::from_str::<Answer>(&line)
+                    && let Some(tx) = lock(&answered).remove(&a.id)
+                {
+                    let _ = tx.send(a.error.map_or(Ok(()), Err));
+                }
+            }
+            // Gone: the checks under way run in the daemon (their senders drop), and so do
+            // later ones until a new runner is tried.
+            let mut state = lock(&STATE);
+            if let State::Up(link) = &*state
+                && link.generation == generation
+            {
+                let failures = if link.started.elapsed() >= RETRY_MAX { 1 } else { link.failures + 1 };
+                *state = State::down(failures);
+            }
+            drop(state);
+            lock(&answered).clear();
+        });
+        tokio::spawn(async move {
+            if let Ok(exit) = exit.await {
+                tracing::info!("probe runner (pid {pid}) ended: {}", super::describe_exit(exit));
+            }
+        });
+        tracing::debug!("probe runner started (pid {pid})");
+        Ok(Link { generation, pid, lines, waiters, started: Instant::now(), failures })
+    }
+
+    /// `svc __probe-runner`: reads requests on stdin, runs each check as the daemon would, and
+    /// answers on stdout, until stdin ends.
+    pub fn main() -> std::process::ExitCode {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("svc {ARG}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        match runtime.block_on(serve()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("svc {ARG}: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+
+    async fn serve() -> io::Result<()> {
+        let sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
+        let (orphans, mut unclaimed) = mpsc::unbounded_channel();
+        tokio::spawn(reaper::run(sigchld, orphans));
+        // Every child is a check, whose exit is claimed; anything else is only reaped.
+        tokio::spawn(async move { while unclaimed.recv().await.is_some() {} });
+        let stdin = pipe::Receiver::from_owned_fd(io::stdin().as_fd().try_clone_to_owned()?)?;
+        let mut stdout = pipe::Sender::from_owned_fd(io::stdout().as_fd().try_clone_to_owned()?)?;
+        let (answers, mut to_send) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(mut line) = to_send.recv().await {
+                line.push('\n');
+                if stdout.write_all(line.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut running: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
+        let mut requests = BufReader::new(stdin).lines();
+        while let Some(line) = requests.next_line().await? {
+            running.retain(|_, task| !task.is_finished());
+            match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Run { id, job }) => {
+                    let answers = answers.clone();
+                    let task = tokio::spawn(async move {
+                        let error = run_exec(&job).await.err();
+                        if let Ok(line) = serde_json::to_string(&Answer { id, error }) {
+                            let _ = answers.send(line);
+                        }
+                    });
+                    running.insert(id, task.abort_handle());
+                }
+                // Dropping the attempt kills its process group.
+                Ok(Request::Cancel { id }) => {
+                    if let Some(task) = running.remove(&id) {
+                        task.abort();
+                    }
+                }
+                Err(e) => eprintln!("svc {ARG}: bad request: {e}"),
+            }
+        }
+        // The daemon is gone. Returning drops every attempt under way, killing their groups.
+        Ok(())
     }
 }
 
@@ -574,6 +939,52 @@ mod tests {
         assert_eq!(host_port("::1:5", None), Some(("::1", 5)));
         assert_eq!(host_port("h", None), None);
         assert_eq!(host_port(":5", None), None);
+    }
+
+    #[test]
+    fn only_commands_without_shell_syntax_skip_the_shell() {
+        let words = |c: &str| simple_words(c);
+        assert_eq!(words("true"), Some(vec!["true".to_owned()]));
+        assert_eq!(
+            words("pg_isready -q -h 127.0.0.1 -p 5432"),
+            Some(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"].map(String::from).to_vec())
+        );
+        assert_eq!(words("test -f '/tmp/a b'"), Some(["test", "-f", "/tmp/a b"].map(String::from).to_vec()));
+        assert_eq!(
+            words("curl -fsS http://localhost:8000/health"),
+            Some(["curl", "-fsS", "http://localhost:8000/health"].map(String::from).to_vec())
+        );
+        for shell in [
+            "exit 1",
+            "cd /tmp",
+            ": x",
+            "! true",
+            "if true; then true; fi",
+            "a | b",
+            "a && b",
+            "a; b",
+            "a > f",
+            "echo $HOME",
+            "echo \"$(id)\"",
+            "ls *",
+            "ls ~",
+            "echo a\\ b",
+            "FOO=1 cmd",
+            "x # c",
+            "",
+            "'unterminated",
+            "echo `id`",
+        ] {
+            assert_eq!(words(shell), None, "{shell:?} needs the shell");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_simple_command_that_is_not_there_fails_with_a_reason() {
+        let t = Duration::from_secs(10);
+        let err = exec_check("no-such-program-here --x", &spec(), t).await.expect_err("fails");
+        assert!(err.starts_with("cannot run no-such-program-here: "), "{err}");
+        assert_eq!(exec_check("sh -c 'exit 4'", &spec(), t).await, Err("exit status 4".into()));
     }
 
     async fn exec_check(command: &str, spec: &ProgramSpec, timeout: Duration) -> Result<(), String> {

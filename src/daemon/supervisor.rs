@@ -382,6 +382,7 @@ impl Supervisor {
                 .collect();
             self.procs[k].dep_ids = ids;
         }
+        self.engine.reindex();
     }
 
     /// Starts the autostart programs, then serves messages until shutdown is complete.
@@ -489,8 +490,13 @@ impl Supervisor {
     fn stop_orphans(&mut self) {
         let me = std::process::id() as i32;
         let Ok(table) = svc_platform::process_table() else { return };
+        let runner = super::probe::runner::pid();
         for e in svc_platform::descendants(&table, me).iter().filter(|e| !e.zombie) {
-            tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
+            if runner == Some(e.pid as u32) {
+                tracing::debug!("stopping the probe runner (pid {})", e.pid);
+            } else {
+                tracing::info!("killing leftover process {} (orphan of a program)", e.pid);
+            }
             let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
         }
     }
@@ -615,6 +621,7 @@ impl Supervisor {
             CheckMsg::Health { event: HealthEvent::Healthy, .. } => {
                 tracing::info!("{}: healthy", self.procs[i].spec.name);
                 self.procs[i].healthy = Some(true);
+                self.engine.touch(id);
                 self.publish_about(i, EventKind::Health, |e| e.health = Some("healthy".into()));
             }
             CheckMsg::Health { event: HealthEvent::Unhealthy { reason, failures }, .. } => {
@@ -627,6 +634,7 @@ impl Supervisor {
                 self.run_hook(i, "on-unhealthy", state, state, Some(pid), None, Some(&why));
                 let p = &mut self.procs[i];
                 p.healthy = Some(false);
+                self.engine.touch(id);
                 let restart = p.spec.health.as_ref().is_some_and(|h| h.restart);
                 tracing::warn!(
                     "{}: unhealthy after {failures} failed checks ({reason}){}",
@@ -740,6 +748,7 @@ impl Supervisor {
         let p = &mut self.procs[i];
         p.healthy = None;
         let id = p.id;
+        self.engine.touch(id);
         if let Some(pipe) = ready_pipe {
             let tx = self.checks_tx.clone();
             let task = tokio::spawn(async move {
@@ -1276,6 +1285,9 @@ impl Supervisor {
     /// Feeds `event` to program `i` and carries out the resulting actions, including the
     /// spawn outcome events they produce.
     fn apply(&mut self, i: usize, event: Event) {
+        // Every change of state, readiness or exit goes through here: the engine looks at
+        // what it was told changed, and only at that.
+        self.engine.touch(self.procs[i].id);
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let before = self.procs[i].rt.public_state();
