@@ -283,6 +283,16 @@ fn status_start_stop_and_config_through_ssh() {
     let check: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(check["errors"][0]["file"], d.config_path().display().to_string(), "{run:?}");
 
+    // A dry run of a reload plans against the remote config and changes nothing there.
+    fs::write(d.config_path(), format!("{CONFIG}program \"planned\" {{ command \"sleep\" \"1000\" }}\n"))
+        .expect("write");
+    let run = on(&["reload", "--dry-run", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(plan.to_string().contains("planned"), "{run:?}");
+    assert!(on(&["status", "planned"]).code != 0, "a dry run added nothing");
+    fs::write(d.config_path(), CONFIG).expect("write");
+
     // edit: fetched, edited here, checked and saved there, then reloaded.
     let editor = c.sandbox.path().join("editor.sh");
     fs::write(
@@ -570,4 +580,31 @@ fn the_dashboard_runs_against_another_machine() {
     wait_until("web restarted there", || d.pid_of("web").is_some_and(|p| p != old));
     t.keys(&["q"]);
     wait_until("q ends it", || text().contains("exit=0"));
+}
+
+/// `svc -H HOST web`: the web dashboard of another machine's daemon, served on this one (the
+/// web server is a client of the daemon like any command), its actions carried out there.
+#[test]
+fn the_web_dashboard_serves_another_machines_daemon() {
+    let d = TestDaemon::start(CONFIG);
+    let svc_there = remote_svc(&d);
+    let sshd = Sshd::start(&d.path().join("sshd"));
+    let host = sshd.host(1);
+    d.wait_state("web", "RUNNING");
+    let laptop = Sandbox::new();
+    private_runtime(&laptop);
+    let mut cmd = laptop.command(&["-H", &host, "--remote-svc", &svc_there]);
+    // No shared connection, so nothing outlives `svc web` but what the test stops.
+    let ssh = format!("{} -o ControlMaster=no -o ControlPath=none", sshd.ssh_command("user_key"));
+    cmd.env_remove("SVC_CONFIG").env_remove("SVC_SOCKET").env("SVC_SSH_COMMAND", ssh);
+    let web = crate::web::Web::start(cmd);
+    let cookie = web.login();
+    let stream = crate::web::sse_until(&web.addr, "/api/events", &cookie, |s| s.contains("event: snapshot"));
+    assert!(stream.contains(r#""name":"web""#), "{stream}");
+    let pid = d.pid_of("web").expect("web runs");
+    let origin = format!("http://{}", web.addr);
+    let headers = [("Cookie", cookie.as_str()), ("Content-Type", "application/json"), ("Origin", origin.as_str())];
+    let r = web.request("POST", "/api/control", &headers, r#"{"verb":"restart","targets":["web"]}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    wait_until("web restarted there", || d.pid_of("web").is_some_and(|p| p != pid));
 }

@@ -13,17 +13,17 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `svc web`, stopped (and checked gone) on drop.
-struct Web {
+pub(crate) struct Web {
     child: Child,
     /// `127.0.0.1:PORT`.
-    addr: String,
+    pub(crate) addr: String,
     /// The printed one-time link.
     url: String,
     token: String,
 }
 
 impl Web {
-    fn start(cmd: Command) -> Web {
+    pub(crate) fn start(cmd: Command) -> Web {
         Web::start_with(cmd, &[])
     }
 
@@ -54,12 +54,12 @@ impl Web {
 
     /// Sends one raw HTTP/1.1 request; returns the status, the headers (lowercased names) and
     /// the body.
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         http(&self.addr, method, path, &[&[("Host", self.addr.as_str())], headers].concat(), body)
     }
 
     /// Exchanges the token for the session cookie (`name=value`).
-    fn login(&self) -> String {
+    pub(crate) fn login(&self) -> String {
         let r = self.request("GET", &format!("/?token={}", self.token), &[], "");
         assert_eq!(r.status, 200, "{r:?}");
         let set = r.header("set-cookie").unwrap_or_else(|| panic!("no cookie: {r:?}"));
@@ -85,8 +85,8 @@ impl Drop for Web {
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
     body: String,
 }
@@ -124,7 +124,7 @@ fn parse_reply(raw: &str) -> Reply {
 }
 
 /// Opens a server-sent stream and reads until `done` holds for what arrived so far.
-fn sse_until(addr: &str, path: &str, cookie: &str, done: impl Fn(&str) -> bool) -> String {
+pub(crate) fn sse_until(addr: &str, path: &str, cookie: &str, done: impl Fn(&str) -> bool) -> String {
     let mut s = TcpStream::connect(addr).expect("connect to svc web");
     s.set_read_timeout(Some(PATIENCE)).expect("timeout");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n");
