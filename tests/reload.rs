@@ -109,10 +109,16 @@ fn a_program_put_back_while_still_stopping_never_runs_twice() {
     let d = TestDaemon::start(&format!("{slow}\n{other}"));
     wait_until("slow ready", || d.svc(&["logs", "slow"]).stdout.contains("ready"));
     let daemon = d.daemon_pid();
+    // Only the daemon's children: a child the shell has forked for `sleep 0.1` carries the
+    // shell's command line until it execs, and on a loaded machine that window is seen.
+    let parent = |p: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+    };
     let instances = || {
         d.marked_pids()
             .into_iter()
-            .filter(|&p| p != daemon)
+            .filter(|&p| p != daemon && parent(p) == Some(daemon))
             .filter(|p| {
                 String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
                     .contains("trap")
