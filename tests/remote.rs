@@ -597,9 +597,17 @@ fn the_web_dashboard_serves_another_machines_daemon() {
     // No shared connection, so nothing outlives `svc web` but what the test stops.
     let ssh = format!("{} -o ControlMaster=no -o ControlPath=none", sshd.ssh_command("user_key"));
     cmd.env_remove("SVC_CONFIG").env_remove("SVC_SOCKET").env("SVC_SSH_COMMAND", ssh);
-    let web = crate::web::Web::start(cmd);
+    let mut web = crate::web::Web::start(cmd);
     let cookie = web.login();
-    let stream = crate::web::sse_until(&web.addr, "/api/events", &cookie, |s| s.contains("event: snapshot"));
+    let addr = web.addr.clone();
+    let stream = std::panic::catch_unwind(|| {
+        crate::web::sse_until(&addr, "/api/events", &cookie, |s| s.contains("event: snapshot"))
+    })
+    .unwrap_or_else(|e| {
+        // Seen once under a CPU hog (no snapshot within PATIENCE): say what svc web said.
+        eprintln!("svc web's stderr:\n{}", web.stop_and_stderr());
+        std::panic::resume_unwind(e)
+    });
     assert!(stream.contains(r#""name":"web""#), "{stream}");
     let pid = d.pid_of("web").expect("web runs");
     let origin = format!("http://{}", web.addr);

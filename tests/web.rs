@@ -67,6 +67,13 @@ impl Web {
         set.split(';').next().expect("cookie pair").to_owned()
     }
 
+    /// Ends it (SIGTERM) and returns what it wrote on stderr.
+    pub(crate) fn stop_and_stderr(&mut self) -> String {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::SIGTERM);
+        let _ = self.child.wait();
+        self.stderr()
+    }
+
     fn stderr(&mut self) -> String {
         let mut err = String::new();
         let _ = self.child.stderr.take().map(|mut e| e.read_to_string(&mut err));
