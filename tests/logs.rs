@@ -1,27 +1,8 @@
 //! Output capture: files, `svc logs` (both streams, `--stdout`, `--stderr`, every program, the
 //! daemon's own log), `-n`, `-f`, and no byte lost.
 
-use crate::support::{PATIENCE, Sandbox, TestDaemon, wait_until};
-use std::io::{BufRead, BufReader};
-use std::process::{ChildStdout, Stdio};
-
-/// The lines a follower prints, each awaited at most [`PATIENCE`]: a follower that stops
-/// printing fails the test instead of hanging it.
-fn timed_lines(out: ChildStdout) -> impl Iterator<Item = String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            if tx.send(line.expect("utf8")).is_err() {
-                return;
-            }
-        }
-    });
-    std::iter::from_fn(move || match rx.recv_timeout(PATIENCE) {
-        Ok(line) => Some(line),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
-        Err(e) => panic!("no line from the follower within {PATIENCE:?}: {e}"),
-    })
-}
+use crate::support::{Sandbox, TestDaemon, timed_lines, wait_until};
+use std::process::Stdio;
 
 #[test]
 fn stdout_and_stderr_go_to_their_files() {

@@ -4,13 +4,12 @@
 //! the command ssh runs there is a small script that gives `svc` the sandbox's environment, as
 //! a login on another machine would have its own.
 
-use crate::support::{PATIENCE, Run, Sandbox, TestDaemon, svc_bin, wait_until};
+use crate::support::{PATIENCE, Run, Sandbox, TestDaemon, svc_bin, timed_lines, wait_until};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -214,23 +213,6 @@ impl Drop for Client {
     fn drop(&mut self) {
         stop_masters(&self.sandbox);
     }
-}
-
-/// Lines of a follower, each awaited at most [`PATIENCE`].
-fn timed_lines(out: ChildStdout) -> impl Iterator<Item = String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            if tx.send(line.expect("utf8")).is_err() {
-                return;
-            }
-        }
-    });
-    std::iter::from_fn(move || match rx.recv_timeout(PATIENCE) {
-        Ok(line) => Some(line),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
-        Err(e) => panic!("no line within {PATIENCE:?}: {e}"),
-    })
 }
 
 const CONFIG: &str = r#"

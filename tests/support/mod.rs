@@ -307,3 +307,21 @@ impl Drop for TestDaemon {
         }
     }
 }
+
+/// The lines a follower prints, each awaited at most [`PATIENCE`]: a follower that stops
+/// printing fails the test instead of hanging it.
+pub fn timed_lines(out: std::process::ChildStdout) -> impl Iterator<Item = String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            if tx.send(line.expect("utf8")).is_err() {
+                return;
+            }
+        }
+    });
+    std::iter::from_fn(move || match rx.recv_timeout(PATIENCE) {
+        Ok(line) => Some(line),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(e) => panic!("no line from the follower within {PATIENCE:?}: {e}"),
+    })
+}
