@@ -309,27 +309,11 @@ pub fn edit(g: &Global) -> u8 {
         eprintln!("svc: error: cannot write {}: {e}", tmp.display());
         return FAILURE;
     }
-    let editor = ["VISUAL", "EDITOR"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
-        .unwrap_or_else(|| "vi".into());
     let interactive = std::io::stdin().is_terminal();
     loop {
-        // Through the shell, as git and crontab do, so EDITOR="code --wait" works.
-        let status =
-            std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(&tmp).status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => {
-                eprintln!("svc: the editor ({editor}) failed ({s}); nothing was changed");
-                let _ = std::fs::remove_file(&tmp);
-                return FAILURE;
-            }
-            Err(e) => {
-                eprintln!("svc: cannot run the editor ({editor}): {e}; set VISUAL or EDITOR");
-                let _ = std::fs::remove_file(&tmp);
-                return FAILURE;
-            }
+        if let Err(code) = run_editor(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return code;
         }
         let edited = std::fs::read_to_string(&tmp).unwrap_or_default();
         if edited == original && path.exists() {
@@ -469,6 +453,7 @@ fn run_editor(path: &Path) -> Result<(), u8> {
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".into());
+    // Through the shell, as git and crontab do, so EDITOR="code --wait" works.
     match std::process::Command::new("sh").arg("-c").arg(format!("{editor} \"$1\"")).arg("sh").arg(path).status() {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => {
